@@ -1,0 +1,58 @@
+// Driving the kiln CLI. KILN_BIN: the binary; each group gets a fresh KILN_HOME.
+import fs from 'node:fs'
+import path from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { mkTemp } from './corpus.mjs'
+
+export const KILN_BIN = process.env.KILN_BIN
+  ? path.resolve(process.env.KILN_BIN)
+  : path.resolve(import.meta.dirname, '..', '..', 'target', 'release', 'kiln')
+
+export const haveKiln = fs.existsSync(KILN_BIN)
+
+// When the binary is missing the kiln-side tests fail (so CI cannot go green
+// without a build) unless KILN_INTEROP_SKIP_MISSING=1, which turns them into skips.
+export const kilnSkip = !haveKiln && process.env.KILN_INTEROP_SKIP_MISSING === '1'
+  ? `kiln binary not found at ${KILN_BIN}`
+  : false
+
+export class Kiln {
+  constructor (label = 'repo') {
+    this.home = mkTemp(label)
+  }
+
+  // Runs kiln; returns {status, stdout (Buffer), stderr (string)}.
+  run (args, { input, cwd } = {}) {
+    if (!haveKiln) throw new Error(`kiln binary not found at ${KILN_BIN} (set KILN_BIN)`)
+    const r = spawnSync(KILN_BIN, args, {
+      env: { ...process.env, KILN_HOME: this.home },
+      input,
+      cwd,
+      maxBuffer: 1 << 30,
+      timeout: 120_000
+    })
+    if (r.error) throw r.error
+    return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr.toString() }
+  }
+
+  // Runs kiln and throws with full context on a non-zero exit.
+  ok (args, opts) {
+    const r = this.run(args, opts)
+    if (r.status !== 0) {
+      throw new Error(`kiln ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr.trim()}`)
+    }
+    return r
+  }
+
+  // `kiln add -Q ...` → root CID string.
+  addQ (args, opts) {
+    const out = this.ok(['add', '-Q', ...args], opts).stdout.toString().trim()
+    const lines = out.split('\n')
+    if (lines.length !== 1 || lines[0] === '') throw new Error(`kiln add -Q ${args.join(' ')}: expected one line, got ${JSON.stringify(out)}`)
+    return lines[0]
+  }
+
+  cleanup () {
+    fs.rmSync(this.home, { recursive: true, force: true })
+  }
+}
