@@ -1,0 +1,227 @@
+//! The SQLite metadata database: schema, connection set-up and CID column helpers.
+
+use std::path::Path;
+use std::time::Duration;
+
+use cid::{Cid, Version};
+use multihash::Multihash;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::{Error, Result};
+
+/// Multihash code of the identity "hash": the digest is the data itself.
+pub(crate) const IDENTITY: u64 = 0x00;
+/// Multihash code of sha2-256.
+pub(crate) const SHA2_256: u64 = 0x12;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS state(
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    schema INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    pin_seq INTEGER NOT NULL,
+    del_seq INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO state(id, schema, epoch, pin_seq, del_seq) VALUES (1, 1, 1, 0, 0);
+CREATE TABLE IF NOT EXISTS blocks(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mh BLOB NOT NULL UNIQUE,
+    ver INTEGER NOT NULL,
+    codec INTEGER NOT NULL,
+    pack INTEGER,
+    offset INTEGER NOT NULL,
+    len INTEGER NOT NULL,
+    touched INTEGER NOT NULL,
+    nlinks INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS links(
+    parent INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    ver INTEGER NOT NULL,
+    codec INTEGER NOT NULL,
+    mh BLOB NOT NULL,
+    PRIMARY KEY(parent, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pins(
+    cid BLOB PRIMARY KEY,
+    mode INTEGER NOT NULL,
+    name TEXT,
+    created INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pins_seq ON pins(seq);
+CREATE TABLE IF NOT EXISTS sessions(
+    id TEXT PRIMARY KEY,
+    start_epoch INTEGER NOT NULL,
+    pid INTEGER NOT NULL,
+    started INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS packs(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session TEXT,
+    sealed INTEGER NOT NULL DEFAULT 0
+);
+"#;
+
+/// Open a connection with kiln's pragmas; create the schema when `init` is set.
+pub(crate) fn open(path: &Path, busy_timeout: Duration, init: bool) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(busy_timeout)?;
+    // WAL: readers never block the writer and vice versa. FULL: a commit is on disk when it
+    // returns, which GC relies on before it unlinks a pack (see DESIGN.md).
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Corrupt(format!(
+            "cannot switch {} to WAL mode (got {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(32);
+    if init {
+        let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA)?;
+        let schema: i64 =
+            tx.query_row("SELECT schema FROM state WHERE id = 1", [], |r| r.get(0))?;
+        if schema != 1 {
+            return Err(Error::Corrupt(format!("unknown schema version {schema}")));
+        }
+        tx.commit()?;
+    }
+    Ok(conn)
+}
+
+/// Start a write transaction that takes the database write lock immediately (waiting up to
+/// the busy timeout), so it can never fail half-way with `SQLITE_BUSY`.
+pub(crate) fn write_tx(conn: &mut Connection) -> Result<Transaction<'_>> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+/// The `(ver, codec, mh)` columns that describe a CID.
+pub(crate) fn cid_parts(cid: &Cid) -> (i64, i64, Vec<u8>) {
+    let ver = match cid.version() {
+        Version::V0 => 0,
+        Version::V1 => 1,
+    };
+    (ver, cid.codec() as i64, cid.hash().to_bytes())
+}
+
+/// Rebuild a CID from its `(ver, codec, mh)` columns.
+pub(crate) fn cid_from_parts(ver: i64, codec: i64, mh: &[u8]) -> Result<Cid> {
+    let hash = Multihash::<64>::from_bytes(mh)
+        .map_err(|e| Error::Corrupt(format!("bad multihash in index: {e}")))?;
+    let version = if ver == 0 { Version::V0 } else { Version::V1 };
+    Cid::new(version, codec as u64, hash)
+        .map_err(|e| Error::Corrupt(format!("bad CID in index: {e}")))
+}
+
+/// Parse CID bytes stored in the `pins` table.
+pub(crate) fn cid_from_bytes(bytes: &[u8]) -> Result<Cid> {
+    Cid::try_from(bytes).map_err(|e| Error::Corrupt(format!("bad CID in pin table: {e}")))
+}
+
+/// The global counters row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct State {
+    pub epoch: i64,
+    pub pin_seq: i64,
+    pub del_seq: i64,
+}
+
+pub(crate) fn state(conn: &Connection) -> Result<State> {
+    Ok(conn.query_row(
+        "SELECT epoch, pin_seq, del_seq FROM state WHERE id = 1",
+        [],
+        |r| {
+            Ok(State {
+                epoch: r.get(0)?,
+                pin_seq: r.get(1)?,
+                del_seq: r.get(2)?,
+            })
+        },
+    )?)
+}
+
+/// Record that blocks were deleted (invalidates completeness checks done outside a write txn).
+pub(crate) fn bump_del_seq(conn: &Connection) -> Result<()> {
+    conn.execute("UPDATE state SET del_seq = del_seq + 1 WHERE id = 1", [])?;
+    Ok(())
+}
+
+/// Allocate the next pin sequence number.
+pub(crate) fn next_pin_seq(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "UPDATE state SET pin_seq = pin_seq + 1 WHERE id = 1 RETURNING pin_seq",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// A block's index row as needed by DAG walks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Node {
+    pub id: i64,
+    pub nlinks: i64,
+}
+
+pub(crate) fn lookup_node(conn: &Connection, mh: &[u8]) -> Result<Option<Node>> {
+    Ok(conn
+        .prepare_cached("SELECT id, nlinks FROM blocks WHERE mh = ?1")?
+        .query_row(params![mh], |r| {
+            Ok(Node {
+                id: r.get(0)?,
+                nlinks: r.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+/// The children recorded for block `id`, as `(ver, codec, mh)`.
+pub(crate) fn child_parts(conn: &Connection, id: i64) -> Result<Vec<(i64, i64, Vec<u8>)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT ver, codec, mh FROM links WHERE parent = ?1 ORDER BY idx")?;
+    let rows = stmt.query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// One stored block's index entry.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockRow {
+    pub id: i64,
+    pub ver: i64,
+    pub codec: i64,
+    pub mh: Vec<u8>,
+    pub pack: i64,
+    pub offset: i64,
+    pub len: i64,
+}
+
+impl BlockRow {
+    /// Columns to select, in the order [`BlockRow::from_row`] reads them.
+    pub const COLUMNS: &str = "id, ver, codec, mh, pack, offset, len";
+
+    pub fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BlockRow> {
+        Ok(BlockRow {
+            id: r.get(0)?,
+            ver: r.get(1)?,
+            codec: r.get(2)?,
+            mh: r.get(3)?,
+            pack: r.get(4)?,
+            offset: r.get(5)?,
+            len: r.get(6)?,
+        })
+    }
+
+    pub fn cid(&self) -> Result<Cid> {
+        cid_from_parts(self.ver, self.codec, &self.mh)
+    }
+}

@@ -1,0 +1,105 @@
+//! The crate's single error type.
+
+use std::io;
+use std::path::PathBuf;
+
+use cid::Cid;
+
+use crate::PinStatus;
+
+/// Result alias used throughout `kiln-store`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the block store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file-system operation failed.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The disk (or quota) is full; the operation was rolled back.
+    #[error("no space left on device while writing {}", path.display())]
+    DiskFull {
+        /// The file being written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The metadata database (SQLite) reported an error.
+    #[error("metadata database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// A block needed to complete a pinned DAG is not in the store.
+    #[error("block {missing} is missing from the DAG of {root}")]
+    MissingBlock {
+        /// The block that is absent.
+        missing: Cid,
+        /// The root whose DAG is incomplete.
+        root: Cid,
+    },
+    /// The requested block is not in the store.
+    #[error("block {0} not found")]
+    NotFound(Cid),
+    /// `put_verified` was given bytes that do not hash to the CID.
+    #[error("block data does not match its CID {0}")]
+    HashMismatch(Cid),
+    /// The CID uses a hash function kiln cannot compute.
+    #[error("unsupported hash function 0x{code:x} in {cid}")]
+    UnsupportedHash {
+        /// The CID in question.
+        cid: Cid,
+        /// Its multihash code.
+        code: u64,
+    },
+    /// A block larger than the pack format allows (4 GiB - 1).
+    #[error("block {cid} is too large ({size} bytes)")]
+    BlockTooLarge {
+        /// The block's CID.
+        cid: Cid,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// The block cannot be removed because it is pinned.
+    #[error("{cid} is pinned ({status})")]
+    Pinned {
+        /// The block.
+        cid: Cid,
+        /// How it is pinned.
+        status: PinStatus,
+    },
+    /// `pin_rm` on a CID that has no pin of its own.
+    #[error("{0} is not pinned")]
+    NotPinned(Cid),
+    /// A direct pin was requested for a CID that is already pinned recursively.
+    #[error("{0} is already pinned recursively")]
+    AlreadyPinnedRecursively(Cid),
+    /// A previous error left this session unusable; drop it and start a new one.
+    #[error("write session is unusable after an earlier error")]
+    SessionPoisoned,
+    /// The on-disk data is inconsistent (bad CID bytes in the index, a truncated pack, ...).
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl Error {
+    /// Wrap an I/O error with the path it concerns, recognising a full disk.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        let path = path.into();
+        if is_disk_full(&source) {
+            Error::DiskFull { path, source }
+        } else {
+            Error::Io { path, source }
+        }
+    }
+}
+
+fn is_disk_full(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || e.kind() == io::ErrorKind::StorageFull
+}

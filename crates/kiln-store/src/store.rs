@@ -1,0 +1,349 @@
+//! The [`Store`] handle: opening, reads, pins, statistics.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, UNIX_EPOCH};
+
+use cid::Cid;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::dag::IdSet;
+use crate::db::{self, IDENTITY};
+use crate::pack::{self, PackFiles};
+use crate::{
+    Error, GcReport, Pin, PinMode, PinStatus, RepoStat, Result, Session, StoreOptions,
+    VerifyReport, pins,
+};
+
+/// A handle to an embedded block store. Cheap to clone; `Send + Sync`.
+///
+/// Several handles, in one process or in several, may use the same directory at once.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub root: PathBuf,
+    pub db_path: PathBuf,
+    pub packs_dir: PathBuf,
+    pub locks_dir: PathBuf,
+    pub opts: StoreOptions,
+    pool: Mutex<Vec<Connection>>,
+    pub packs: PackFiles,
+}
+
+/// Idle database connections kept for reuse.
+const POOL_MAX: usize = 8;
+/// How often a read retries after the pack named by the index vanished (moved by GC).
+const READ_RETRIES: usize = 3;
+
+/// A pooled connection, returned to the pool on drop.
+pub(crate) struct PooledConn<'a> {
+    store: &'a Inner,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for PooledConn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl std::ops::DerefMut for PooledConn<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("connection present until drop")
+    }
+}
+
+impl Drop for PooledConn<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.store.give_back(conn);
+        }
+    }
+}
+
+impl Inner {
+    pub fn take_conn(&self) -> Result<Connection> {
+        let pooled = self
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match pooled {
+            Some(c) => Ok(c),
+            None => db::open(&self.db_path, self.opts.busy_timeout, false),
+        }
+    }
+
+    pub fn give_back(&self, conn: Connection) {
+        // A connection left inside a transaction (after a panic) is not reused.
+        if !conn.is_autocommit() {
+            return;
+        }
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < POOL_MAX {
+            pool.push(conn);
+        }
+    }
+
+    pub fn conn(&self) -> Result<PooledConn<'_>> {
+        Ok(PooledConn {
+            store: self,
+            conn: Some(self.take_conn()?),
+        })
+    }
+}
+
+fn create_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))
+}
+
+impl Store {
+    /// Open the store in `root`, creating the directory layout and database if absent.
+    pub fn open(root: &Path, opts: StoreOptions) -> Result<Store> {
+        let packs_dir = root.join("packs");
+        let locks_dir = root.join("locks");
+        create_dir(root)?;
+        create_dir(&packs_dir)?;
+        create_dir(&locks_dir)?;
+        let db_path = root.join("store.db");
+        let conn = db::open(&db_path, opts.busy_timeout, true)?;
+        let inner = Inner {
+            root: root.to_owned(),
+            db_path,
+            packs: PackFiles::new(packs_dir.clone()),
+            packs_dir,
+            locks_dir,
+            opts,
+            pool: Mutex::new(vec![conn]),
+        };
+        Ok(Store {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The repository directory this store was opened on.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// Start a write session (see [`Session`]).
+    pub fn session(&self) -> Result<Session> {
+        Session::start(self.clone())
+    }
+
+    /// The bytes of a block, or `None` if it is not stored. Identity-hash CIDs return their
+    /// digest without touching disk. Blocks are found by multihash, so a CIDv0 and a CIDv1 of
+    /// the same hash name the same block.
+    pub fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>> {
+        if cid.hash().code() == IDENTITY {
+            return Ok(Some(cid.hash().digest().to_vec()));
+        }
+        let mh = cid.hash().to_bytes();
+        let conn = self.inner.conn()?;
+        for _ in 0..READ_RETRIES {
+            let Some((pack, offset, len)) = locate(&conn, &mh)? else {
+                return Ok(None);
+            };
+            if let Some(data) = self.inner.packs.read(pack, offset, len)? {
+                return Ok(Some(data));
+            }
+            // The pack vanished: another process compacted it; the index now says where to look.
+        }
+        Err(Error::Corrupt(format!(
+            "block {cid} is indexed but its pack file is missing"
+        )))
+    }
+
+    /// Is the block stored? Always true for identity-hash CIDs.
+    pub fn has(&self, cid: &Cid) -> Result<bool> {
+        if cid.hash().code() == IDENTITY {
+            return Ok(true);
+        }
+        let conn = self.inner.conn()?;
+        Ok(locate(&conn, &cid.hash().to_bytes())?.is_some())
+    }
+
+    /// The size of a stored block in bytes.
+    pub fn size(&self, cid: &Cid) -> Result<Option<u64>> {
+        if cid.hash().code() == IDENTITY {
+            return Ok(Some(cid.hash().digest().len() as u64));
+        }
+        let conn = self.inner.conn()?;
+        Ok(locate(&conn, &cid.hash().to_bytes())?.map(|(_, _, len)| len))
+    }
+
+    /// The links recorded for a block when it was put, in the order given. `None` if the block
+    /// is not stored. Identity-hash CIDs report the links given to [`Session::put`], if any,
+    /// else an empty list.
+    pub fn links(&self, cid: &Cid) -> Result<Option<Vec<Cid>>> {
+        let conn = self.inner.conn()?;
+        let Some(node) = db::lookup_node(&conn, &cid.hash().to_bytes())? else {
+            return Ok((cid.hash().code() == IDENTITY).then(Vec::new));
+        };
+        if node.nlinks == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        let parts = db::child_parts(&conn, node.id)?;
+        parts
+            .iter()
+            .map(|(ver, codec, mh)| db::cid_from_parts(*ver, *codec, mh))
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// Delete one block now. Fails with [`Error::Pinned`] if it is pinned directly or
+    /// reachable from a recursive pin, and [`Error::NotFound`] if it is not stored.
+    pub fn remove_block(&self, cid: &Cid) -> Result<()> {
+        if cid.hash().code() == IDENTITY {
+            return Ok(());
+        }
+        let mh = cid.hash().to_bytes();
+        let mut conn = self.inner.conn()?;
+        let tx = db::write_tx(&mut conn)?;
+        let Some(node) = db::lookup_node(&tx, &mh)? else {
+            return Err(Error::NotFound(*cid));
+        };
+        if let Some((_, status)) = pins::protection(&tx, &mh)? {
+            return Err(Error::Pinned { cid: *cid, status });
+        }
+        tx.execute("DELETE FROM blocks WHERE id = ?1", params![node.id])?;
+        tx.execute("DELETE FROM links WHERE parent = ?1", params![node.id])?;
+        db::bump_del_seq(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Pin `cid`. A recursive pin requires the whole DAG (as recorded by `links`) to be
+    /// present and fails with [`Error::MissingBlock`] naming the first absent block; a direct
+    /// pin requires the root. The check and the insertion are atomic with respect to GC.
+    /// Pinning recursively upgrades a direct pin; pinning again with the same mode only
+    /// updates the name (if given).
+    pub fn pin_add(&self, cid: &Cid, mode: PinMode, name: Option<&str>) -> Result<()> {
+        let mut conn = self.inner.conn()?;
+        // Check the DAG in a read snapshot first so the write lock is held only briefly; if a
+        // deletion committed in between, check again under the lock.
+        let checked_at = {
+            let tx = conn.transaction()?;
+            let st = db::state(&tx)?;
+            pins::check_complete(&tx, cid, mode, &mut IdSet::default())?;
+            st.del_seq
+        };
+        let tx = db::write_tx(&mut conn)?;
+        let still_valid = db::state(&tx)?.del_seq == checked_at;
+        pins::apply_pin(&tx, cid, mode, name, still_valid)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Remove the pin of exactly this CID; [`Error::NotPinned`] if it has none.
+    pub fn pin_rm(&self, cid: &Cid) -> Result<()> {
+        let conn = self.inner.conn()?;
+        let n = conn.execute("DELETE FROM pins WHERE cid = ?1", params![cid.to_bytes()])?;
+        if n == 0 {
+            return Err(Error::NotPinned(*cid));
+        }
+        Ok(())
+    }
+
+    /// All pins, oldest first.
+    pub fn pins(&self) -> Result<Vec<Pin>> {
+        let conn = self.inner.conn()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT cid, mode, name, created FROM pins ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (cid, mode, name, created) = row?;
+            out.push(Pin {
+                cid: db::cid_from_bytes(&cid)?,
+                mode: pins::mode_from_int(mode)?,
+                name,
+                created: UNIX_EPOCH + Duration::from_millis(created.max(0) as u64),
+            });
+        }
+        Ok(out)
+    }
+
+    /// How `cid` is pinned: its own pin, else indirectly through a recursive pin (this walks
+    /// the recursive pins' DAGs), else `None`.
+    pub fn pin_status(&self, cid: &Cid) -> Result<Option<PinStatus>> {
+        let mut conn = self.inner.conn()?;
+        let tx = conn.transaction()?;
+        pins::status(&tx, cid)
+    }
+
+    /// Remove every block that is neither pinned (directly or through a recursive pin) nor
+    /// protected by a live write session, then delete or compact pack files. Safe to run while
+    /// other sessions, in this or other processes, keep writing.
+    pub fn gc(&self) -> Result<GcReport> {
+        crate::gc::run(&self.inner)
+    }
+
+    /// Re-hash every stored block and walk every pinned DAG.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        crate::verify::run(self)
+    }
+
+    /// Counts and sizes of the repository.
+    pub fn stat(&self) -> Result<RepoStat> {
+        let conn = self.inner.conn()?;
+        let (blocks, block_bytes): (i64, i64) = conn.query_row(
+            "SELECT count(*), coalesce(sum(len), 0) FROM blocks WHERE pack IS NOT NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let pins: i64 = conn.query_row("SELECT count(*) FROM pins", [], |r| r.get(0))?;
+        let mut stat = RepoStat {
+            blocks: blocks as u64,
+            block_bytes: block_bytes as u64,
+            pins: pins as u64,
+            ..RepoStat::default()
+        };
+        let dir = &self.inner.packs_dir;
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            let name = entry.file_name();
+            if name.to_str().and_then(pack::pack_id_from_name).is_none() {
+                continue;
+            }
+            if let Ok(meta) = entry.metadata() {
+                stat.packs += 1;
+                stat.pack_bytes += meta.len();
+            }
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.inner.db_path.clone().into_os_string();
+            p.push(suffix);
+            if let Ok(meta) = std::fs::metadata(&p) {
+                stat.db_bytes += meta.len();
+            }
+        }
+        Ok(stat)
+    }
+}
+
+/// `(pack, offset, len)` of a stored (non-identity) block.
+pub(crate) fn locate(conn: &Connection, mh: &[u8]) -> Result<Option<(i64, u64, u64)>> {
+    Ok(conn
+        .prepare_cached("SELECT pack, offset, len FROM blocks WHERE mh = ?1 AND pack IS NOT NULL")?
+        .query_row(params![mh], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, i64>(2)? as u64,
+            ))
+        })
+        .optional()?)
+}

@@ -1,0 +1,473 @@
+//! Functional tests of the embedded store: real files in temporary directories.
+
+mod common;
+
+use common::*;
+use kiln_store::{Cid, Error, PinMode, PinStatus, Store};
+use multihash::Multihash;
+
+fn put_all(store: &Store, blocks: &[Block], pin: Option<(Cid, PinMode)>) {
+    let mut s = store.session().unwrap();
+    for (c, d, l) in blocks {
+        s.put(c, d, l).unwrap();
+    }
+    if let Some((c, m)) = pin {
+        s.pin(&c, m, None);
+    }
+    s.commit().unwrap();
+}
+
+#[test]
+fn put_get_roundtrip_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (root, blocks) = small_dag("a");
+    put_all(&store, &blocks, None);
+    for (c, d, l) in &blocks {
+        assert_eq!(store.get(c).unwrap().as_deref(), Some(&d[..]));
+        assert!(store.has(c).unwrap());
+        assert_eq!(store.size(c).unwrap(), Some(d.len() as u64));
+        assert_eq!(store.links(c).unwrap().as_deref(), Some(&l[..]));
+    }
+    assert_eq!(store.links(&root).unwrap().unwrap().len(), 3);
+    let absent = raw(b"absent");
+    assert_eq!(store.get(&absent).unwrap(), None);
+    assert!(!store.has(&absent).unwrap());
+    assert_eq!(store.size(&absent).unwrap(), None);
+    assert_eq!(store.links(&absent).unwrap(), None);
+    // Reopening sees the same data.
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.get(&root).unwrap().as_deref(), Some(&blocks[3].1[..]));
+    let st = store.stat().unwrap();
+    assert_eq!(st.blocks, 4);
+    assert_eq!(st.packs, 1);
+}
+
+#[test]
+fn empty_block_and_large_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut s = store.session().unwrap();
+    s.put(&raw(b""), b"", &[]).unwrap();
+    s.put(&raw(&big), &big, &[]).unwrap();
+    s.commit().unwrap();
+    assert_eq!(store.get(&raw(b"")).unwrap(), Some(vec![]));
+    assert_eq!(store.get(&raw(&big)).unwrap(), Some(big));
+}
+
+#[test]
+fn dedup_within_and_across_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let data = vec![42u8; 100_000];
+    let c = raw(&data);
+    let mut s = store.session().unwrap();
+    s.put(&c, &data, &[]).unwrap();
+    s.put(&c, &data, &[]).unwrap();
+    s.commit().unwrap();
+    let before = store.stat().unwrap();
+    let mut s = store.session().unwrap();
+    s.put(&c, &data, &[]).unwrap();
+    s.commit().unwrap();
+    let after = store.stat().unwrap();
+    assert_eq!(after.blocks, 1);
+    assert_eq!(
+        before.pack_bytes, after.pack_bytes,
+        "no bytes written for a duplicate"
+    );
+    // CIDv0 and CIDv1 of the same multihash name the same block.
+    let v0 = Cid::new_v0(c.hash().to_owned()).unwrap();
+    assert_eq!(store.get(&v0).unwrap(), Some(data));
+}
+
+#[test]
+fn identity_cids_are_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = Cid::new_v1(RAW, Multihash::wrap(0x00, b"inline").unwrap());
+    assert_eq!(store.get(&id).unwrap().as_deref(), Some(&b"inline"[..]));
+    assert!(store.has(&id).unwrap());
+    assert_eq!(store.size(&id).unwrap(), Some(6));
+    let mut s = store.session().unwrap();
+    s.put(&id, b"inline", &[]).unwrap();
+    s.pin(&id, PinMode::Recursive, None);
+    s.commit().unwrap();
+    assert_eq!(store.stat().unwrap().blocks, 0);
+    assert_eq!(store.pin_status(&id).unwrap(), Some(PinStatus::Recursive));
+    // bafkqaaa: the empty identity CID.
+    let empty: Cid = "bafkqaaa".parse().unwrap();
+    assert_eq!(store.get(&empty).unwrap(), Some(vec![]));
+}
+
+#[test]
+fn identity_node_links_protect_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let leaf = b"child of an inline node".to_vec();
+    let leaf_cid = raw(&leaf);
+    let inline = Cid::new_v1(DAG_PB, Multihash::wrap(0x00, b"tiny node").unwrap());
+    let mut s = store.session().unwrap();
+    s.put(&leaf_cid, &leaf, &[]).unwrap();
+    s.put(&inline, b"tiny node", &[leaf_cid]).unwrap();
+    s.pin(&inline, PinMode::Recursive, None);
+    s.commit().unwrap();
+    assert_eq!(store.links(&inline).unwrap(), Some(vec![leaf_cid]));
+    store.gc().unwrap();
+    assert_eq!(store.get(&leaf_cid).unwrap(), Some(leaf));
+}
+
+#[test]
+fn put_verified_checks_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let c = raw(b"good");
+    let mut s = store.session().unwrap();
+    match s.put_verified(&c, b"evil", &[]) {
+        Err(Error::HashMismatch(bad)) => assert_eq!(bad, c),
+        other => panic!("expected HashMismatch, got {other:?}"),
+    }
+    let blake = Cid::new_v1(RAW, Multihash::wrap(0x1e, &[0u8; 32]).unwrap());
+    assert!(matches!(
+        s.put_verified(&blake, b"x", &[]),
+        Err(Error::UnsupportedHash { code: 0x1e, .. })
+    ));
+    // The session is still usable.
+    s.put_verified(&c, b"good", &[]).unwrap();
+    s.commit().unwrap();
+    assert!(store.has(&c).unwrap());
+    assert!(
+        Error::HashMismatch(c).to_string().contains(&c.to_string()),
+        "message names the CID"
+    );
+}
+
+#[test]
+fn pins_recursive_direct_and_rm() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (root, blocks) = small_dag("p");
+    put_all(&store, &blocks, None);
+    store
+        .pin_add(&root, PinMode::Recursive, Some("docs"))
+        .unwrap();
+    let leaf = blocks[0].0;
+    store.pin_add(&leaf, PinMode::Direct, None).unwrap();
+    let pins = store.pins().unwrap();
+    assert_eq!(pins.len(), 2);
+    assert_eq!(pins[0].cid, root);
+    assert_eq!(pins[0].mode, PinMode::Recursive);
+    assert_eq!(pins[0].name.as_deref(), Some("docs"));
+    assert_eq!(store.pin_status(&root).unwrap(), Some(PinStatus::Recursive));
+    assert_eq!(store.pin_status(&leaf).unwrap(), Some(PinStatus::Direct));
+    assert_eq!(
+        store.pin_status(&blocks[1].0).unwrap(),
+        Some(PinStatus::Indirect { via: root })
+    );
+    assert!(matches!(
+        store.pin_add(&root, PinMode::Direct, None),
+        Err(Error::AlreadyPinnedRecursively(_))
+    ));
+    // Upgrading direct -> recursive works.
+    store.pin_add(&leaf, PinMode::Recursive, None).unwrap();
+    assert_eq!(store.pin_status(&leaf).unwrap(), Some(PinStatus::Recursive));
+    store.pin_rm(&root).unwrap();
+    assert!(matches!(store.pin_rm(&root), Err(Error::NotPinned(c)) if c == root));
+    assert_eq!(store.pin_status(&blocks[1].0).unwrap(), None);
+    assert_eq!(store.pins().unwrap().len(), 1);
+}
+
+#[test]
+fn incomplete_dag_cannot_be_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (root, blocks) = small_dag("inc");
+    let missing = blocks[2].0;
+    // Outside a session.
+    let partial: Vec<_> = blocks.iter().filter(|b| b.0 != missing).cloned().collect();
+    put_all(&store, &partial, None);
+    match store.pin_add(&root, PinMode::Recursive, None) {
+        Err(Error::MissingBlock {
+            missing: m,
+            root: r,
+        }) => {
+            assert_eq!((m, r), (missing, root));
+        }
+        other => panic!("expected MissingBlock, got {other:?}"),
+    }
+    assert!(store.pins().unwrap().is_empty());
+    // A direct pin needs only the root; a missing root is refused.
+    store.pin_add(&root, PinMode::Direct, None).unwrap();
+    assert!(matches!(
+        store.pin_add(&raw(b"nope"), PinMode::Direct, None),
+        Err(Error::MissingBlock { .. })
+    ));
+
+    // Inside a session: the commit fails and nothing of its last batch is visible.
+    let dir2 = tempfile::tempdir().unwrap();
+    let store2 = open(dir2.path());
+    let mut s = store2.session().unwrap();
+    for (c, d, l) in &partial {
+        s.put(c, d, l).unwrap();
+    }
+    s.pin(&root, PinMode::Recursive, None);
+    match s.commit() {
+        Err(Error::MissingBlock { missing: m, .. }) => assert_eq!(m, missing),
+        other => panic!("expected MissingBlock, got {other:?}"),
+    }
+    assert!(store2.pins().unwrap().is_empty());
+    assert!(!store2.has(&root).unwrap());
+}
+
+#[test]
+fn gc_removes_unpinned_keeps_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (keep, keep_blocks) = small_dag("keep");
+    let (drop_root, drop_blocks) = small_dag("drop");
+    let direct_data = b"direct".to_vec();
+    let direct = raw(&direct_data);
+    put_all(&store, &keep_blocks, Some((keep, PinMode::Recursive)));
+    put_all(&store, &drop_blocks, None);
+    put_all(
+        &store,
+        &[(direct, direct_data.clone(), vec![])],
+        Some((direct, PinMode::Direct)),
+    );
+    let report = store.gc().unwrap();
+    assert_eq!(report.blocks_removed, 4);
+    for (c, d, _) in &keep_blocks {
+        assert_eq!(store.get(c).unwrap().as_ref(), Some(d));
+    }
+    assert_eq!(store.get(&direct).unwrap(), Some(direct_data));
+    for (c, ..) in &drop_blocks {
+        assert!(!store.has(c).unwrap(), "{c} should be gone");
+    }
+    assert!(!store.has(&drop_root).unwrap());
+    // A second GC finds nothing.
+    assert_eq!(store.gc().unwrap().blocks_removed, 0);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn remove_block_respects_pins() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (root, blocks) = small_dag("rm");
+    put_all(&store, &blocks, Some((root, PinMode::Recursive)));
+    let leaf = blocks[0].0;
+    match store.remove_block(&leaf) {
+        Err(Error::Pinned {
+            status: PinStatus::Indirect { via },
+            ..
+        }) => assert_eq!(via, root),
+        other => panic!("expected Pinned, got {other:?}"),
+    }
+    assert!(matches!(
+        store.remove_block(&root),
+        Err(Error::Pinned { .. })
+    ));
+    store.pin_rm(&root).unwrap();
+    store.remove_block(&leaf).unwrap();
+    assert!(!store.has(&leaf).unwrap());
+    assert!(matches!(store.remove_block(&leaf), Err(Error::NotFound(_))));
+}
+
+#[test]
+fn gc_compaction_keeps_data_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), small_opts()).unwrap();
+    let mut all = Vec::new();
+    let mut s = store.session().unwrap();
+    for i in 0..400u32 {
+        let mut d = i.to_le_bytes().to_vec();
+        d.extend((0..4000u32).map(|j| (i * 31 + j) as u8));
+        let c = raw(&d);
+        s.put(&c, &d, &[]).unwrap();
+        if i % 10 == 0 {
+            s.pin(&c, PinMode::Direct, None);
+        }
+        all.push((c, d));
+    }
+    s.commit().unwrap();
+    let before = store.stat().unwrap();
+    assert!(before.packs > 3, "small packs roll over: {before:?}");
+    let report = store.gc().unwrap();
+    assert_eq!(report.blocks_removed, 360);
+    assert!(report.packs_rewritten > 0, "{report:?}");
+    let after = store.stat().unwrap();
+    assert!(
+        after.pack_bytes < before.pack_bytes / 4,
+        "{before:?} -> {after:?}"
+    );
+    for (i, (c, d)) in all.iter().enumerate() {
+        let got = store.get(c).unwrap();
+        if i % 10 == 0 {
+            assert_eq!(got.as_ref(), Some(d));
+        } else {
+            assert_eq!(got, None);
+        }
+    }
+    assert!(store.verify().unwrap().is_ok());
+    // Small packs merged; GC again is stable.
+    store.gc().unwrap();
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn verify_detects_corruption_and_missing_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (root, blocks) = small_dag("v");
+    put_all(&store, &blocks, Some((root, PinMode::Recursive)));
+    let ok = store.verify().unwrap();
+    assert!(ok.is_ok());
+    assert_eq!(ok.blocks_ok, 4);
+
+    // Flip one byte of a leaf's data inside the pack file.
+    let pack = std::fs::read_dir(dir.path().join("packs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let needle = &blocks[1].1;
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == &needle[..])
+        .unwrap();
+    bytes[at] ^= 0x01;
+    std::fs::write(&pack, &bytes).unwrap();
+
+    // Drop another leaf's index row behind the store's back.
+    let db = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
+    db.execute(
+        "DELETE FROM blocks WHERE mh = ?1",
+        [blocks[2].0.hash().to_bytes()],
+    )
+    .unwrap();
+    drop(db);
+
+    let report = store.verify().unwrap();
+    assert!(!report.is_ok());
+    assert_eq!(report.corrupt, vec![blocks[1].0]);
+    assert_eq!(report.missing.len(), 1);
+    assert_eq!(report.missing[0].cid, blocks[2].0);
+    assert_eq!(report.missing[0].pin, root);
+}
+
+#[test]
+fn live_session_protects_its_blocks_from_gc() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let other = open(dir.path());
+    let (root, blocks) = small_dag("live");
+    let mut s = store.session().unwrap();
+    for (c, d, l) in &blocks {
+        s.put(c, d, l).unwrap();
+    }
+    s.flush().unwrap();
+    // Another handle (as another process would) collects garbage while the session is open.
+    assert_eq!(other.gc().unwrap().blocks_removed, 0);
+    s.pin(&root, PinMode::Recursive, None);
+    s.commit().unwrap();
+    assert_eq!(other.gc().unwrap().blocks_removed, 0);
+    assert!(other.verify().unwrap().is_ok());
+}
+
+#[test]
+fn duplicate_put_survives_gc_of_the_old_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (root, blocks) = small_dag("dup");
+    put_all(&store, &blocks, None); // stored, unpinned
+    let mut s = store.session().unwrap();
+    for (c, d, l) in &blocks {
+        s.put(c, d, l).unwrap(); // all duplicates, buffered
+    }
+    // GC runs before the session flushes: the old copies are garbage by then... except that
+    // the live session must keep them (or rewrite them at flush).
+    store.gc().unwrap();
+    s.pin(&root, PinMode::Recursive, None);
+    s.commit().unwrap();
+    store.gc().unwrap();
+    for (c, d, _) in &blocks {
+        assert_eq!(store.get(c).unwrap().as_ref(), Some(d));
+    }
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn dropped_session_leaves_store_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (root, blocks) = small_dag("abandon");
+    let mut s = store.session().unwrap();
+    s.put(&blocks[0].0, &blocks[0].1, &[]).unwrap();
+    s.flush().unwrap();
+    s.put(&blocks[1].0, &blocks[1].1, &[]).unwrap();
+    s.pin(&root, PinMode::Recursive, None);
+    drop(s);
+    assert!(store.has(&blocks[0].0).unwrap(), "flushed block visible");
+    assert!(
+        !store.has(&blocks[1].0).unwrap(),
+        "unflushed block invisible"
+    );
+    assert!(store.pins().unwrap().is_empty());
+    let r = store.gc().unwrap();
+    assert_eq!(r.blocks_removed, 1);
+    assert_eq!(store.stat().unwrap().packs, 0, "{r:?}");
+}
+
+#[test]
+fn garbage_after_last_record_is_harmless() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (root, blocks) = small_dag("tail");
+    put_all(&store, &blocks, Some((root, PinMode::Recursive)));
+    let pack = std::fs::read_dir(dir.path().join("packs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&pack)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"torn half-written record").unwrap();
+    drop(f);
+    let store = open(dir.path());
+    assert!(store.verify().unwrap().is_ok());
+    put_all(&store, &small_dag("more").1, None);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn shared_links_and_duplicate_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let leaf = b"same".to_vec();
+    let lc = raw(&leaf);
+    let (a, ad) = node("a", &[lc, lc]);
+    let (b, bd) = node("b", &[a, lc]);
+    let mut s = store.session().unwrap();
+    s.put(&lc, &leaf, &[]).unwrap();
+    s.put(&a, &ad, &[lc, lc]).unwrap();
+    s.put(&b, &bd, &[a, lc]).unwrap();
+    s.pin(&b, PinMode::Recursive, None);
+    s.commit().unwrap();
+    assert_eq!(store.links(&a).unwrap(), Some(vec![lc, lc]));
+    // Same bytes put again under another codec with other links: links are merged.
+    let extra = raw(b"extra");
+    let mut s = store.session().unwrap();
+    s.put(&extra, b"extra", &[]).unwrap();
+    let a_raw = Cid::new_v1(RAW, a.hash().to_owned());
+    s.put(&a_raw, &ad, &[lc, extra]).unwrap();
+    s.commit().unwrap();
+    assert_eq!(store.links(&a).unwrap(), Some(vec![lc, lc, extra]));
+    store.gc().unwrap();
+    assert!(store.has(&extra).unwrap());
+}
