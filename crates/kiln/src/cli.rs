@@ -1,0 +1,234 @@
+//! Command-line definitions (clap derive). Parsing only; `cmd` does the work.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// kiln: a self-hosted, content-addressed cloud for software.
+///
+/// Stores file trees by content ID exactly as IPFS does (same CIDs as kubo and Helia),
+/// pins, garbage-collects, and moves them as CAR files. The repository is
+/// `$KILN_HOME` (default `~/.kiln`), created on first use.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Repository directory.
+    #[arg(long, global = true, env = "KILN_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the repository (done automatically on first use).
+    Init,
+    /// Add files or directories; prints `added CID NAME` lines like `ipfs add`.
+    Add(AddArgs),
+    /// Print the bytes of a file.
+    Cat(CatArgs),
+    /// Write a file, directory or symlink to the local file system.
+    Get(GetArgs),
+    /// List a directory: `CID SIZE NAME` (directories end in `/`).
+    Ls(LsArgs),
+    /// Pin, unpin and list pins.
+    #[command(subcommand)]
+    Pin(PinCommand),
+    /// Remove every block not reachable from a pin.
+    Gc,
+    /// Repository statistics and integrity.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Raw block operations.
+    #[command(subcommand)]
+    Block(BlockCommand),
+    /// DAG import and export as CAR files.
+    #[command(subcommand)]
+    Dag(DagCommand),
+}
+
+/// Parse `true`/`false` flags that may be given bare (`--pin`) or with a value (`--pin=false`).
+fn bool_flag() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(["true", "false"])
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Files or directories to add; `-` reads standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Add directories recursively.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Print only the final root CID.
+    #[arg(short = 'Q', long)]
+    pub quieter: bool,
+    /// Print only CIDs, one per line.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Only compute the CIDs; store nothing.
+    #[arg(short = 'n', long)]
+    pub only_hash: bool,
+    /// Wrap the added paths in a directory.
+    #[arg(short = 'w', long)]
+    pub wrap_with_directory: bool,
+    /// Include files whose names start with a dot.
+    #[arg(short = 'H', long)]
+    pub hidden: bool,
+    /// CID version: 0 gives exactly plain `ipfs add`, 1 exactly `ipfs add --cid-version=1`.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub cid_version: Option<u8>,
+    /// Store file chunks as raw blocks (default: on with CIDv1, off with CIDv0).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_parser = bool_flag())]
+    pub raw_leaves: Option<String>,
+    /// Chunker: `size-N` (fixed N-byte chunks, at most 1 MiB).
+    #[arg(long, value_name = "size-N")]
+    pub chunker: Option<String>,
+    /// Import profile (IPIP-499): unixfs-v0-2015 or unixfs-v1-2025 (the default).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Pin the added roots (`--pin=false` to leave them unpinned).
+    #[arg(long, num_args = 0..=1, default_value = "true", default_missing_value = "true", require_equals = true, value_parser = bool_flag())]
+    pub pin: String,
+    /// Show a progress bar (default: when stderr is a terminal).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_parser = bool_flag())]
+    pub progress: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// CID, optionally with a path below it (`CID/dir/file`).
+    pub path: String,
+    /// Start at this byte.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    /// Print at most this many bytes.
+    #[arg(long, short = 'l')]
+    pub length: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// CID, optionally with a path below it.
+    pub path: String,
+    /// Where to write (default: the last path segment, or the CID). Must not exist.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Directory CIDs, optionally with paths below them.
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinCommand {
+    /// Pin CIDs (recursively by default); every block must be in the repository.
+    Add {
+        /// CIDs (or CID/paths) to pin.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// Pin the whole DAG (`--recursive=false` pins only the root block).
+        #[arg(short, long, num_args = 0..=1, default_value = "true", default_missing_value = "true", require_equals = true, value_parser = bool_flag())]
+        recursive: String,
+        /// A name for the pin.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove pins.
+    Rm {
+        /// Pinned CIDs.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// List pins: `CID TYPE [NAME]`.
+    Ls {
+        /// Only these CIDs (reports how each one is pinned).
+        paths: Vec<String>,
+        /// recursive, direct, indirect or all (= recursive and direct).
+        #[arg(short = 't', long = "type", default_value = "all")]
+        kind: String,
+        /// Print only CIDs.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Block count, sizes, pins and disk usage.
+    Stat {
+        /// Sizes in bytes (no units).
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Rehash every block and walk every pin; exit non-zero on any missing or corrupt block.
+    Verify,
+    /// Same as `kiln gc`.
+    Gc,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlockCommand {
+    /// Print a block's raw bytes.
+    Get {
+        /// The block's CID.
+        cid: String,
+    },
+    /// Store a block from a file or stdin (`-`); prints its CID.
+    Put {
+        /// Files to read (`-` = stdin).
+        #[arg(default_value = "-")]
+        files: Vec<PathBuf>,
+        /// Codec of the data: raw, dag-pb or dag-cbor.
+        #[arg(long, default_value = "raw")]
+        cid_codec: String,
+        /// Hash function (only sha2-256).
+        #[arg(long, default_value = "sha2-256")]
+        mhtype: String,
+        /// Pin the block.
+        #[arg(long, num_args = 0..=1, default_value = "false", default_missing_value = "true", require_equals = true, value_parser = bool_flag())]
+        pin: String,
+    },
+    /// Print a block's CID and size.
+    Stat {
+        /// The block's CID.
+        cid: String,
+    },
+    /// Remove blocks (refused for pinned blocks).
+    Rm {
+        /// CIDs to remove.
+        #[arg(required = true)]
+        cids: Vec<String>,
+        /// Do not fail on blocks that are not present.
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DagCommand {
+    /// Write the DAG under a CID as a CARv1 file (depth-first, each block once).
+    Export {
+        /// Root CID (or CID/path).
+        path: String,
+        /// Write to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Import CARv1/CARv2 files; every block is hash-checked and the roots are pinned.
+    Import {
+        /// CAR files (`-` = stdin).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Pin the roots named in the CAR headers.
+        #[arg(long, num_args = 0..=1, default_value = "true", default_missing_value = "true", require_equals = true, value_parser = bool_flag())]
+        pin_roots: String,
+    },
+}
+
+/// `"true"`/`"false"` as produced by [`bool_flag`].
+pub fn truthy(s: &str) -> bool {
+    s == "true"
+}

@@ -1,0 +1,88 @@
+//! `kiln init`, `kiln gc`, `kiln repo stat`, `kiln repo verify`.
+
+use anyhow::Result;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn init(home: &Path) -> Result<ExitCode> {
+    let existed = home.join("store.db").exists();
+    crate::repo::open(home)?;
+    if existed {
+        println!("kiln repository already initialized at {}", home.display());
+    } else {
+        println!("initialized kiln repository at {}", home.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Human-readable bytes.
+pub fn human(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+pub fn gc(home: &Path) -> Result<ExitCode> {
+    let store = crate::repo::open(home)?;
+    let started = std::time::Instant::now();
+    let r = store.gc()?;
+    println!(
+        "removed {} blocks ({}), deleted {} packs, rewrote {} packs, reclaimed {} of disk in {:.2?}",
+        r.blocks_removed,
+        human(r.bytes_freed),
+        r.packs_deleted,
+        r.packs_rewritten,
+        human(r.disk_bytes_reclaimed),
+        started.elapsed()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn stat(home: &Path, raw: bool) -> Result<ExitCode> {
+    let store = crate::repo::open(home)?;
+    let s = store.stat()?;
+    let b = |n: u64| if raw { n.to_string() } else { human(n) };
+    println!("NumObjects: {}", s.blocks);
+    println!("BlockBytes: {}", b(s.block_bytes));
+    println!("RepoSize:   {}", b(s.pack_bytes + s.db_bytes));
+    println!("Pins:       {}", s.pins);
+    println!("Packs:      {} ({})", s.packs, b(s.pack_bytes));
+    println!("RepoPath:   {}", home.display());
+    println!("Version:    kiln {}", env!("CARGO_PKG_VERSION"));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify(home: &Path) -> Result<ExitCode> {
+    let store = crate::repo::open(home)?;
+    let r = store.verify()?;
+    for c in &r.corrupt {
+        println!("corrupt: {c}");
+    }
+    for m in &r.missing {
+        println!("missing: {} (needed by pin {})", m.cid, m.pin);
+    }
+    for c in &r.unsupported {
+        println!("unchecked (unsupported hash): {c}");
+    }
+    println!(
+        "verified {} blocks ({}): {} corrupt, {} missing",
+        r.blocks_ok + r.corrupt.len() as u64,
+        human(r.bytes_checked),
+        r.corrupt.len(),
+        r.missing.len()
+    );
+    Ok(if r.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
