@@ -99,6 +99,27 @@ pub(crate) fn write_tx(conn: &mut Connection) -> Result<Transaction<'_>> {
     Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 
+/// Start a write transaction whose commit need not survive a power loss (only a process crash).
+/// In WAL mode this skips the fsync; any later `FULL` commit makes it durable too, as the log
+/// is synced in order. Used for session registration and the GC epoch bump, whose loss on
+/// power failure is harmless (see DESIGN.md).
+pub(crate) fn light_write<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+    let result: Result<T> = (|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    })();
+    let restored = conn.execute_batch("PRAGMA synchronous=FULL");
+    let value = result?;
+    restored?;
+    Ok(value)
+}
+
 /// The `(ver, codec, mh)` columns that describe a CID.
 pub(crate) fn cid_parts(cid: &Cid) -> (i64, i64, Vec<u8>) {
     let ver = match cid.version() {

@@ -26,9 +26,11 @@ pub(crate) fn run(inner: &Inner) -> Result<GcReport> {
     let mut conn = inner.conn()?;
 
     // 1. New epoch; forget dead sessions; blocks touched at or after `threshold` are protected.
-    let (threshold, pin_seq) = {
-        let tx = db::write_tx(&mut conn)?;
-        let st = db::state(&tx)?;
+    // (No fsync needed: see `db::light_write`; a lost bump only repeats an epoch no
+    // surviving session can have started in.)
+    let locks_dir = inner.locks_dir.clone();
+    let (threshold, pin_seq) = db::light_write(&mut conn, |tx| {
+        let st = db::state(tx)?;
         let epoch = st.epoch + 1;
         tx.execute("UPDATE state SET epoch = ?1 WHERE id = 1", params![epoch])?;
         let sessions: Vec<(String, i64)> = tx
@@ -37,7 +39,7 @@ pub(crate) fn run(inner: &Inner) -> Result<GcReport> {
             .collect::<rusqlite::Result<_>>()?;
         let mut threshold = epoch;
         for (id, start) in sessions {
-            if lock::session_alive(&inner.locks_dir, &id)? {
+            if lock::session_alive(&locks_dir, &id)? {
                 threshold = threshold.min(start);
             } else {
                 tx.execute("DELETE FROM sessions WHERE id = ?1", params![id])?;
@@ -47,9 +49,8 @@ pub(crate) fn run(inner: &Inner) -> Result<GcReport> {
                 )?;
             }
         }
-        tx.commit()?;
-        (threshold, st.pin_seq)
-    };
+        Ok((threshold, st.pin_seq))
+    })?;
 
     // 2. Mark, in one read snapshot.
     let mut marked;
@@ -187,7 +188,9 @@ pub(crate) fn run(inner: &Inner) -> Result<GcReport> {
 
 /// Delete packs with no live block; copy the live blocks out of mostly-dead or small packs.
 fn reclaim(inner: &Inner, conn: &mut rusqlite::Connection, report: &mut GcReport) -> Result<()> {
-    let live: HashMap<i64, (u64, u64)> = conn
+    // One snapshot, so that every pack row of a registered session is in `active`.
+    let snapshot = conn.transaction()?;
+    let live: HashMap<i64, (u64, u64)> = snapshot
         .prepare(
             "SELECT pack, count(*), sum(len) FROM blocks WHERE pack IS NOT NULL GROUP BY pack",
         )?
@@ -200,24 +203,33 @@ fn reclaim(inner: &Inner, conn: &mut rusqlite::Connection, report: &mut GcReport
         .collect::<rusqlite::Result<_>>()?;
     // Packs being written by a registered session are never touched (the pack lock would also
     // refuse, except in the instant between creating the file and locking it).
-    let active: HashSet<i64> = conn
+    let active: HashSet<i64> = snapshot
         .prepare(
             "SELECT p.id FROM packs AS p JOIN sessions AS s ON s.id = p.session
              WHERE p.sealed = 0",
         )?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let known: HashSet<i64> = conn
+    let known: HashSet<i64> = snapshot
         .prepare("SELECT id FROM packs")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    drop(snapshot);
 
     let dir = &inner.packs_dir;
     let mut on_disk: Vec<i64> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
-        if let Some(id) = entry.file_name().to_str().and_then(pack::pack_id_from_name) {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(id) = pack::pack_id_from_name(name) {
             on_disk.push(id);
+        } else if pack::is_temp_name(name) {
+            // A pack whose creator died before renaming it; unlocked means abandoned.
+            let path = entry.path();
+            if let Some(_locked) = lock::try_lock_existing(&path)? {
+                let _ = std::fs::remove_file(&path);
+            }
         }
     }
     on_disk.sort_unstable();

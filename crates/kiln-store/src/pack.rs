@@ -32,6 +32,11 @@ pub(crate) fn pack_path(dir: &Path, id: i64) -> PathBuf {
     dir.join(format!("{id:08}.pack"))
 }
 
+/// Is this the name of a pack file being created (left over if its creator crashed)?
+pub(crate) fn is_temp_name(name: &str) -> bool {
+    name.ends_with(".pack.tmp")
+}
+
 /// Parse a pack file name back into its id.
 pub(crate) fn pack_id_from_name(name: &str) -> Option<i64> {
     name.strip_suffix(".pack")?.parse().ok()
@@ -64,17 +69,21 @@ pub(crate) struct PackWriter {
 impl PackWriter {
     /// Create pack `id` (which must not exist yet) and lock it.
     pub fn create(dir: &Path, id: i64) -> Result<PackWriter> {
+        // Created under a temporary name and renamed once locked: a file named `*.pack` that
+        // can be locked is never being written, which is what GC relies on.
         let path = pack_path(dir, id);
+        let tmp = path.with_extension("pack.tmp");
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+            .open(&tmp)
+            .map_err(|e| Error::io(&tmp, e))?;
         file.try_lock().map_err(|e| match e {
-            TryLockError::Error(e) => Error::io(&path, e),
-            TryLockError::WouldBlock => Error::io(&path, io::Error::other("new pack is locked")),
+            TryLockError::Error(e) => Error::io(&tmp, e),
+            TryLockError::WouldBlock => Error::io(&tmp, io::Error::other("new pack is locked")),
         })?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         let mut header = [0u8; HEADER_LEN as usize];
         header[..8].copy_from_slice(PACK_MAGIC);

@@ -27,6 +27,8 @@ pub struct Session {
     id: String,
     _lock: LockFile,
     writer: Option<PackWriter>,
+    /// Pack number allocated at start and not yet used (its file is created on first write).
+    first_pack: Option<i64>,
     /// Writers that reached the size limit in the current batch (synced and sealed at flush).
     retired: Vec<PackWriter>,
     fresh: Vec<Fresh>,
@@ -62,19 +64,34 @@ impl Session {
         // Lock file first, row second: GC treats a row without a held lock as a dead session.
         let (lock, id) = LockFile::new_session(&store.inner.locks_dir)?;
         let mut conn = store.inner.take_conn()?;
-        let tx = db::write_tx(&mut conn)?;
-        let st = db::state(&tx)?;
-        tx.execute(
-            "INSERT INTO sessions(id, start_epoch, pid, started) VALUES (?1, ?2, ?3, ?4)",
-            params![id, st.epoch, std::process::id(), db::now_millis()],
-        )?;
-        tx.commit()?;
+        // Registration and the first pack number in one transaction that needs no fsync: if
+        // a power loss undoes it, the session (and its pack) died with the machine anyway.
+        let first_pack = db::light_write(&mut conn, |tx| {
+            let st = db::state(tx)?;
+            tx.execute(
+                "INSERT INTO sessions(id, start_epoch, pid, started) VALUES (?1, ?2, ?3, ?4)",
+                params![id, st.epoch, std::process::id(), db::now_millis()],
+            )?;
+            Ok(tx.query_row(
+                "INSERT INTO packs(session) VALUES (?1) RETURNING id",
+                params![id],
+                |r| r.get::<_, i64>(0),
+            )?)
+        });
+        let first_pack = match first_pack {
+            Ok(p) => p,
+            Err(e) => {
+                store.inner.give_back(conn);
+                return Err(e);
+            }
+        };
         Ok(Session {
             store,
             conn: Some(conn),
             id,
             _lock: lock,
             writer: None,
+            first_pack: Some(first_pack),
             retired: Vec::new(),
             fresh: Vec::new(),
             dups: Vec::new(),
@@ -178,8 +195,13 @@ impl Session {
         let writer = match &mut self.writer {
             Some(w) => w,
             None => {
-                let conn = self.conn.as_ref().ok_or(Error::SessionPoisoned)?;
-                let w = new_pack(conn, &inner.packs_dir, Some(&self.id))?;
+                let w = match self.first_pack.take() {
+                    Some(id) => PackWriter::create(&inner.packs_dir, id)?,
+                    None => {
+                        let conn = self.conn.as_ref().ok_or(Error::SessionPoisoned)?;
+                        new_pack(conn, &inner.packs_dir, Some(&self.id))?
+                    }
+                };
                 self.writer.insert(w)
             }
         };
@@ -322,6 +344,9 @@ impl Session {
                 pins::apply_pin(&tx, cid, *mode, name.as_deref(), true)?;
             }
             tx.execute("DELETE FROM sessions WHERE id = ?1", params![self.id])?;
+            if let Some(unused) = self.first_pack {
+                tx.execute("DELETE FROM packs WHERE id = ?1", params![unused])?;
+            }
             tx.execute(
                 "UPDATE packs SET sealed = 1 WHERE session = ?1",
                 params![self.id],
@@ -333,6 +358,7 @@ impl Session {
         if commit {
             self.pins.clear();
             self.writer = None;
+            self.first_pack = None;
         }
         Ok(())
     }
