@@ -10,6 +10,7 @@ import { UnixFS } from 'ipfs-unixfs'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { protoFields } from './proto.mjs'
 
 // name -> { kiln: CLI flags, js(): fresh importer options }.
 // Fresh objects every time: the importer mutates `options` when `profile` is set.
@@ -111,7 +112,7 @@ export function describeBlock (bytes, cid) {
   let fs
   try {
     const u = UnixFS.unmarshal(node.Data)
-    fs = { type: u.type, fileSize: String(u.fileSize()), blockSizes: u.blockSizes.map(String).slice(0, 8), nBlockSizes: u.blockSizes.length, dataLen: u.data?.length, fanout: u.fanout != null ? String(u.fanout) : undefined, hashType: u.hashType != null ? String(u.hashType) : undefined, mode: u.mode, mtime: u.mtime }
+    fs = { type: u.type, fileSize: String(u.fileSize()), blockSizes: u.blockSizes.map(String).slice(0, 8), nBlockSizes: u.blockSizes.length, dataLen: u.data?.length, fanout: u.fanout != null ? String(u.fanout) : undefined, fieldsPresent: protoFields(node.Data).map(f => f.field).join(',') }
   } catch (e) { fs = `not unixfs: ${e.message}` }
   return JSON.stringify({
     blockBytes: bytes.length,
