@@ -15,7 +15,7 @@ use crate::store::Inner;
 use crate::{Error, GcReport, PinMode, Result, pins};
 
 /// Blocks deleted per sweep transaction (keeps the write lock short for concurrent adds).
-const SWEEP_CHUNK: usize = 20_000;
+const SWEEP_CHUNK: usize = 100_000;
 /// Packs smaller than this are merged when there are several.
 const SMALL_PACK: u64 = 64 << 20;
 
@@ -24,12 +24,21 @@ pub(crate) fn run(inner: &Inner) -> Result<GcReport> {
     let _gc_lock = LockFile::acquire(&inner.locks_dir.join("gc"))?;
     let mut report = GcReport::default();
     let mut conn = inner.conn()?;
+    // A larger page cache while GC runs (the sweep touches index pages all over the file);
+    // restored before the connection goes back to the pool.
+    conn.execute_batch("PRAGMA cache_size=-131072")?;
+    let result = run_with(inner, &mut conn, &mut report);
+    conn.execute_batch("PRAGMA cache_size=-8192")?;
+    result?;
+    Ok(report)
+}
 
+fn run_with(inner: &Inner, conn: &mut rusqlite::Connection, report: &mut GcReport) -> Result<()> {
     // 1. New epoch; forget dead sessions; blocks touched at or after `threshold` are protected.
     // (No fsync needed: see `db::light_write`; a lost bump only repeats an epoch no
     // surviving session can have started in.)
     let locks_dir = inner.locks_dir.clone();
-    let (threshold, pin_seq) = db::light_write(&mut conn, |tx| {
+    let (threshold, pin_seq) = db::light_write(conn, |tx| {
         let st = db::state(tx)?;
         let epoch = st.epoch + 1;
         tx.execute("UPDATE state SET epoch = ?1 WHERE id = 1", params![epoch])?;
@@ -129,7 +138,7 @@ pub(crate) fn run(inner: &Inner) -> Result<GcReport> {
     let mut chunks = candidates.chunks(SWEEP_CHUNK);
     loop {
         let chunk = chunks.next();
-        let tx = db::write_tx(&mut conn)?;
+        let tx = db::write_tx(conn)?;
         let new_pins: Vec<(Vec<u8>, i64, i64)> = tx
             .prepare_cached("SELECT cid, mode, seq FROM pins WHERE seq > ?1 ORDER BY seq")?
             .query_map(params![last_seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -182,8 +191,8 @@ pub(crate) fn run(inner: &Inner) -> Result<GcReport> {
     }
 
     // 4. Reclaim pack space.
-    reclaim(inner, &mut conn, &mut report)?;
-    Ok(report)
+    reclaim(inner, conn, report)?;
+    Ok(())
 }
 
 /// Delete packs with no live block; copy the live blocks out of mostly-dead or small packs.
