@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let root = cid(0x70, &root_data);
             session.put(&root, &root_data, &leaves)?;
-            if file % 2 == 0 {
+            if file.is_multiple_of(2) {
                 session.pin(&root, PinMode::Recursive, None);
             }
             made += leaves_n + 1;

@@ -16,6 +16,8 @@ use crate::{Error, GcReport, PinMode, Result, pins};
 
 /// Blocks deleted per sweep transaction (keeps the write lock short for concurrent adds).
 const SWEEP_CHUNK: usize = 100_000;
+/// Unlocked `*.pack.tmp` files older than this are leftovers of a crash.
+const TEMP_PACK_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 /// Packs smaller than this are merged when there are several.
 const SMALL_PACK: u64 = 64 << 20;
 
@@ -234,9 +236,16 @@ fn reclaim(inner: &Inner, conn: &mut rusqlite::Connection, report: &mut GcReport
         if let Some(id) = pack::pack_id_from_name(name) {
             on_disk.push(id);
         } else if pack::is_temp_name(name) {
-            // A pack whose creator died before renaming it; unlocked means abandoned.
+            // A pack whose creator died before renaming it. Its creator locks it right after
+            // creating it, so only an unlocked file that is also not brand new is abandoned.
             let path = entry.path();
-            if let Some(_locked) = lock::try_lock_existing(&path)? {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > TEMP_PACK_AGE);
+            if old && let Some(_locked) = lock::try_lock_existing(&path)? {
                 let _ = std::fs::remove_file(&path);
             }
         }
