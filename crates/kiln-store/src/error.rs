@@ -32,9 +32,10 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// The metadata database (SQLite) reported an error.
+    /// The metadata database (SQLite) reported an error. (A full disk is reported as
+    /// [`Error::DiskFull`] instead.)
     #[error("metadata database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[source] rusqlite::Error),
     /// A block needed to complete a pinned DAG is not in the store.
     #[error("block {missing} is missing from the DAG of {root}")]
     MissingBlock {
@@ -102,4 +103,17 @@ impl Error {
 fn is_disk_full(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
         || e.kind() == io::ErrorKind::StorageFull
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            Error::DiskFull {
+                path: PathBuf::from("store.db"),
+                source: io::Error::new(io::ErrorKind::StorageFull, e),
+            }
+        } else {
+            Error::Db(e)
+        }
+    }
 }

@@ -69,6 +69,10 @@ pub struct StoreOptions {
     pub batch_blocks: usize,
     /// How long a database operation waits for another process's write lock (default 30 s).
     pub busy_timeout: Duration,
+    /// Size of the `reserve` file kept in the repository so that GC can still run when the
+    /// disk is full (it deletes the file, collects, then recreates it). Default 8 MiB; 0
+    /// disables it.
+    pub reserve_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -78,6 +82,7 @@ impl Default for StoreOptions {
             batch_bytes: 64 << 20,
             batch_blocks: 100_000,
             busy_timeout: Duration::from_secs(30),
+            reserve_bytes: 8 << 20,
         }
     }
 }

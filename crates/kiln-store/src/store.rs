@@ -112,6 +112,8 @@ impl Store {
         create_dir(&locks_dir)?;
         let db_path = root.join("store.db");
         let conn = db::open(&db_path, opts.busy_timeout, true)?;
+        // Best effort: without it GC on a full disk may fail, nothing worse.
+        let _ = ensure_reserve(&root.join(RESERVE), opts.reserve_bytes);
         let inner = Inner {
             root: root.to_owned(),
             db_path,
@@ -288,7 +290,22 @@ impl Store {
     /// protected by a live write session, then delete or compact pack files. Safe to run while
     /// other sessions, in this or other processes, keep writing.
     pub fn gc(&self) -> Result<GcReport> {
-        crate::gc::run(&self.inner)
+        match crate::gc::run(&self.inner) {
+            Err(Error::DiskFull { .. }) if self.release_reserve() => {
+                let r = crate::gc::run(&self.inner);
+                let _ = ensure_reserve(
+                    &self.inner.root.join(RESERVE),
+                    self.inner.opts.reserve_bytes,
+                );
+                r
+            }
+            r => r,
+        }
+    }
+
+    /// Delete the reserve file; true if there was one.
+    fn release_reserve(&self) -> bool {
+        std::fs::remove_file(self.inner.root.join(RESERVE)).is_ok()
     }
 
     /// Re-hash every stored block and walk every pinned DAG.
@@ -332,6 +349,34 @@ impl Store {
         }
         Ok(stat)
     }
+}
+
+/// Name of the space-reserve file in the repository root.
+const RESERVE: &str = "reserve";
+
+/// Create the reserve file with real (not sparse) blocks if it is missing or short.
+fn ensure_reserve(path: &Path, size: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    if size == 0 || std::fs::metadata(path).is_ok_and(|m| m.len() >= size) {
+        return Ok(());
+    }
+    let tmp = path.with_extension("tmp");
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        let chunk = vec![0u8; 64 << 10];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            f.write_all(&chunk[..n])?;
+            left -= n as u64;
+        }
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// `(pack, offset, len)` of a stored (non-identity) block.

@@ -202,3 +202,83 @@ fn kill_9_at_any_moment_leaves_a_consistent_store() {
         last_pins = store.pins().unwrap().len();
     }
 }
+
+/// Mounts a tiny tmpfs (needs root; the test is skipped otherwise) and unmounts it on drop.
+struct TinyFs(std::path::PathBuf);
+
+impl TinyFs {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<TinyFs> {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| TinyFs(dir.to_owned()))
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn disk_full_is_a_clear_error_and_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_fs) = TinyFs::mount(dir.path(), "3m") else {
+        eprintln!("skipped: cannot mount a tmpfs (not root?)");
+        return;
+    };
+    let opts = kiln_store::StoreOptions {
+        batch_bytes: 256 << 10,
+        reserve_bytes: 256 << 10,
+        ..small_opts()
+    };
+    let store = Store::open(dir.path(), opts.clone()).unwrap();
+    let (root, blocks) = dag("before", 10, 1000);
+    let mut s = store.session().unwrap();
+    for (c, d, l) in &blocks {
+        s.put(c, d, l).unwrap();
+    }
+    s.pin(&root, PinMode::Recursive, None);
+    s.commit().unwrap();
+
+    // Fill the disk.
+    let mut s = store.session().unwrap();
+    let mut err = None;
+    for i in 0..100u32 {
+        let mut d = vec![(i % 251) as u8; 256 << 10];
+        d[..4].copy_from_slice(&i.to_le_bytes());
+        if let Err(e) = s.put(&raw(&d), &d, &[]) {
+            err = Some(e);
+            break;
+        }
+    }
+    let err = match err {
+        Some(e) => {
+            drop(s);
+            e
+        }
+        None => s.commit().unwrap_err(),
+    };
+    assert!(matches!(err, Error::DiskFull { .. }), "{err:?}");
+    assert!(err.to_string().contains("no space left"), "{err}");
+
+    // Consistent: the earlier pin is intact; the failed batch is invisible or complete.
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(store.pins().unwrap().len(), 1);
+    // GC gives the space back and writing works again.
+    store.gc().unwrap();
+    let (root2, blocks2) = dag("after", 5, 1000);
+    let mut s = store.session().unwrap();
+    for (c, d, l) in &blocks2 {
+        s.put(c, d, l).unwrap();
+    }
+    s.pin(&root2, PinMode::Recursive, None);
+    s.commit().unwrap();
+    assert!(store.verify().unwrap().is_ok());
+    drop(store);
+}
