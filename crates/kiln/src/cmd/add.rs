@@ -186,7 +186,10 @@ pub fn run(home: &Path, args: AddArgs) -> Result<ExitCode> {
     } else {
         Some(crate::repo::open(home)?)
     };
-    let mut session = store.as_ref().map(|s| s.session()).transpose()?;
+    let mut session = match &store {
+        Some(s) => Some(s.session()?),
+        None => None,
+    };
     let mut null = NullSink;
     let mut session_sink;
     let sink: &mut dyn BlockSink = match session.as_mut() {
@@ -242,10 +245,8 @@ pub fn run(home: &Path, args: AddArgs) -> Result<ExitCode> {
         }
         s.commit().context("committing added blocks")?;
     }
-    if args.quieter {
-        if let Some(last) = final_root.last() {
-            println!("{}", last.cid);
-        }
+    if let Some(last) = final_root.last().filter(|_| args.quieter) {
+        println!("{}", last.cid);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,12 @@ pub struct Repo {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Repo {
+    fn default() -> Self {
+        Repo::new()
+    }
+}
+
 impl Repo {
     pub fn new() -> Repo {
         Repo {
