@@ -348,3 +348,77 @@ fn verify_reports_corruption() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains(&format!("corrupt: {cid}")), "{text}");
 }
+
+#[test]
+fn unreadable_input_is_a_clear_error_and_commits_nothing() {
+    let r = Repo::new();
+    // Readable metadata, unreadable bytes (EIO), even for root.
+    let err = r.fails(&["add", "/proc/self/mem"]);
+    assert!(err.contains("/proc/self/mem"), "{err}");
+    assert_eq!(r.ok(&["pin", "ls"]), "");
+    r.ok(&["repo", "verify"]);
+}
+
+/// A repository on a 32 MiB tmpfs: adding 64 MiB fails with one line naming the problem,
+/// nothing is pinned, the store verifies, and it still works afterwards. Needs root (mount).
+#[test]
+fn full_disk_is_a_clear_error_and_loses_nothing() {
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let r = Repo::new();
+    let mnt = r.path("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = is_root
+        && std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                "size=32m",
+                "tmpfs",
+                mnt.to_str().unwrap(),
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: full-disk test needs root to mount a tmpfs");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let home = mnt.join("home");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .env("KILN_HOME", &home)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let small = r.path("small.txt");
+    write(&small, b"still works");
+    let o = run(&["add", "-Q", small.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let kept = String::from_utf8(o.stdout).unwrap().trim().to_string();
+
+    let big = r.path("big.bin");
+    write(&big, &bytes(64 << 20, 11));
+    let o = run(&["add", "-Q", big.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("no space left"), "{err}");
+
+    let o = run(&["pin", "ls", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), kept);
+    assert!(run(&["gc"]).status.success());
+    let o = run(&["repo", "verify"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = run(&["cat", &kept]);
+    assert_eq!(o.stdout, b"still works");
+    let o = run(&["add", "-Q", small.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
