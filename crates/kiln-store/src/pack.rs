@@ -25,6 +25,8 @@ const RECORD_MAGIC: u32 = 0x4b42_4c4b;
 /// Size of a record header (before the CID bytes).
 pub(crate) const RECORD_HEADER: u64 = 10;
 /// Start early write-back (sync_file_range) every this many bytes.
+/// Blocks at least this large are written straight to the file, bypassing the buffer.
+const DIRECT_WRITE: usize = 64 * 1024;
 const WRITEBACK_CHUNK: u64 = 8 << 20;
 
 /// The file name of pack `id` inside `packs/`.
@@ -121,7 +123,15 @@ impl PackWriter {
             .out
             .write_all(&head)
             .and_then(|()| self.out.write_all(cid))
-            .and_then(|()| self.out.write_all(data));
+            .and_then(|()| {
+                if data.len() >= DIRECT_WRITE {
+                    // Large blocks skip the buffer: one copy (into the page cache), not two.
+                    self.out.flush()?;
+                    self.out.get_mut().write_all(data)
+                } else {
+                    self.out.write_all(data)
+                }
+            });
         if let Err(e) = res {
             return Err(Error::io(&self.path, e));
         }

@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, mpsc};
 
+/// Bytes of chunks read ahead of the store.
+const IN_FLIGHT_BYTES: usize = 32 << 20;
+
 /// A leaf block ready to store.
 struct Leaf {
     data: Vec<u8>,
@@ -73,7 +76,8 @@ impl<'a> Balanced<'a> {
         }
     }
 
-    fn push_leaf(&mut self, sink: &mut dyn BlockSink, leaf: Leaf) -> Result<()> {
+    /// Store a leaf and place it in the tree; gives its buffer back for reuse.
+    fn push_leaf(&mut self, sink: &mut dyn BlockSink, leaf: Leaf) -> Result<Vec<u8>> {
         sink.put(&leaf.cid, &leaf.data, &[])?;
         self.leaves += 1;
         let child = Child {
@@ -81,7 +85,8 @@ impl<'a> Balanced<'a> {
             tsize: leaf.data.len() as u64,
             filesize: leaf.filesize,
         };
-        self.push(sink, 0, child)
+        self.push(sink, 0, child)?;
+        Ok(leaf.data)
     }
 
     fn push(&mut self, sink: &mut dyn BlockSink, level: usize, child: Child) -> Result<()> {
@@ -208,14 +213,19 @@ pub fn import_reader(
     }
 
     std::thread::scope(|s| -> Result<()> {
-        let (chunk_tx, chunk_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(threads * 2);
-        let (leaf_tx, leaf_rx) = mpsc::sync_channel::<(u64, Leaf)>(threads * 2);
+        // Up to ~32 MiB per queue in flight, so hashing goes on while the store flushes a batch.
+        let depth = (IN_FLIGHT_BYTES / opts.chunk_size).clamp(threads * 2, 1024);
+        let (chunk_tx, chunk_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(depth);
+        let (leaf_tx, leaf_rx) = mpsc::sync_channel::<(u64, Leaf)>(depth);
+        // Buffers come back from the store side for reuse: no fresh zeroed pages per chunk.
+        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
         let chunk_size = opts.chunk_size;
         let reader_thread = s.spawn(move || -> std::io::Result<()> {
             let mut seq = 0u64;
             loop {
-                let mut buf = vec![0u8; chunk_size];
+                let mut buf = free_rx.try_recv().unwrap_or_default();
+                buf.resize(chunk_size, 0);
                 let n = read_full(reader, &mut buf)?;
                 buf.truncate(n);
                 if n == 0 && seq > 0 {
@@ -256,9 +266,15 @@ pub fn import_reader(
             pending.insert(seq, leaf);
             while let Some(leaf) = pending.remove(&next) {
                 done += leaf.filesize;
-                if let Err(e) = tree.push_leaf(sink, leaf) {
-                    result = Err(e);
-                    break;
+                match tree.push_leaf(sink, leaf) {
+                    Ok(buf) if buf.capacity() >= chunk_size => {
+                        let _ = free_tx.send(buf);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
                 }
                 progress(done);
                 next += 1;
