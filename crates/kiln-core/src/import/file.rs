@@ -194,19 +194,25 @@ pub fn import_reader(
     let threads = opts.hash_threads();
     let mut tree = Balanced::new(opts);
     let mut done: u64 = 0;
-    if threads <= 1 {
-        loop {
-            let mut buf = vec![0u8; opts.chunk_size];
-            let n = read_full(reader, &mut buf).map_err(|e| Error::io("reading input", e))?;
-            buf.truncate(n);
+    // The first chunk is read here: a file of one chunk (most files in a tree) needs no threads.
+    let mut first = vec![0u8; opts.chunk_size];
+    let n = read_full(reader, &mut first).map_err(|e| Error::io("reading input", e))?;
+    first.truncate(n);
+    if threads <= 1 || n < opts.chunk_size {
+        let mut next = Some(first);
+        while let Some(buf) = next.take() {
+            let n = buf.len();
             if n == 0 && tree.leaves > 0 {
                 break;
             }
             done += n as u64;
             tree.push_leaf(sink, make_leaf(buf, opts))?;
             progress(done);
-            if n < opts.chunk_size {
-                break;
+            if n == opts.chunk_size {
+                let mut buf = vec![0u8; opts.chunk_size];
+                let n = read_full(reader, &mut buf).map_err(|e| Error::io("reading input", e))?;
+                buf.truncate(n);
+                next = Some(buf);
             }
         }
         return tree.finish(sink);
@@ -222,7 +228,10 @@ pub fn import_reader(
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
         let chunk_size = opts.chunk_size;
         let reader_thread = s.spawn(move || -> std::io::Result<()> {
-            let mut seq = 0u64;
+            if chunk_tx.send((0, first)).is_err() {
+                return Ok(());
+            }
+            let mut seq = 1u64;
             loop {
                 let mut buf = free_rx.try_recv().unwrap_or_default();
                 buf.resize(chunk_size, 0);
