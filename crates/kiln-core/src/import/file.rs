@@ -335,6 +335,22 @@ mod tests {
     }
 
     #[test]
+    fn chunk_boundaries_agree_across_paths() {
+        for len in [0usize, 1, 999, 1000, 1001, 2000, 7000, 7001] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let mut o = ImportOptions::from_profile(Profile::KuboV0);
+            o.chunk_size = 1000;
+            o.max_links = 3;
+            o.threads = 1;
+            let seq = import_bytes(&mut NullSink, &data, &o).unwrap();
+            o.threads = 2;
+            let par = import_bytes(&mut NullSink, &data, &o).unwrap();
+            assert_eq!(seq, par, "length {len}");
+            assert_eq!(seq.size, len as u64);
+        }
+    }
+
+    #[test]
     fn parallel_equals_sequential() {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
         for p in [Profile::KuboV0, Profile::KuboV1, Profile::V1_2025] {
