@@ -14,7 +14,8 @@ pub fn cat(home: &Path, a: CatArgs) -> Result<ExitCode> {
     let store = crate::repo::open(home)?;
     let cid = super::resolve(&store, &a.path)?;
     let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+    // A small buffer: whole blocks (≥ 64 KiB) go straight to stdout without a copy.
+    let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
     export::read_file(&StoreSource(&store), &cid, a.offset, a.length, &mut out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -64,7 +65,7 @@ fn write_tree(src: &StoreSource, cid: &Cid, dest: &Path, depth: usize) -> Result
                 .create_new(true)
                 .open(dest)
                 .with_context(|| format!("cannot create {}", dest.display()))?;
-            let mut w = BufWriter::with_capacity(1 << 20, f);
+            let mut w = BufWriter::with_capacity(64 << 10, f);
             export::read_file(src, cid, 0, None, &mut w)?;
             w.flush()
                 .with_context(|| format!("writing {}", dest.display()))?;
