@@ -245,18 +245,19 @@ impl PackFiles {
         let Some(file) = self.handle(id)? else {
             return Ok(None);
         };
-        read_exact_at_uninit(&file, len as usize, offset).map_err(|e| {
-            let path = pack_path(&self.dir, id);
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                Error::Corrupt(format!(
-                    "{} is truncated: record at {offset} (+{len}) is past its end",
-                    path.display()
-                ))
-            } else {
-                Error::io(path, e)
-            }
-        })
-        .map(Some)
+        read_exact_at_uninit(&file, len as usize, offset)
+            .map_err(|e| {
+                let path = pack_path(&self.dir, id);
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    Error::Corrupt(format!(
+                        "{} is truncated: record at {offset} (+{len}) is past its end",
+                        path.display()
+                    ))
+                } else {
+                    Error::io(path, e)
+                }
+            })
+            .map(Some)
     }
 }
 

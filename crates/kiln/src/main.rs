@@ -3,6 +3,7 @@
 mod blocks;
 mod cli;
 mod cmd;
+mod mapped;
 mod progress;
 mod repo;
 

@@ -422,3 +422,39 @@ fn full_disk_is_a_clear_error_and_loses_nothing() {
     let o = run(&["add", "-Q", small.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Large files are read through mapped windows, stdin through `read`: same CIDs, for
+/// chunk sizes that divide the page size, that don't, and that are odd.
+#[test]
+fn mapped_and_streamed_inputs_agree() {
+    let r = Repo::new();
+    let data = bytes(9 * 1024 * 1024 + 4321, 21);
+    let f = r.path("nine.bin");
+    write(&f, &data);
+    for extra in [
+        &[][..],
+        &["--chunker", "size-1000"],
+        &["--chunker", "size-4097"],
+        &["--cid-version", "0"],
+    ] {
+        let mut a = vec!["add", "-Q"];
+        a.extend_from_slice(extra);
+        let mut from_file = a.clone();
+        from_file.push(f.to_str().unwrap());
+        let mapped = r.ok(&from_file).trim().to_string();
+        a.push("-");
+        let out = r
+            .cmd()
+            .args(&a)
+            .stdin(std::fs::File::open(&f).unwrap())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap().trim(),
+            mapped,
+            "{extra:?}"
+        );
+        assert_eq!(r.ok_bytes(&["cat", &mapped]), data);
+    }
+}

@@ -13,18 +13,68 @@ use std::sync::{Arc, Mutex, mpsc};
 /// Bytes of chunks read ahead of the store.
 const IN_FLIGHT_BYTES: usize = 32 << 20;
 
+/// The bytes of one chunk: a buffer of its own, or a piece of a shared one (for
+/// example a memory-mapped window of a file, so no copy is made before hashing).
+pub enum Chunk {
+    /// A buffer owned by the chunk.
+    Owned(Vec<u8>),
+    /// `buf[start..end]` of a shared buffer.
+    Shared {
+        /// The shared bytes.
+        buf: Arc<dyn AsRef<[u8]> + Send + Sync>,
+        /// First byte.
+        start: usize,
+        /// One past the last byte.
+        end: usize,
+    },
+}
+
+impl Chunk {
+    /// The chunk's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(v) => v,
+            Chunk::Shared { buf, start, end } => &(**buf).as_ref()[*start..*end],
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes().len()
+    }
+}
+
+/// Where a file's bytes come from, chunk by chunk.
+pub trait ChunkSource: Send {
+    /// The next `size` bytes (fewer only at the end of the input; none at the end).
+    /// `spare` is a used buffer the source may fill instead of allocating.
+    fn next_chunk(&mut self, size: usize, spare: Option<Vec<u8>>) -> std::io::Result<Chunk>;
+}
+
+/// Chunks read from a `Read`.
+struct ReaderSource<'a>(&'a mut (dyn Read + Send));
+
+impl ChunkSource for ReaderSource<'_> {
+    fn next_chunk(&mut self, size: usize, spare: Option<Vec<u8>>) -> std::io::Result<Chunk> {
+        let mut buf = spare.unwrap_or_default();
+        buf.resize(size, 0);
+        let n = read_full(self.0, &mut buf)?;
+        buf.truncate(n);
+        Ok(Chunk::Owned(buf))
+    }
+}
+
 /// A leaf block ready to store.
 struct Leaf {
-    data: Vec<u8>,
+    data: Chunk,
     cid: Cid,
     filesize: u64,
 }
 
 /// Make a leaf block from a chunk (the expensive part: hashing).
-fn make_leaf(chunk: Vec<u8>, opts: &ImportOptions) -> Leaf {
+fn make_leaf(chunk: Chunk, opts: &ImportOptions) -> Leaf {
     let filesize = chunk.len() as u64;
     if opts.raw_leaves {
-        let cid = cids::cid_of(Version::V1, RAW, &chunk);
+        let cid = cids::cid_of(Version::V1, RAW, chunk.bytes());
         Leaf {
             data: chunk,
             cid,
@@ -33,8 +83,11 @@ fn make_leaf(chunk: Vec<u8>, opts: &ImportOptions) -> Leaf {
     } else {
         let mut u = UnixfsData::new(DataType::File);
         u.filesize = Some(filesize);
-        if !chunk.is_empty() {
-            u.data = Some(chunk);
+        if filesize > 0 {
+            u.data = Some(match chunk {
+                Chunk::Owned(v) => v,
+                shared => shared.bytes().to_vec(),
+            });
         }
         let data = PbNode {
             links: Vec::new(),
@@ -43,7 +96,7 @@ fn make_leaf(chunk: Vec<u8>, opts: &ImportOptions) -> Leaf {
         .encode();
         let cid = cids::cid_of(opts.cid_version, DAG_PB, &data);
         Leaf {
-            data,
+            data: Chunk::Owned(data),
             cid,
             filesize,
         }
@@ -77,8 +130,8 @@ impl<'a> Balanced<'a> {
     }
 
     /// Store a leaf and place it in the tree; gives its buffer back for reuse.
-    fn push_leaf(&mut self, sink: &mut dyn BlockSink, leaf: Leaf) -> Result<Vec<u8>> {
-        sink.put(&leaf.cid, &leaf.data, &[])?;
+    fn push_leaf(&mut self, sink: &mut dyn BlockSink, leaf: Leaf) -> Result<Chunk> {
+        sink.put(&leaf.cid, leaf.data.bytes(), &[])?;
         self.leaves += 1;
         let child = Child {
             cid: leaf.cid,
@@ -191,28 +244,42 @@ pub fn import_reader(
     opts: &ImportOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Imported> {
+    import_chunks(sink, &mut ReaderSource(reader), opts, progress)
+}
+
+/// Import a file whose bytes come from a [`ChunkSource`] (see [`import_reader`]).
+pub fn import_chunks(
+    sink: &mut dyn BlockSink,
+    source: &mut dyn ChunkSource,
+    opts: &ImportOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Imported> {
     let threads = opts.hash_threads();
     let mut tree = Balanced::new(opts);
     let mut done: u64 = 0;
+    let read_err = |e| Error::io("reading input", e);
     // The first chunk is read here: a file of one chunk (most files in a tree) needs no threads.
-    let mut first = vec![0u8; opts.chunk_size];
-    let n = read_full(reader, &mut first).map_err(|e| Error::io("reading input", e))?;
-    first.truncate(n);
-    if threads <= 1 || n < opts.chunk_size {
+    let first = source.next_chunk(opts.chunk_size, None).map_err(read_err)?;
+    if threads <= 1 || first.len() < opts.chunk_size {
         let mut next = Some(first);
-        while let Some(buf) = next.take() {
-            let n = buf.len();
+        while let Some(chunk) = next.take() {
+            let n = chunk.len();
             if n == 0 && tree.leaves > 0 {
                 break;
             }
             done += n as u64;
-            tree.push_leaf(sink, make_leaf(buf, opts))?;
+            let spare = tree.push_leaf(sink, make_leaf(chunk, opts))?;
             progress(done);
             if n == opts.chunk_size {
-                let mut buf = vec![0u8; opts.chunk_size];
-                let n = read_full(reader, &mut buf).map_err(|e| Error::io("reading input", e))?;
-                buf.truncate(n);
-                next = Some(buf);
+                let spare = match spare {
+                    Chunk::Owned(v) => Some(v),
+                    Chunk::Shared { .. } => None,
+                };
+                next = Some(
+                    source
+                        .next_chunk(opts.chunk_size, spare)
+                        .map_err(read_err)?,
+                );
             }
         }
         return tree.finish(sink);
@@ -221,7 +288,7 @@ pub fn import_reader(
     std::thread::scope(|s| -> Result<()> {
         // Up to ~32 MiB per queue in flight, so hashing goes on while the store flushes a batch.
         let depth = (IN_FLIGHT_BYTES / opts.chunk_size).clamp(threads * 2, 1024);
-        let (chunk_tx, chunk_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(depth);
+        let (chunk_tx, chunk_rx) = mpsc::sync_channel::<(u64, Chunk)>(depth);
         let (leaf_tx, leaf_rx) = mpsc::sync_channel::<(u64, Leaf)>(depth);
         // Buffers come back from the store side for reuse: no fresh zeroed pages per chunk.
         let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
@@ -233,14 +300,12 @@ pub fn import_reader(
             }
             let mut seq = 1u64;
             loop {
-                let mut buf = free_rx.try_recv().unwrap_or_default();
-                buf.resize(chunk_size, 0);
-                let n = read_full(reader, &mut buf)?;
-                buf.truncate(n);
-                if n == 0 && seq > 0 {
+                let chunk = source.next_chunk(chunk_size, free_rx.try_recv().ok())?;
+                let n = chunk.len();
+                if n == 0 {
                     return Ok(());
                 }
-                if chunk_tx.send((seq, buf)).is_err() {
+                if chunk_tx.send((seq, chunk)).is_err() {
                     return Ok(());
                 }
                 seq += 1;
@@ -276,7 +341,7 @@ pub fn import_reader(
             while let Some(leaf) = pending.remove(&next) {
                 done += leaf.filesize;
                 match tree.push_leaf(sink, leaf) {
-                    Ok(buf) if buf.capacity() >= chunk_size => {
+                    Ok(Chunk::Owned(buf)) if buf.capacity() >= chunk_size => {
                         let _ = free_tx.send(buf);
                     }
                     Ok(_) => {}

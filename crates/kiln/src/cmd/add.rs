@@ -4,7 +4,7 @@ use crate::blocks::SessionSink;
 use crate::cli::{AddArgs, truthy};
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
-use kiln_core::import::{self, DirEntry, ImportOptions, Imported, Profile};
+use kiln_core::import::{self, ChunkSource, DirEntry, ImportOptions, Imported, Profile};
 use kiln_core::{BlockSink, NullSink};
 use kiln_store::PinMode;
 use std::fs;
@@ -77,6 +77,16 @@ impl Adder<'_> {
         Ok(node)
     }
 
+    fn chunks(&mut self, source: &mut dyn ChunkSource) -> Result<Imported> {
+        let bar = self.bar.clone();
+        let base = self.done_before;
+        let node = import::import_chunks(self.sink, source, &self.opts, &mut |n| {
+            bar.set_position(base + n)
+        })?;
+        self.done_before += node.size;
+        Ok(node)
+    }
+
     /// Add one path; `display` is the name printed for it.
     fn path(&mut self, path: &Path, display: &str) -> Result<Imported> {
         let meta = fs::symlink_metadata(path)
@@ -119,8 +129,14 @@ impl Adder<'_> {
         } else if ft.is_file() {
             let mut f =
                 fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            self.file(&mut f)
-                .with_context(|| format!("adding {}", path.display()))?
+            let mapped = f.try_clone().ok().and_then(|dup| {
+                crate::mapped::MappedFile::new(dup, meta.len(), self.opts.chunk_size)
+            });
+            match mapped {
+                Some(mut m) => self.chunks(&mut m),
+                None => self.file(&mut f),
+            }
+            .with_context(|| format!("adding {}", path.display()))?
         } else {
             let kind = if ft.is_fifo() {
                 "a named pipe"
