@@ -1,20 +1,30 @@
-//! Progress bars on stderr (only when it is a terminal, unless forced).
+//! Progress bars on stderr: only for large inputs and only when stderr is a terminal,
+//! unless forced with `--progress`.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
-/// A byte progress bar, or a hidden one.
-pub fn bytes(total: u64, force: Option<bool>) -> ProgressBar {
-    let show = force.unwrap_or_else(|| std::io::stderr().is_terminal());
-    if !show {
+/// Inputs smaller than this finish too quickly for a bar to help.
+const MIN_BYTES: u64 = 8 << 20;
+
+/// A byte progress bar (bytes, rate, ETA) for `total` bytes, or a counter when the total is
+/// unknown (stdin); hidden when not wanted.
+pub fn bytes(total: Option<u64>, force: Option<bool>) -> ProgressBar {
+    let wanted = force
+        .unwrap_or_else(|| std::io::stderr().is_terminal() && total.is_none_or(|t| t >= MIN_BYTES));
+    if !wanted {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{spinner} {bytes:>10}/{total_bytes:<10} [{bar:30}] {binary_bytes_per_sec:>12}  ETA {eta}",
-    )
-    .map(|s| s.progress_chars("=> "))
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let template = match total {
+        Some(_) => {
+            "{spinner} {bytes:>10}/{total_bytes:<10} [{bar:30}] {binary_bytes_per_sec:>12}  ETA {eta}"
+        }
+        None => "{spinner} {bytes:>10} {binary_bytes_per_sec:>12}  {elapsed}",
+    };
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(template)
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
 }

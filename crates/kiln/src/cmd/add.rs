@@ -195,7 +195,9 @@ pub fn run(home: &Path, args: AddArgs) -> Result<ExitCode> {
     let bar = if args.quiet || args.quieter {
         ProgressBar::hidden()
     } else {
-        crate::progress::bytes(total_size(&args.paths, args.hidden), force_progress)
+        let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+        let total = (!stdin).then(|| total_size(&args.paths, args.hidden));
+        crate::progress::bytes(total, force_progress)
     };
     let store = if args.only_hash {
         None
