@@ -184,14 +184,11 @@ impl Session {
     /// Append a block to the session's pack, rolling over to a new pack when full.
     fn write_block(&mut self, cid: &Cid, data: &[u8], links: &[Cid]) -> Result<Fresh> {
         let inner = &self.store.inner;
-        if self
-            .writer
-            .as_ref()
-            .is_some_and(|w| w.len() >= inner.opts.max_pack_size)
-            && let Some(full) = self.writer.take()
-        {
-            self.retired.push(full);
-        }
+        retire_if_full(
+            &mut self.writer,
+            &mut self.retired,
+            inner.opts.max_pack_size,
+        );
         let writer = match &mut self.writer {
             Some(w) => w,
             None => {
@@ -294,14 +291,11 @@ impl Session {
                 None => {
                     // Removed since `put` saw it (GC or remove_block): write it again. We hold
                     // the write lock, so nothing can remove it before this transaction commits.
-                    if self
-                        .writer
-                        .as_ref()
-                        .is_some_and(|w| w.len() >= inner.opts.max_pack_size)
-                        && let Some(full) = self.writer.take()
-                    {
-                        self.retired.push(full);
-                    }
+                    retire_if_full(
+                        &mut self.writer,
+                        &mut self.retired,
+                        inner.opts.max_pack_size,
+                    );
                     let writer = match &mut self.writer {
                         Some(w) => w,
                         None => {
@@ -484,5 +478,15 @@ pub(crate) fn verify_hash(cid: &Cid, data: &[u8]) -> Result<()> {
         Ok(())
     } else {
         Err(Error::HashMismatch(*cid))
+    }
+}
+
+/// Move the current pack writer to `retired` once its pack has reached `max` bytes, so the
+/// next append starts a new pack.
+fn retire_if_full(writer: &mut Option<PackWriter>, retired: &mut Vec<PackWriter>, max: u64) {
+    if writer.as_ref().is_some_and(|w| w.len() >= max)
+        && let Some(full) = writer.take()
+    {
+        retired.push(full);
     }
 }

@@ -51,7 +51,7 @@ pub trait ChunkSource: Send {
 }
 
 /// Chunks read from a `Read`.
-struct ReaderSource<'a>(&'a mut (dyn Read + Send));
+pub struct ReaderSource<'a>(pub &'a mut (dyn Read + Send));
 
 impl ChunkSource for ReaderSource<'_> {
     fn next_chunk(&mut self, size: usize, spare: Option<Vec<u8>>) -> std::io::Result<Chunk> {

@@ -4,7 +4,9 @@ use crate::blocks::SessionSink;
 use crate::cli::{AddArgs, truthy};
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
-use kiln_core::import::{self, ChunkSource, DirEntry, ImportOptions, Imported, Profile};
+use kiln_core::import::{
+    self, ChunkSource, DirEntry, ImportOptions, Imported, Profile, ReaderSource,
+};
 use kiln_core::{BlockSink, NullSink};
 use kiln_store::PinMode;
 use std::fs;
@@ -67,16 +69,7 @@ impl Adder<'_> {
         Ok(())
     }
 
-    fn file(&mut self, reader: &mut (dyn std::io::Read + Send)) -> Result<Imported> {
-        let bar = self.bar.clone();
-        let base = self.done_before;
-        let node = import::import_reader(self.sink, reader, &self.opts, &mut |n| {
-            bar.set_position(base + n)
-        })?;
-        self.done_before += node.size;
-        Ok(node)
-    }
-
+    /// Import one file's bytes, advancing the progress bar.
     fn chunks(&mut self, source: &mut dyn ChunkSource) -> Result<Imported> {
         let bar = self.bar.clone();
         let base = self.done_before;
@@ -134,7 +127,7 @@ impl Adder<'_> {
             });
             match mapped {
                 Some(mut m) => self.chunks(&mut m),
-                None => self.file(&mut f),
+                None => self.chunks(&mut ReaderSource(&mut f)),
             }
             .with_context(|| format!("adding {}", path.display()))?
         } else {
@@ -229,7 +222,9 @@ pub fn run(home: &Path, args: AddArgs) -> Result<ExitCode> {
     for p in &args.paths {
         let (node, name) = if p.as_os_str() == "-" {
             let mut stdin = std::io::stdin();
-            let node = adder.file(&mut stdin).context("adding standard input")?;
+            let node = adder
+                .chunks(&mut ReaderSource(&mut stdin))
+                .context("adding standard input")?;
             let name = node.cid.to_string();
             if !args.wrap_with_directory {
                 adder.report(&node.cid, &name)?;
