@@ -9,10 +9,13 @@ const MIN_BYTES: u64 = 8 << 20;
 
 /// A byte progress bar (bytes, rate, ETA) for `total` bytes, or a counter when the total is
 /// unknown (stdin); hidden when not wanted.
-pub fn bytes(total: Option<u64>, force: Option<bool>) -> ProgressBar {
-    let wanted = force
-        .unwrap_or_else(|| std::io::stderr().is_terminal() && total.is_none_or(|t| t >= MIN_BYTES));
-    if !wanted {
+/// `total` is only called when a bar may be shown (walking a tree to size it costs I/O).
+pub fn bytes(total: impl FnOnce() -> Option<u64>, force: Option<bool>) -> ProgressBar {
+    if force == Some(false) || (force.is_none() && !std::io::stderr().is_terminal()) {
+        return ProgressBar::hidden();
+    }
+    let total = total();
+    if force.is_none() && total.is_some_and(|t| t < MIN_BYTES) {
         return ProgressBar::hidden();
     }
     let template = match total {

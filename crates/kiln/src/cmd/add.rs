@@ -189,8 +189,10 @@ pub fn run(home: &Path, args: AddArgs) -> Result<ExitCode> {
         ProgressBar::hidden()
     } else {
         let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
-        let total = (!stdin).then(|| total_size(&args.paths, args.hidden));
-        crate::progress::bytes(total, force_progress)
+        crate::progress::bytes(
+            || (!stdin).then(|| total_size(&args.paths, args.hidden)),
+            force_progress,
+        )
     };
     let store = if args.only_hash {
         None
