@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Create the repository (done automatically on first use).
     Init,
+    /// Show the node's identity: peer ID, did:key, public key, version (JSON like `ipfs id`).
+    Id,
     /// Add files or directories; prints `added CID NAME` lines like `ipfs add`.
     Add(AddArgs),
     /// Print the bytes of a file.

@@ -18,6 +18,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let home = crate::repo::home(cli.home.as_deref())?;
     match cli.command {
         Command::Init => repo::init(&home),
+        Command::Id => repo::id(&home),
         Command::Add(a) => add::run(&home, a),
         Command::Cat(a) => files::cat(&home, a),
         Command::Get(a) => files::get(&home, a),

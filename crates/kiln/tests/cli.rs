@@ -458,3 +458,28 @@ fn mapped_and_streamed_inputs_agree() {
         assert_eq!(r.ok_bytes(&["cat", &mapped]), data);
     }
 }
+
+/// The node's identity is created with the repository, kept private, stable, and the
+/// did:key and the peer ID name the same key.
+#[test]
+fn node_identity() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = Repo::new();
+    r.ok(&["init"]);
+    let key_file = r.home().join("identity.key");
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let a: serde_json::Value = serde_json::from_str(&r.ok(&["id"])).unwrap();
+    let b: serde_json::Value = serde_json::from_str(&r.ok(&["id"])).unwrap();
+    assert_eq!(a, b);
+    let did = a["DID"].as_str().unwrap();
+    let key = kiln_id::parse_did_key(did).unwrap();
+    assert_eq!(a["ID"].as_str().unwrap(), kiln_id::peer_id(&key));
+    assert!(a["AgentVersion"].as_str().unwrap().starts_with("kiln/"));
+    // A damaged key file is a clear error, not a new identity.
+    std::fs::write(&key_file, b"junk").unwrap();
+    let err = r.fails(&["id"]);
+    assert!(err.contains("not a kiln ed25519 key file"), "{err}");
+}

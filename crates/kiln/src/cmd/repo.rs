@@ -15,6 +15,23 @@ pub fn init(home: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn id(home: &Path) -> Result<ExitCode> {
+    use base64::Engine;
+    crate::repo::open(home)?;
+    let key = crate::repo::identity(home)?;
+    let public = kiln_id::libp2p_public_key(&key.public_key());
+    let doc = serde_json::json!({
+        "ID": key.peer_id(),
+        "DID": key.did(),
+        "PublicKey": base64::engine::general_purpose::STANDARD.encode(public),
+        "Addresses": [],
+        "AgentVersion": format!("kiln/{}", env!("CARGO_PKG_VERSION")),
+        "Protocols": [],
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Human-readable bytes.
 pub fn human(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -1,0 +1,248 @@
+//! kiln identities: every node and person is an ed25519 key, written as a `did:key`.
+//! The same key gives the node's libp2p peer ID.
+//!
+//! ```
+//! let key = kiln_id::NodeKey::generate().unwrap();
+//! assert!(key.did().starts_with("did:key:z6Mk"));
+//! assert!(key.peer_id().starts_with("12D3KooW"));
+//! assert_eq!(kiln_id::parse_did_key(&key.did()).unwrap(), key.public_key());
+//! ```
+#![deny(missing_docs)]
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use std::io::Write;
+use std::path::Path;
+
+/// Everything that can go wrong with keys and identifiers.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a key file.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key file that is not a kiln key.
+    #[error("{0}")]
+    BadKeyFile(String),
+    /// A string that is not an ed25519 `did:key`.
+    #[error("invalid did:key {input:?}: {reason}")]
+    BadDid {
+        /// What was given.
+        input: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// The system's random source failed.
+    #[error("no randomness available: {0}")]
+    Random(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Multicodec ed25519-pub, as an unsigned varint.
+const ED25519_PUB: [u8; 2] = [0xed, 0x01];
+/// libp2p `PublicKey { Type: Ed25519, Data: <32 bytes> }` protobuf prefix.
+const LIBP2P_ED25519_PREFIX: [u8; 4] = [0x08, 0x01, 0x12, 0x20];
+/// Header of a key file: a tag, then the 32-byte secret seed.
+const KEY_FILE_TAG: &[u8] = b"kiln-ed25519-v1\n";
+
+/// An ed25519 signing key: a node's or a person's identity.
+pub struct NodeKey {
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NodeKey({})", self.did())
+    }
+}
+
+impl NodeKey {
+    /// A new random key.
+    pub fn generate() -> Result<NodeKey> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| Error::Random(e.to_string()))?;
+        Ok(NodeKey {
+            key: SigningKey::from_bytes(&seed),
+        })
+    }
+
+    /// Load the key at `path`, or create one there (mode 0600, written atomically) if there
+    /// is none. Returns the key and whether it was created.
+    pub fn load_or_create(path: &Path) -> Result<(NodeKey, bool)> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok((Self::from_file_bytes(&bytes, path)?, false)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::generate()?;
+                key.write_new(path)?;
+                // Another process may have won the race: the file on disk is the identity.
+                let bytes = std::fs::read(path)
+                    .map_err(|e| io(format!("reading {}", path.display()), e))?;
+                Ok((Self::from_file_bytes(&bytes, path)?, true))
+            }
+            Err(e) => Err(io(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    fn from_file_bytes(bytes: &[u8], path: &Path) -> Result<NodeKey> {
+        let seed = bytes
+            .strip_prefix(KEY_FILE_TAG)
+            .and_then(|s| <[u8; 32]>::try_from(s).ok())
+            .ok_or_else(|| {
+                Error::BadKeyFile(format!("{} is not a kiln ed25519 key file", path.display()))
+            })?;
+        Ok(NodeKey {
+            key: SigningKey::from_bytes(&seed),
+        })
+    }
+
+    fn write_new(&self, path: &Path) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let ctx = |what: &str| format!("{what} {}", tmp.display());
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| io(ctx("creating"), e))?;
+        let mut body = KEY_FILE_TAG.to_vec();
+        body.extend_from_slice(self.key.as_bytes());
+        f.write_all(&body)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io(ctx("writing"), e))?;
+        // Hard-link into place: fails if a key already exists, never replaces one.
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(format!("creating {}", path.display()), e)),
+        }
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// `did:key:z6Mk…`
+    pub fn did(&self) -> String {
+        did_key(&self.public_key())
+    }
+
+    /// The libp2p peer ID (`12D3KooW…`).
+    pub fn peer_id(&self) -> String {
+        peer_id(&self.public_key())
+    }
+
+    /// Sign a message.
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.key.sign(msg).to_bytes()
+    }
+}
+
+/// The `did:key` of an ed25519 public key.
+pub fn did_key(key: &VerifyingKey) -> String {
+    let mut b = ED25519_PUB.to_vec();
+    b.extend_from_slice(key.as_bytes());
+    format!(
+        "did:key:{}",
+        multibase::encode(multibase::Base::Base58Btc, b)
+    )
+}
+
+/// The ed25519 public key of a `did:key`.
+pub fn parse_did_key(did: &str) -> Result<VerifyingKey> {
+    let bad = |reason| Error::BadDid {
+        input: did.to_string(),
+        reason,
+    };
+    let mb = did
+        .strip_prefix("did:key:")
+        .ok_or_else(|| bad("does not start with did:key:"))?;
+    if !mb.starts_with('z') {
+        return Err(bad("not base58btc (z…)"));
+    }
+    let (_, bytes) = multibase::decode(mb).map_err(|_| bad("bad base58btc"))?;
+    let raw = bytes
+        .strip_prefix(&ED25519_PUB[..])
+        .ok_or_else(|| bad("not an ed25519 key"))?;
+    let arr = <[u8; 32]>::try_from(raw).map_err(|_| bad("wrong key length"))?;
+    VerifyingKey::from_bytes(&arr).map_err(|_| bad("not a valid ed25519 point"))
+}
+
+/// The libp2p `PublicKey` protobuf of an ed25519 key.
+pub fn libp2p_public_key(key: &VerifyingKey) -> Vec<u8> {
+    let mut b = LIBP2P_ED25519_PREFIX.to_vec();
+    b.extend_from_slice(key.as_bytes());
+    b
+}
+
+/// The libp2p peer ID: base58btc of the identity multihash of the `PublicKey` protobuf.
+pub fn peer_id(key: &VerifyingKey) -> String {
+    let pb = libp2p_public_key(key);
+    let mut mh = vec![0x00, pb.len() as u8];
+    mh.extend_from_slice(&pb);
+    multibase::encode(multibase::Base::Base58Btc, mh)[1..].to_string()
+}
+
+fn io(context: String, source: std::io::Error) -> Error {
+    Error::Io { context, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Test vector from the did:key method spec (ed25519 public key → did).
+    #[test]
+    fn did_key_spec_vector() {
+        let did = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp";
+        let key = parse_did_key(did).unwrap();
+        assert_eq!(did_key(&key), did);
+        assert!(
+            parse_did_key("did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme").is_err()
+        );
+        assert!(parse_did_key("did:web:example.com").is_err());
+    }
+
+    #[test]
+    fn peer_id_shape() {
+        let k = NodeKey::generate().unwrap();
+        let p = k.peer_id();
+        assert!(p.starts_with("12D3KooW"), "{p}");
+        let (_, mh) = multibase::decode(format!("z{p}")).unwrap();
+        assert_eq!(&mh[..6], &[0x00, 0x24, 0x08, 0x01, 0x12, 0x20]);
+        assert_eq!(&mh[6..], k.public_key().as_bytes());
+    }
+
+    #[test]
+    fn key_file_is_created_once_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identity.key");
+        let (a, created) = NodeKey::load_or_create(&path).unwrap();
+        assert!(created);
+        let (b, created) = NodeKey::load_or_create(&path).unwrap();
+        assert!(!created);
+        assert_eq!(a.did(), b.did());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::write(&path, b"garbage").unwrap();
+        assert!(matches!(
+            NodeKey::load_or_create(&path),
+            Err(Error::BadKeyFile(_))
+        ));
+    }
+}
