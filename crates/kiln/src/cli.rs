@@ -24,6 +24,15 @@ pub enum Command {
     Init,
     /// Show the node's identity: peer ID, did:key, public key, version (JSON like `ipfs id`).
     Id,
+    /// Run the node: the RPC API (Kubo subset) on `--api`, the read-only gateway on `--gateway`.
+    ///
+    /// Binds 127.0.0.1 by default. Port 0 picks a free port; the addresses actually bound
+    /// are printed on lines of their own (`API listening on http://ADDR`, `Gateway listening
+    /// on http://ADDR`) so scripts can
+    /// find them, followed by `Daemon is ready`. SIGINT or SIGTERM stop it gracefully:
+    /// new connections are refused, requests in flight finish, then the store is closed.
+    /// Logs go to stderr; set `RUST_LOG` (e.g. `RUST_LOG=kiln=debug`) to change the level.
+    Daemon(DaemonArgs),
     /// Add files or directories; prints `added CID NAME` lines like `ipfs add`.
     Add(AddArgs),
     /// Print the bytes of a file.
@@ -94,6 +103,16 @@ pub struct AddArgs {
     /// Show a progress bar (default: when stderr is a terminal).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_parser = bool_flag())]
     pub progress: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Address of the RPC API listener.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5001")]
+    pub api: std::net::SocketAddr,
+    /// Address of the read-only gateway listener.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub gateway: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]

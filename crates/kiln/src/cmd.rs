@@ -2,6 +2,7 @@
 
 mod add;
 mod block;
+mod daemon;
 mod dag;
 mod files;
 mod pin;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init => repo::init(&home),
         Command::Id => repo::id(&home),
+        Command::Daemon(a) => daemon::run(&home, a),
         Command::Add(a) => add::run(&home, a),
         Command::Cat(a) => files::cat(&home, a),
         Command::Get(a) => files::get(&home, a),

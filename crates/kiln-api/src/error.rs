@@ -1,0 +1,90 @@
+//! One error type for every handler, rendered per protocol.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error as the Kubo RPC reports it: `{"Message", "Code", "Type": "error"}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    not_found: bool,
+    message: String,
+    /// Kubo's error code: 0 = normal, 1 = client (bad arguments).
+    code: u8,
+}
+
+impl ApiError {
+    /// A bad request (unknown or malformed arguments).
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            not_found: false,
+            message: message.into(),
+            code: 1,
+        }
+    }
+
+    /// A failure of the operation itself.
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            not_found: false,
+            message: message.into(),
+            code: 0,
+        }
+    }
+
+    /// Wrong HTTP method: the RPC takes POST only.
+    pub fn method_not_allowed() -> Self {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            not_found: false,
+            message: "405 - Method Not Allowed: the RPC API takes POST".into(),
+            code: 1,
+        }
+    }
+}
+
+impl ApiError {
+    /// True when the error is about content that is not in the store.
+    pub fn is_not_found(&self) -> bool {
+        self.not_found
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<kiln_store::Error> for ApiError {
+    fn from(e: kiln_store::Error) -> Self {
+        ApiError::internal(e.to_string())
+    }
+}
+
+impl From<kiln_core::Error> for ApiError {
+    fn from(e: kiln_core::Error) -> Self {
+        match e {
+            kiln_core::Error::InvalidCid { .. }
+            | kiln_core::Error::InvalidPath(_)
+            | kiln_core::Error::Options(_) => ApiError::bad_request(e.to_string()),
+            kiln_core::Error::NotFound(_) | kiln_core::Error::NoSuchLink { .. } => ApiError {
+                not_found: true,
+                ..ApiError::internal(e.to_string())
+            },
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = %self.status, "{}", self.message);
+        }
+        let body = serde_json::json!({"Message": self.message, "Code": self.code, "Type": "error"});
+        (self.status, Json(body)).into_response()
+    }
+}

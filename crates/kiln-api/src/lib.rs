@@ -1,0 +1,61 @@
+//! kiln's HTTP surface. Routers only: the business logic lives in kiln-core and
+//! kiln-store; handlers translate HTTP to calls on them, running blocking store work on
+//! the blocking pool. `api_router` serves the Kubo RPC subset under `/api/v0/`;
+//! `serve` runs a router on a bound listener until a shutdown signal.
+#![deny(missing_docs)]
+
+mod error;
+mod gateway;
+mod rpc;
+
+pub use error::ApiError;
+
+use kiln_store::Store;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// What every handler can reach: a cheap clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The block store.
+    pub store: Store,
+    /// This node.
+    pub node: Arc<NodeInfo>,
+}
+
+/// The node's identity and version, as `id` reports it.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// libp2p peer ID (`12D3KooW…`).
+    pub peer_id: String,
+    /// `did:key:z6Mk…`
+    pub did: String,
+    /// libp2p `PublicKey` protobuf bytes.
+    pub public_key: Vec<u8>,
+    /// `kiln/<version>`.
+    pub agent_version: String,
+    /// Addresses the node listens on (filled in once bound).
+    pub addresses: Vec<String>,
+}
+
+/// The RPC listener's router: the Kubo RPC subset.
+pub fn api_router(state: AppState) -> axum::Router {
+    rpc::router().with_state(state)
+}
+
+/// The gateway listener's router: trustless and path gateway, read-only.
+pub fn gateway_router(state: AppState) -> axum::Router {
+    gateway::router().with_state(state)
+}
+
+/// Serve `router` on `listener` until `shutdown` completes, then finish in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

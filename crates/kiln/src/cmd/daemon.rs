@@ -1,0 +1,106 @@
+//! `kiln daemon`: start-up in logged steps, serve, ordered shutdown.
+
+use crate::cli::DaemonArgs;
+use anyhow::{Context, Result};
+use kiln_api::{AppState, NodeInfo};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub fn run(home: &Path, args: DaemonArgs) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(home, args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
+    tracing::info!(repo = %home.display(), "opening repository");
+    let store = crate::repo::open(home)?;
+    let key = crate::repo::identity(home)?;
+    let api = tokio::net::TcpListener::bind(args.api)
+        .await
+        .with_context(|| format!("cannot listen on {} (--api)", args.api))?;
+    let api_addr = api.local_addr()?;
+    let gateway = tokio::net::TcpListener::bind(args.gateway)
+        .await
+        .with_context(|| format!("cannot listen on {} (--gateway)", args.gateway))?;
+    let gateway_addr = gateway.local_addr()?;
+    let node = NodeInfo {
+        peer_id: key.peer_id(),
+        did: key.did(),
+        public_key: kiln_id::libp2p_public_key(&key.public_key()),
+        agent_version: format!("kiln/{}", env!("CARGO_PKG_VERSION")),
+        addresses: vec![format!("http://{api_addr}")],
+    };
+    tracing::info!(peer_id = %node.peer_id, did = %node.did, "node identity");
+    let state = AppState {
+        store,
+        node: Arc::new(node),
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let api_task = tokio::spawn(kiln_api::serve(
+        api,
+        kiln_api::api_router(state.clone()),
+        wait_stop(stop_rx.clone()),
+    ));
+    let gateway_task = tokio::spawn(kiln_api::serve(
+        gateway,
+        kiln_api::gateway_router(state),
+        wait_stop(stop_rx),
+    ));
+
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "API listening on http://{api_addr}")?;
+        writeln!(out, "Gateway listening on http://{gateway_addr}")?;
+        writeln!(out, "Daemon is ready")?;
+        out.flush()?;
+    }
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: refusing new connections, finishing requests");
+    let _ = stop_tx.send(true);
+    api_task
+        .await
+        .context("API server task")?
+        .context("API server")?;
+    gateway_task
+        .await
+        .context("gateway task")?
+        .context("gateway")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot watch SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,161 @@
+//! `kiln daemon` end to end: bound addresses printed, RPC answers, gateway serves content,
+//! SIGTERM stops it cleanly.
+
+mod common;
+
+use common::{Repo, write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    api: String,
+    gateway: String,
+}
+
+impl Daemon {
+    fn start(r: &Repo) -> Daemon {
+        let mut child = r
+            .cmd()
+            .args(["daemon", "--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn daemon");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let (mut api, mut gateway) = (String::new(), String::new());
+        for line in lines.by_ref() {
+            let line = line.expect("line");
+            if let Some(a) = line.strip_prefix("API listening on http://") {
+                api = a.to_string();
+            } else if let Some(g) = line.strip_prefix("Gateway listening on http://") {
+                gateway = g.to_string();
+            } else if line == "Daemon is ready" {
+                break;
+            }
+        }
+        assert!(
+            !api.is_empty() && !gateway.is_empty(),
+            "addresses not printed"
+        );
+        Daemon {
+            child,
+            api,
+            gateway,
+        }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// One HTTP/1.1 request; returns (status, headers, body).
+fn http(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).expect("read");
+    let split = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = String::from_utf8_lossy(&resp[..split]).to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let mut body = resp[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, head, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n").expect("chunk size");
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).expect("hex").trim(), 16)
+            .expect("size");
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+        b = &b[eol + 4 + n..];
+    }
+}
+
+#[test]
+fn daemon_serves_rpc_and_gateway_and_stops_on_sigterm() {
+    let r = Repo::new();
+    let f = r.path("hello.txt");
+    write(&f, b"hello from the gateway");
+    let cid = r.add(&[f.to_str().unwrap()]);
+    let d = Daemon::start(&r);
+
+    let (st, _, body) = http(&d.api, "POST", "/api/v0/version", &[]);
+    assert_eq!(st, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["Version"], env!("CARGO_PKG_VERSION"));
+
+    let (st, _, body) = http(&d.api, "GET", "/api/v0/version", &[]);
+    assert_eq!(st, 405);
+    let e: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(e["Type"], "error");
+
+    let (st, _, body) = http(&d.api, "POST", "/api/v0/id", &[]);
+    assert_eq!(st, 200);
+    let id: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let cli_id: serde_json::Value = serde_json::from_str(&r.ok(&["id"])).unwrap();
+    assert_eq!(id["ID"], cli_id["ID"]);
+    assert_eq!(id["Addresses"][0], format!("http://{}", d.api));
+
+    let (st, head, body) = http(&d.gateway, "GET", &format!("/ipfs/{cid}"), &[]);
+    assert_eq!(st, 200);
+    assert_eq!(body, b"hello from the gateway");
+    assert!(head.to_ascii_lowercase().contains("immutable"), "{head}");
+    let (st, head, body) = http(&d.gateway, "GET", &format!("/ipfs/{cid}?format=raw"), &[]);
+    assert_eq!(st, 200);
+    assert!(head.contains("application/vnd.ipld.raw"), "{head}");
+    assert_eq!(body, b"hello from the gateway");
+    let (st, _, _) = http(&d.gateway, "GET", "/ipfs/bafkqaaa", &[]);
+    assert_eq!(st, 200);
+    let missing = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+    let (st, _, _) = http(&d.gateway, "GET", &format!("/ipfs/{missing}"), &[]);
+    assert_eq!(st, 404);
+    let (st, _, _) = http(&d.gateway, "GET", "/ipfs/notacid", &[]);
+    assert_eq!(st, 400);
+
+    let status = d.stop();
+    assert!(status.success(), "daemon exit: {status:?}");
+}
