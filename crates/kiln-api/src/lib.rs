@@ -7,6 +7,7 @@
 mod error;
 mod gateway;
 mod rpc;
+mod stream;
 
 pub use error::ApiError;
 

@@ -1,11 +1,21 @@
-//! The Kubo RPC subset under `/api/v0/`: POST only, arguments in the query string,
-//! JSON answers, errors as `{"Message","Code","Type"}`.
+//! The Kubo RPC subset under `/api/v0/`: POST only, arguments in the query string
+//! (`arg` repeated for positional arguments), JSON answers, errors as
+//! `{"Message","Code","Type"}`, long outputs streamed.
 
+use crate::stream::blocking_body;
 use crate::{ApiError, AppState};
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{Multipart, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, post};
 use axum::{Json, Router};
 use base64::Engine;
+use kiln_core::Cid;
+use kiln_core::cids::{self, ContentPath, parse_cid};
+use kiln_core::export::{self, Node};
+use kiln_store::{PinMode, PinStatus, Store};
+use serde_json::{Value, json};
 
 /// POST `handler`; any other method → 405 with a Kubo error body.
 fn rpc<H, T>(handler: H) -> MethodRouter<AppState>
@@ -21,10 +31,104 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v0/version", rpc(version))
         .route("/api/v0/id", rpc(id))
+        .route("/api/v0/cat", rpc(cat))
+        .route("/api/v0/ls", rpc(ls))
+        .route("/api/v0/block/get", rpc(block_get))
+        .route("/api/v0/block/stat", rpc(block_stat))
+        .route("/api/v0/block/put", rpc(block_put))
+        .route("/api/v0/block/rm", rpc(block_rm))
+        .route("/api/v0/pin/add", rpc(pin_add))
+        .route("/api/v0/pin/rm", rpc(pin_rm))
+        .route("/api/v0/pin/ls", rpc(pin_ls))
+        .route("/api/v0/repo/gc", rpc(repo_gc))
+        .route("/api/v0/repo/stat", rpc(repo_stat))
+        .route("/api/v0/dag/export", rpc(dag_export))
 }
 
-async fn version() -> Json<serde_json::Value> {
-    Json(serde_json::json!({
+/// Query arguments, in order (`arg` may repeat).
+type Args = Query<Vec<(String, String)>>;
+
+fn all<'a>(q: &'a Args, name: &str) -> Vec<&'a str> {
+    q.0.iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+fn one<'a>(q: &'a Args, name: &str) -> Option<&'a str> {
+    q.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn required(q: &Args) -> Result<&str, ApiError> {
+    one(q, "arg").ok_or_else(|| ApiError::bad_request("argument \"arg\" is required"))
+}
+
+fn flag(q: &Args, name: &str, default: bool) -> Result<bool, ApiError> {
+    match one(q, name) {
+        None => Ok(default),
+        Some("" | "true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "invalid boolean {v:?} for {name}"
+        ))),
+    }
+}
+
+fn number(q: &Args, name: &str) -> Result<Option<u64>, ApiError> {
+    one(q, name)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid number {v:?} for {name}")))
+        })
+        .transpose()
+}
+
+/// Run store work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    s: &AppState,
+    f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+}
+
+struct Source<'a>(&'a Store);
+
+impl kiln_core::BlockSource for Source<'_> {
+    fn get(&self, cid: &Cid) -> kiln_core::Result<Option<Vec<u8>>> {
+        self.0
+            .get(cid)
+            .map_err(|e| kiln_core::Error::Storage(Box::new(e)))
+    }
+}
+
+fn resolve(store: &Store, path: &str) -> Result<Cid, ApiError> {
+    let p = ContentPath::parse(path)?;
+    Ok(export::resolve(&Source(store), &p)?)
+}
+
+fn ndjson(lines: Vec<Value>) -> Response {
+    let mut body = String::new();
+    for l in lines {
+        body.push_str(&l.to_string());
+        body.push('\n');
+    }
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn octets(body: Body) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r.headers_mut()
+        .insert("x-stream-output", HeaderValue::from_static("1"));
+    r
+}
+
+async fn version() -> Json<Value> {
+    Json(json!({
         "Version": env!("CARGO_PKG_VERSION"),
         "Commit": "",
         "Repo": "kiln-1",
@@ -33,9 +137,9 @@ async fn version() -> Json<serde_json::Value> {
     }))
 }
 
-async fn id(State(s): State<AppState>) -> Json<serde_json::Value> {
+async fn id(State(s): State<AppState>) -> Json<Value> {
     let n = &s.node;
-    Json(serde_json::json!({
+    Json(json!({
         "ID": n.peer_id,
         "DID": n.did,
         "PublicKey": base64::engine::general_purpose::STANDARD.encode(&n.public_key),
@@ -43,4 +147,272 @@ async fn id(State(s): State<AppState>) -> Json<serde_json::Value> {
         "AgentVersion": n.agent_version,
         "Protocols": [],
     }))
+}
+
+async fn cat(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+    let path = required(&q)?.to_string();
+    let offset = number(&q, "offset")?.unwrap_or(0);
+    let length = number(&q, "length")?;
+    let cid = blocking(&s, move |st| {
+        let cid = resolve(st, &path)?;
+        match export::stat(&Source(st), &cid)? {
+            Node::File { .. } => Ok(cid),
+            other => Err(ApiError::internal(format!(
+                "{cid} is a {}, not a file",
+                other.kind()
+            ))),
+        }
+    })
+    .await?;
+    let store = s.store.clone();
+    Ok(octets(blocking_body(move |w| {
+        export::read_file(&Source(&store), &cid, offset, length, w)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })))
+}
+
+/// Kubo's link types: 1 directory, 2 file, 4 symlink.
+fn kind_code(n: &Node) -> u8 {
+    match n {
+        Node::Directory { .. } => 1,
+        Node::File { .. } => 2,
+        Node::Symlink { .. } => 4,
+    }
+}
+
+async fn ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
+    let paths: Vec<String> = all(&q, "arg").into_iter().map(str::to_string).collect();
+    if paths.is_empty() {
+        return Err(ApiError::bad_request("argument \"arg\" is required"));
+    }
+    blocking(&s, move |st| {
+        let src = Source(st);
+        let mut objects = Vec::new();
+        for p in &paths {
+            let cid = resolve(st, p)?;
+            let mut links = Vec::new();
+            for e in export::list(&src, &cid)? {
+                let node = export::stat(&src, &e.cid)?;
+                let (size, target) = match &node {
+                    Node::File { size } => (*size, String::new()),
+                    Node::Symlink { target } => (0, String::from_utf8_lossy(target).into_owned()),
+                    Node::Directory { .. } => (0, String::new()),
+                };
+                links.push(
+                    json!({"Name": e.name, "Hash": e.cid.to_string(), "Size": size,
+                                  "Type": kind_code(&node), "Target": target}),
+                );
+            }
+            objects.push(json!({"Hash": p, "Links": links}));
+        }
+        Ok(Json(json!({"Objects": objects})))
+    })
+    .await
+}
+
+async fn block_get(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+    let cid = parse_cid(required(&q)?)?;
+    let data = blocking(&s, move |st| {
+        st.get(&cid)?
+            .ok_or_else(|| ApiError::internal(format!("block {cid} not found")))
+    })
+    .await?;
+    Ok(octets(Body::from(data)))
+}
+
+async fn block_stat(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
+    let cid = parse_cid(required(&q)?)?;
+    let size = blocking(&s, move |st| {
+        st.size(&cid)?
+            .ok_or_else(|| ApiError::internal(format!("block {cid} not found")))
+    })
+    .await?;
+    Ok(Json(json!({"Key": cid.to_string(), "Size": size})))
+}
+
+/// The first file part of a multipart body.
+async fn first_file(mut m: Multipart) -> Result<Vec<u8>, ApiError> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::bad_request(format!("bad multipart body: {e}"))
+    };
+    let field = m
+        .next_field()
+        .await
+        .map_err(bad)?
+        .ok_or_else(|| ApiError::bad_request("file argument 'data' is required"))?;
+    Ok(field.bytes().await.map_err(bad)?.to_vec())
+}
+
+async fn block_put(
+    State(s): State<AppState>,
+    q: Args,
+    m: Multipart,
+) -> Result<Json<Value>, ApiError> {
+    let codec = match one(&q, "cid-codec").or(one(&q, "format")).unwrap_or("raw") {
+        "raw" => cids::RAW,
+        "dag-pb" | "protobuf" | "v0" => cids::DAG_PB,
+        "dag-cbor" | "cbor" => cids::DAG_CBOR,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unsupported codec {other:?}"
+            )));
+        }
+    };
+    if let Some(mh) = one(&q, "mhtype").filter(|m| *m != "sha2-256") {
+        return Err(ApiError::bad_request(format!(
+            "unsupported hash function {mh:?}"
+        )));
+    }
+    let pin = flag(&q, "pin", false)?;
+    let data = first_file(m).await?;
+    if data.len() > 4 << 20 {
+        return Err(ApiError::bad_request("block larger than the 4 MiB limit"));
+    }
+    blocking(&s, move |st| {
+        let cid = cids::cid_of(cid::Version::V1, codec, &data);
+        let links = kiln_core::links::links_of(&cid, &data)?;
+        let mut session = st.session()?;
+        session.put(&cid, &data, &links)?;
+        if pin {
+            session.pin(&cid, PinMode::Recursive, None);
+        }
+        session.commit()?;
+        Ok(Json(json!({"Key": cid.to_string(), "Size": data.len()})))
+    })
+    .await
+}
+
+async fn block_rm(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+    let cids = all(&q, "arg")
+        .into_iter()
+        .map(parse_cid)
+        .collect::<Result<Vec<_>, _>>()?;
+    let force = flag(&q, "force", false)?;
+    let lines = blocking(&s, move |st| {
+        Ok(cids
+            .iter()
+            .filter_map(|c| match st.remove_block(c) {
+                Ok(()) => Some(json!({"Hash": c.to_string(), "Error": ""})),
+                Err(kiln_store::Error::NotFound(_)) if force => None,
+                Err(e) => Some(json!({"Hash": c.to_string(), "Error": e.to_string()})),
+            })
+            .collect())
+    })
+    .await?;
+    Ok(ndjson(lines))
+}
+
+async fn pin_add(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
+    let paths: Vec<String> = all(&q, "arg").into_iter().map(str::to_string).collect();
+    let mode = if flag(&q, "recursive", true)? {
+        PinMode::Recursive
+    } else {
+        PinMode::Direct
+    };
+    let name = one(&q, "name").map(str::to_string);
+    blocking(&s, move |st| {
+        let mut pins = Vec::new();
+        for p in &paths {
+            let cid = resolve(st, p)?;
+            st.pin_add(&cid, mode, name.as_deref())?;
+            pins.push(cid.to_string());
+        }
+        Ok(Json(json!({"Pins": pins})))
+    })
+    .await
+}
+
+async fn pin_rm(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
+    let paths: Vec<String> = all(&q, "arg").into_iter().map(str::to_string).collect();
+    blocking(&s, move |st| {
+        let mut pins = Vec::new();
+        for p in &paths {
+            let cid = resolve(st, p)?;
+            st.pin_rm(&cid)?;
+            pins.push(cid.to_string());
+        }
+        Ok(Json(json!({"Pins": pins})))
+    })
+    .await
+}
+
+async fn pin_ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
+    let args = all(&q, "arg")
+        .into_iter()
+        .map(parse_cid)
+        .collect::<Result<Vec<_>, _>>()?;
+    let kind = one(&q, "type").unwrap_or("all").to_string();
+    if !matches!(kind.as_str(), "all" | "recursive" | "direct" | "indirect") {
+        return Err(ApiError::bad_request(format!("invalid pin type {kind:?}")));
+    }
+    blocking(&s, move |st| {
+        let mut keys = serde_json::Map::new();
+        if !args.is_empty() {
+            for c in &args {
+                let t = match st.pin_status(c)? {
+                    Some(PinStatus::Indirect { via }) => format!("indirect through {via}"),
+                    Some(p) => p.to_string(),
+                    None => return Err(ApiError::internal(format!("path '{c}' is not pinned"))),
+                };
+                keys.insert(c.to_string(), json!({"Type": t}));
+            }
+        } else {
+            for p in st.pins()? {
+                if kind == "all" || kind == p.mode.to_string() {
+                    keys.insert(p.cid.to_string(), json!({"Type": p.mode.to_string()}));
+                }
+            }
+        }
+        Ok(Json(json!({"Keys": keys})))
+    })
+    .await
+}
+
+async fn repo_gc(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let report = blocking(&s, |st| Ok(st.gc()?)).await?;
+    tracing::info!(
+        blocks = report.blocks_removed,
+        bytes = report.bytes_freed,
+        "gc via RPC"
+    );
+    // Kubo streams one {"Key": {"/": cid}} line per removed block; kiln's GC reports counts.
+    Ok(ndjson(Vec::new()))
+}
+
+async fn repo_stat(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let root = s.store.root().display().to_string();
+    let st = blocking(&s, |st| Ok(st.stat()?)).await?;
+    Ok(Json(json!({
+        "RepoSize": st.pack_bytes + st.db_bytes,
+        "StorageMax": 0,
+        "NumObjects": st.blocks,
+        "RepoPath": root,
+        "Version": "kiln-1",
+    })))
+}
+
+async fn dag_export(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+    let path = required(&q)?.to_string();
+    let cid = blocking(&s, move |st| {
+        let cid = resolve(st, &path)?;
+        st.get(&cid)?
+            .ok_or_else(|| ApiError::internal(format!("block {cid} not found")))?;
+        Ok(cid)
+    })
+    .await?;
+    let store = s.store.clone();
+    let mut r = blocking_body(move |w| {
+        kiln_core::car::export_dag(&Source(&store), &cid, w)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.ipld.car"),
+    );
+    r.headers_mut()
+        .insert("x-stream-output", HeaderValue::from_static("1"));
+    Ok(r)
 }

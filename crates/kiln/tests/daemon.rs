@@ -70,15 +70,27 @@ fn http(
     target: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String, Vec<u8>) {
+    http_with_body(addr, method, target, headers, b"")
+}
+
+fn http_with_body(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).expect("connect");
     let mut req = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).expect("send");
+    s.write_all(body).expect("send body");
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).expect("read");
     let split = resp
@@ -158,4 +170,102 @@ fn daemon_serves_rpc_and_gateway_and_stops_on_sigterm() {
 
     let status = d.stop();
     assert!(status.success(), "daemon exit: {status:?}");
+}
+
+/// The RPC subset used without kubo-rpc-client: cat, ls, block, pin, repo, dag export.
+#[test]
+fn rpc_subset() {
+    let r = Repo::new();
+    let dir = r.path("site");
+    write(&dir.join("index.html"), b"<h1>hi</h1>");
+    write(&dir.join("big.bin"), &common::bytes(3_000_000, 7));
+    let root = r.add(&["-r", dir.to_str().unwrap()]);
+    let d = Daemon::start(&r);
+    let api = d.api.clone();
+    let post = |t: &str| http(&api, "POST", t, &[]);
+
+    let (st, _, body) = post(&format!(
+        "/api/v0/cat?arg={root}/big.bin&offset=10&length=100000"
+    ));
+    assert_eq!(st, 200);
+    assert_eq!(body, &common::bytes(3_000_000, 7)[10..100_010]);
+    let (st, _, body) = post(&format!("/api/v0/cat?arg={root}/big.bin"));
+    assert_eq!(st, 200);
+    assert_eq!(body.len(), 3_000_000);
+    let (st, _, body) = post(&format!("/api/v0/cat?arg={root}"));
+    assert_eq!(st, 500);
+    assert!(String::from_utf8_lossy(&body).contains("not a file"));
+    let (st, _, body) = post("/api/v0/cat?arg=notacid");
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
+    let (st, _, _) = post("/api/v0/cat");
+    assert_eq!(st, 400);
+
+    let (st, _, body) = post(&format!("/api/v0/ls?arg={root}"));
+    assert_eq!(st, 200);
+    let ls: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let links = ls["Objects"][0]["Links"].as_array().unwrap();
+    assert_eq!(links.len(), 2);
+    assert_eq!(links[0]["Name"], "big.bin");
+    assert_eq!(links[0]["Size"], 3_000_000);
+    assert_eq!(links[0]["Type"], 2);
+
+    // block put (multipart), stat, get, rm
+    let boundary = "kilnboundary";
+    let mut mp = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    mp.extend_from_slice(b"rpc block");
+    mp.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let (st, _, body) = http_with_body(
+        &api,
+        "POST",
+        "/api/v0/block/put",
+        &[("Content-Type", &ct)],
+        &mp,
+    );
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let put: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let key = put["Key"].as_str().unwrap().to_string();
+    assert_eq!(put["Size"], 9);
+    let (_, _, body) = post(&format!("/api/v0/block/get?arg={key}"));
+    assert_eq!(body, b"rpc block");
+    let (_, _, body) = post(&format!("/api/v0/block/stat?arg={key}"));
+    let stat: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(stat["Size"], 9);
+    assert_eq!(r.ok(&["block", "get", &key]), "rpc block");
+
+    // pins
+    let (st, _, body) = post(&format!("/api/v0/pin/add?arg={key}"));
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let (_, _, body) = post("/api/v0/pin/ls?type=recursive");
+    let pins: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(pins["Keys"][&key]["Type"], "recursive");
+    assert_eq!(pins["Keys"][&root]["Type"], "recursive");
+    let (_, _, body) = post(&format!("/api/v0/block/rm?arg={key}"));
+    assert!(String::from_utf8_lossy(&body).contains("pinned"));
+    let (st, _, _) = post(&format!("/api/v0/pin/rm?arg={key}"));
+    assert_eq!(st, 200);
+    let (st, _, _) = post("/api/v0/repo/gc");
+    assert_eq!(st, 200);
+    let (st, _, _) = post(&format!("/api/v0/block/get?arg={key}"));
+    assert_eq!(st, 500);
+    let (_, _, body) = post("/api/v0/repo/stat");
+    let rs: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(rs["NumObjects"].as_u64().unwrap() >= 3);
+
+    // dag export streams a CAR that kiln imports elsewhere
+    let (st, _, car) = post(&format!("/api/v0/dag/export?arg={root}"));
+    assert_eq!(st, 200);
+    let other = Repo::new();
+    let carf = other.path("x.car");
+    std::fs::write(&carf, &car).unwrap();
+    other.ok(&["dag", "import", carf.to_str().unwrap()]);
+    assert_eq!(
+        other.ok(&["cat", &format!("{root}/index.html")]),
+        "<h1>hi</h1>"
+    );
+
+    assert!(d.stop().success());
 }

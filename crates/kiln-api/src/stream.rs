@@ -1,0 +1,62 @@
+//! Response bodies produced by blocking code (store reads) and streamed as they are made.
+
+use axum::body::{Body, Bytes};
+use std::io::Write;
+use tokio::sync::mpsc;
+
+/// A `Write` that hands 256 KiB pieces to an async body.
+struct ChannelWriter {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+const PIECE: usize = 256 << 10;
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(PIECE)));
+        self.tx
+            .blocking_send(Ok(piece))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= PIECE {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// Run `produce` on the blocking pool, streaming what it writes. An error after the first
+/// bytes ends the stream early (the client sees a truncated body) and is logged.
+pub fn blocking_body<F>(produce: F) -> Body
+where
+    F: FnOnce(&mut dyn Write) -> Result<(), String> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(8);
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(PIECE),
+        };
+        let result = produce(&mut w).and_then(|()| w.flush().map_err(|e| e.to_string()));
+        if let Err(e) = result {
+            tracing::warn!("stream ended early: {e}");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
