@@ -103,3 +103,5 @@ pub fn write(path: &Path, data: &[u8]) {
     }
     std::fs::write(path, data).expect("write");
 }
+
+pub mod daemon;

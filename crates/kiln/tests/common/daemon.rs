@@ -1,0 +1,130 @@
+//! A running `kiln daemon` and raw HTTP/1.1 requests to it.
+
+use super::Repo;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    pub child: Child,
+    pub api: String,
+    pub gateway: String,
+}
+
+impl Daemon {
+    /// Start on ephemeral ports; returns once it prints `Daemon is ready`.
+    pub fn start(r: &Repo) -> Daemon {
+        let mut child = r
+            .cmd()
+            .args(["daemon", "--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn daemon");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let (mut api, mut gateway) = (String::new(), String::new());
+        for line in lines.by_ref() {
+            let line = line.expect("line");
+            if let Some(a) = line.strip_prefix("API listening on http://") {
+                api = a.to_string();
+            } else if let Some(g) = line.strip_prefix("Gateway listening on http://") {
+                gateway = g.to_string();
+            } else if line == "Daemon is ready" {
+                break;
+            }
+        }
+        assert!(
+            !api.is_empty() && !gateway.is_empty(),
+            "addresses not printed"
+        );
+        Daemon {
+            child,
+            api,
+            gateway,
+        }
+    }
+
+    /// SIGTERM, then wait (at most 10 s) for the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// An HTTP response: status, the header block as text, the (de-chunked) body.
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The value of a header (case-insensitive name), if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// One HTTP/1.1 request; a body is read to the end of the connection.
+pub fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).expect("read");
+    let split = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = String::from_utf8_lossy(&resp[..split]).to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let mut body = resp[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Reply { status, head, body }
+}
+
+/// Decode a chunked body (panics on a truncated one).
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n").expect("chunk size");
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).expect("hex").trim(), 16)
+            .expect("size");
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+        b = &b[eol + 4 + n..];
+    }
+}

@@ -1,0 +1,419 @@
+//! The gateway end to end: a real daemon, raw HTTP. Trustless (raw blocks, CARs cut by
+//! scope and byte range, checked by parsing them), the path gateway (redirects, index
+//! pages, listings, content types, ranges, caching headers, downloads) and hostile paths.
+
+mod common;
+
+use common::daemon::{Daemon, Reply, request};
+use common::{Repo, bytes, write};
+use kiln_core::Cid;
+use kiln_core::car::CarReader;
+
+/// A repository holding a small site; returns (repo, root CID, big file bytes).
+fn site() -> (Repo, String, Vec<u8>) {
+    let r = Repo::new();
+    let big = bytes(5000, 7);
+    write(&r.path("site/hello.txt"), b"hello world\n");
+    write(&r.path("site/big.bin"), &big);
+    write(&r.path("site/www/index.html"), b"<p>home</p>");
+    write(&r.path("site/www/about.txt"), b"about");
+    write(&r.path("site/we<ird> & 'n\"ame'.txt"), b"odd");
+    write(&r.path("site/picture"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    let root = r.add(&[
+        "-r",
+        "--chunker=size-1024",
+        r.path("site").to_str().unwrap(),
+    ]);
+    (r, root, big)
+}
+
+/// Parse a CAR body, hash-checking every block: (roots, block CIDs in order).
+fn car_blocks(body: &[u8]) -> (Vec<Cid>, Vec<Cid>) {
+    let mut rd = CarReader::new(body).expect("CAR header");
+    let roots = rd.roots().to_vec();
+    let mut out = Vec::new();
+    while let Some((cid, _)) = rd.next_block().expect("valid CAR block") {
+        out.push(cid);
+    }
+    (roots, out)
+}
+
+/// What `kiln dag export` writes for a path: the reference block order.
+fn exported(r: &Repo, path: &str) -> Vec<Cid> {
+    car_blocks(&r.ok_bytes(&["dag", "export", path])).1
+}
+
+fn cid(s: &str) -> Cid {
+    s.parse().expect("cid")
+}
+
+fn get(d: &Daemon, target: &str) -> Reply {
+    request(&d.gateway, "GET", target, &[])
+}
+
+/// The CIDs along a path, from `X-Ipfs-Roots`.
+fn roots_of(d: &Daemon, path: &str) -> Vec<Cid> {
+    let rep = get(d, &format!("/ipfs/{path}?format=raw"));
+    assert_eq!(rep.status, 200, "{path}");
+    rep.header("x-ipfs-roots")
+        .expect("x-ipfs-roots")
+        .split(',')
+        .map(cid)
+        .collect()
+}
+
+#[test]
+fn raw_blocks_get_and_head() {
+    let (r, root, _) = site();
+    let d = Daemon::start(&r);
+    let file = roots_of(&d, &format!("{root}/hello.txt"))[1];
+    let rep = get(&d, &format!("/ipfs/{file}?format=raw"));
+    assert_eq!(rep.status, 200);
+    assert_eq!(rep.body, b"hello world\n");
+    assert_eq!(
+        rep.header("content-type").as_deref(),
+        Some("application/vnd.ipld.raw")
+    );
+    assert_eq!(
+        rep.header("content-disposition").unwrap(),
+        format!("attachment; filename=\"{file}.bin\"")
+    );
+    assert_eq!(
+        rep.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert_eq!(
+        rep.header("cache-control").as_deref(),
+        Some("public, max-age=29030400, immutable")
+    );
+
+    let head = request(&d.gateway, "HEAD", &format!("/ipfs/{file}?format=raw"), &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-length").as_deref(), Some("12"));
+    assert_eq!(head.header("etag"), rep.header("etag"));
+
+    // The Accept header asks for the same thing; a dag-pb block is served as bytes.
+    let rep = request(
+        &d.gateway,
+        "GET",
+        &format!("/ipfs/{root}"),
+        &[("Accept", "application/vnd.ipld.raw")],
+    );
+    assert_eq!(rep.status, 200);
+    assert_eq!(
+        kiln_core::cids::verify(&cid(&root), &rep.body).ok(),
+        Some(())
+    );
+
+    // format beats Accept.
+    let rep = request(
+        &d.gateway,
+        "GET",
+        &format!("/ipfs/{file}?format=raw"),
+        &[("Accept", "application/vnd.ipld.car")],
+    );
+    assert_eq!(rep.body, b"hello world\n");
+
+    let missing = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+    assert_eq!(get(&d, &format!("/ipfs/{missing}?format=raw")).status, 404);
+    let rep = get(&d, "/ipfs/bafkqaaa");
+    assert_eq!(rep.status, 200);
+    assert!(rep.body.is_empty());
+    assert_eq!(get(&d, "/ipfs/bafkqaaa?format=raw").status, 200);
+    assert!(d.stop().success());
+}
+
+#[test]
+fn car_scopes_and_entity_bytes() {
+    let (r, root, _) = site();
+    let d = Daemon::start(&r);
+    let rootc = cid(&root);
+
+    // Default scope: everything, in the order `dag export` uses.
+    let rep = get(&d, &format!("/ipfs/{root}?format=car"));
+    assert_eq!(rep.status, 200);
+    assert_eq!(
+        rep.header("content-type").as_deref(),
+        Some("application/vnd.ipld.car; version=1; order=dfs; dups=n")
+    );
+    assert_eq!(
+        rep.header("content-disposition").unwrap(),
+        format!("attachment; filename=\"{root}.car\"")
+    );
+    assert_eq!(
+        rep.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    let (roots, blocks) = car_blocks(&rep.body);
+    assert_eq!(roots, vec![rootc]);
+    assert_eq!(blocks, exported(&r, &root));
+    let etag_all = rep.header("etag").unwrap();
+
+    // The Accept header gives the same CAR.
+    let acc = request(
+        &d.gateway,
+        "GET",
+        &format!("/ipfs/{root}"),
+        &[(
+            "Accept",
+            "application/vnd.ipld.car; version=1; order=dfs; dups=n",
+        )],
+    );
+    assert_eq!(acc.body, rep.body);
+
+    // A path: the blocks walked first, then the DAG at its end.
+    let path = format!("{root}/big.bin");
+    let file = roots_of(&d, &path)[1];
+    let file_blocks = exported(&r, &file.to_string());
+    assert!(file_blocks.len() > 3, "big.bin should have several blocks");
+    let (roots, blocks) = car_blocks(&get(&d, &format!("/ipfs/{path}?format=car")).body);
+    assert_eq!(roots, vec![rootc]);
+    let mut want = vec![rootc];
+    want.extend(&file_blocks);
+    assert_eq!(blocks, want);
+
+    let block = get(&d, &format!("/ipfs/{path}?format=car&dag-scope=block"));
+    assert_eq!(car_blocks(&block.body).1, vec![rootc, file]);
+    let entity = get(&d, &format!("/ipfs/{path}?format=car&dag-scope=entity"));
+    assert_eq!(car_blocks(&entity.body).1, want);
+
+    // The first byte needs the first leaf only; the last 10 bytes the last leaf only.
+    let first = get(
+        &d,
+        &format!("/ipfs/{path}?format=car&dag-scope=entity&entity-bytes=0:0"),
+    );
+    assert_eq!(car_blocks(&first.body).1, vec![rootc, file, file_blocks[1]]);
+    let last = get(
+        &d,
+        &format!("/ipfs/{path}?format=car&dag-scope=entity&entity-bytes=-10:*"),
+    );
+    assert_eq!(
+        car_blocks(&last.body).1,
+        vec![rootc, file, *file_blocks.last().unwrap()]
+    );
+
+    let tags: std::collections::HashSet<String> = [&rep, &block, &entity, &first, &last]
+        .iter()
+        .map(|x| x.header("etag").unwrap())
+        .collect();
+    assert_eq!(
+        tags.len(),
+        5,
+        "Etags must vary with scope and bytes: {tags:?}"
+    );
+    assert!(tags.contains(&etag_all));
+
+    // A directory entity is the directory block alone.
+    let www = get(&d, &format!("/ipfs/{root}/www?format=car&dag-scope=entity"));
+    let www_cid = roots_of(&d, &format!("{root}/www"))[1];
+    assert_eq!(car_blocks(&www.body).1, vec![rootc, www_cid]);
+
+    // Identity CIDs answer, with no blocks.
+    let id = get(&d, "/ipfs/bafkqaaa?format=car");
+    assert_eq!(id.status, 200);
+    let (roots, blocks) = car_blocks(&id.body);
+    assert_eq!(roots, vec![cid("bafkqaaa")]);
+    assert!(blocks.is_empty());
+
+    let head = request(&d.gateway, "HEAD", &format!("/ipfs/{root}?format=car"), &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+
+    let missing = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+    assert_eq!(get(&d, &format!("/ipfs/{missing}?format=car")).status, 404);
+    assert_eq!(
+        get(&d, &format!("/ipfs/{root}/nope?format=car")).status,
+        404
+    );
+    for bad in [
+        "dag-scope=everything",
+        "dag-scope=entity&entity-bytes=x",
+        "dag-scope=entity&entity-bytes=9:1",
+    ] {
+        assert_eq!(
+            get(&d, &format!("/ipfs/{root}?format=car&{bad}")).status,
+            400,
+            "{bad}"
+        );
+    }
+    assert!(d.stop().success());
+}
+
+#[test]
+fn path_gateway_files_and_directories() {
+    let (r, root, big) = site();
+    let d = Daemon::start(&r);
+
+    // Directories: redirect to the slash form (query kept), then index.html or a listing.
+    let rep = get(&d, &format!("/ipfs/{root}/www?x=1"));
+    assert_eq!(rep.status, 301);
+    assert_eq!(
+        rep.header("location").unwrap(),
+        format!("/ipfs/{root}/www/?x=1")
+    );
+    let rep = get(&d, &format!("/ipfs/{root}/www/"));
+    assert_eq!(rep.status, 200);
+    assert_eq!(rep.body, b"<p>home</p>");
+    assert_eq!(
+        rep.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    let rep = get(&d, &format!("/ipfs/{root}/"));
+    assert_eq!(rep.status, 200);
+    let html = String::from_utf8(rep.body.clone()).unwrap();
+    assert!(html.contains("hello.txt"), "{html}");
+    assert!(
+        html.contains("we&lt;ird&gt; &amp; &#39;n&quot;ame&#39;.txt"),
+        "{html}"
+    );
+    assert!(!html.contains("<ird>"), "unescaped name: {html}");
+    assert!(
+        html.contains("href=\"./we%3Cird%3E%20%26%20%27n%22ame%27.txt\""),
+        "{html}"
+    );
+    let odd = get(
+        &d,
+        &format!("/ipfs/{root}/we%3Cird%3E%20%26%20%27n%22ame%27.txt"),
+    );
+    assert_eq!(odd.body, b"odd");
+
+    // Files: bytes, type by name then content, caching headers.
+    let rep = get(&d, &format!("/ipfs/{root}/hello.txt"));
+    assert_eq!(rep.status, 200);
+    assert_eq!(rep.body, b"hello world\n");
+    assert_eq!(
+        rep.header("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    let roots = roots_of(&d, &format!("{root}/hello.txt"));
+    assert_eq!(rep.header("etag").unwrap(), format!("\"{}\"", roots[1]));
+    assert_eq!(
+        rep.header("x-ipfs-roots").unwrap(),
+        format!("{},{}", roots[0], roots[1])
+    );
+    assert_eq!(
+        rep.header("x-ipfs-path").unwrap(),
+        format!("/ipfs/{root}/hello.txt")
+    );
+    assert_eq!(
+        rep.header("cache-control").as_deref(),
+        Some("public, max-age=29030400, immutable")
+    );
+    let png = get(&d, &format!("/ipfs/{root}/picture"));
+    assert_eq!(png.header("content-type").as_deref(), Some("image/png"));
+    let full = get(&d, &format!("/ipfs/{root}/big.bin"));
+    assert_eq!(full.body, big);
+    assert_eq!(
+        full.header("content-type").as_deref(),
+        Some("application/octet-stream")
+    );
+
+    // Conditional requests.
+    let etag = rep.header("etag").unwrap();
+    let nm = request(
+        &d.gateway,
+        "GET",
+        &format!("/ipfs/{root}/hello.txt"),
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(nm.status, 304);
+    assert!(nm.body.is_empty());
+
+    // Ranges: one range across leaf boundaries, an open one, a suffix, and one past the end.
+    let range = |spec: &str| {
+        request(
+            &d.gateway,
+            "GET",
+            &format!("/ipfs/{root}/big.bin"),
+            &[("Range", spec)],
+        )
+    };
+    let rep = range("bytes=1000-3099");
+    assert_eq!(rep.status, 206);
+    assert_eq!(rep.body, &big[1000..3100]);
+    assert_eq!(
+        rep.header("content-range").unwrap(),
+        format!("bytes 1000-3099/{}", big.len())
+    );
+    assert_eq!(rep.header("content-length").unwrap(), "2100");
+    let rep = range("bytes=4990-");
+    assert_eq!(rep.status, 206);
+    assert_eq!(rep.body, &big[4990..]);
+    let rep = range("bytes=-7");
+    assert_eq!(rep.body, &big[big.len() - 7..]);
+    let rep = range("bytes=9999-");
+    assert_eq!(rep.status, 416);
+    assert_eq!(
+        rep.header("content-range").unwrap(),
+        format!("bytes */{}", big.len())
+    );
+
+    // HEAD: the headers of GET, no body.
+    let head = request(&d.gateway, "HEAD", &format!("/ipfs/{root}/big.bin"), &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        head.header("content-length").unwrap(),
+        big.len().to_string()
+    );
+
+    // Downloads.
+    let rep = get(&d, &format!("/ipfs/{root}/hello.txt?filename=greeting.txt"));
+    assert_eq!(
+        rep.header("content-disposition").unwrap(),
+        "inline; filename=\"greeting.txt\""
+    );
+    let rep = get(
+        &d,
+        &format!("/ipfs/{root}/hello.txt?filename=gr%C3%BC%C3%9F.txt&download=true"),
+    );
+    assert_eq!(
+        rep.header("content-disposition").unwrap(),
+        "attachment; filename=\"gr__.txt\"; filename*=UTF-8''gr%C3%BC%C3%9F.txt"
+    );
+    let rep = get(&d, &format!("/ipfs/{root}/hello.txt?download=true"));
+    assert_eq!(
+        rep.header("content-disposition").unwrap(),
+        "attachment; filename=\"hello.txt\""
+    );
+    assert!(d.stop().success());
+}
+
+#[test]
+fn hostile_requests_are_refused_and_the_daemon_survives() {
+    let (r, root, _) = site();
+    let d = Daemon::start(&r);
+    for (target, want) in [
+        ("/ipfs/notacid".to_string(), 400),
+        ("/ipfs/".to_string(), 400),
+        ("/ipfs/%zz".to_string(), 400),
+        (format!("/ipfs/{root}/../{root}"), 400),
+        (format!("/ipfs/{root}/www/../hello.txt"), 400),
+        (format!("/ipfs/{root}/%2e%2e/hello.txt"), 400),
+        (format!("/ipfs/{root}/%2E%2E"), 400),
+        (format!("/ipfs/{root}/www%2F..%2Fhello.txt"), 400),
+        (format!("/ipfs/{root}/hello.txt%00"), 400),
+        (format!("/ipfs/{root}/%ff%fe"), 400),
+        (format!("/ipfs/{root}?format=tar"), 400),
+        (format!("/ipfs/{root}/no-such-file"), 404),
+        (format!("/ipfs/{root}/hello.txt/below-a-file"), 404),
+        (
+            format!("/ipfs/{root}"),
+            301, // the well-formed control
+        ),
+    ] {
+        let rep = get(&d, &target);
+        assert_eq!(rep.status, want, "{target}: {}", rep.head);
+    }
+    let accept_v2 = request(
+        &d.gateway,
+        "GET",
+        &format!("/ipfs/{root}"),
+        &[("Accept", "application/vnd.ipld.car; version=2")],
+    );
+    assert_eq!(accept_v2.status, 400);
+    // Still serving.
+    assert_eq!(get(&d, &format!("/ipfs/{root}/hello.txt")).status, 200);
+    assert!(d.stop().success());
+}
