@@ -109,6 +109,34 @@ impl BlockSource for Source<'_> {
     }
 }
 
+/// Passes the first write straight through to the body (so the status line and headers
+/// leave before any later failure can abort the response), then buffers as `inner` does.
+struct SendFirstAtOnce<'a> {
+    inner: &'a mut dyn std::io::Write,
+    sent: bool,
+}
+
+impl<'a> SendFirstAtOnce<'a> {
+    fn new(inner: &'a mut dyn std::io::Write) -> Self {
+        SendFirstAtOnce { inner, sent: false }
+    }
+}
+
+impl std::io::Write for SendFirstAtOnce<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if !self.sent {
+            self.sent = true;
+            self.inner.flush()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// A parsed `/ipfs/…` request.
 #[derive(Debug, Clone)]
 struct Request {

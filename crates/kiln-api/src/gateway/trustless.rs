@@ -2,7 +2,9 @@
 //! (`format=car`) holding the blocks needed to walk the path, then the named DAG cut by
 //! `dag-scope` and `entity-bytes`. Depth-first, each block once, never identity blocks.
 
-use super::{GatewayError, Request, Source, content_disposition, immutable_headers, resolve};
+use super::{
+    GatewayError, Request, SendFirstAtOnce, Source, content_disposition, immutable_headers, resolve,
+};
 use crate::AppState;
 use crate::stream::blocking_body;
 use axum::body::Body;
@@ -178,7 +180,8 @@ pub(super) async fn car(
         let store = store_of(s);
         let path = req.path.clone();
         blocking_body(move |w| {
-            write_car(&Source(&store), &path, params, w).map_err(|e| e.to_string())
+            let mut w = SendFirstAtOnce::new(w);
+            write_car(&Source(&store), &path, params, &mut w).map_err(|e| e.to_string())
         })
     };
     let mut resp = body.into_response();

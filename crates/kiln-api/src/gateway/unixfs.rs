@@ -2,8 +2,8 @@
 //! (`/` redirect, `index.html`, an HTML listing), symlinks as their target text.
 
 use super::{
-    GatewayError, Request, Resolved, Source, content_disposition, immutable_headers,
-    percent_encode, resolve,
+    GatewayError, Request, Resolved, SendFirstAtOnce, Source, content_disposition,
+    immutable_headers, percent_encode, resolve,
 };
 use crate::AppState;
 use crate::stream::blocking_body;
@@ -226,7 +226,8 @@ fn file(
     } else {
         let store = s.store.clone();
         blocking_body(move |w| {
-            export::read_file(&Source(&store), &cid, start, Some(end - start), w)
+            let mut w = SendFirstAtOnce::new(w);
+            export::read_file(&Source(&store), &cid, start, Some(end - start), &mut w)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })

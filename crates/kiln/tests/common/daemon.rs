@@ -10,6 +10,8 @@ pub struct Daemon {
     pub child: Child,
     pub api: String,
     pub gateway: String,
+    /// The daemon's standard error (its log).
+    pub log: std::path::PathBuf,
 }
 
 impl Daemon {
@@ -19,7 +21,7 @@ impl Daemon {
             .cmd()
             .args(["daemon", "--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(r.path("daemon.log")).expect("daemon log"))
             .spawn()
             .expect("spawn daemon");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
@@ -42,6 +44,7 @@ impl Daemon {
             child,
             api,
             gateway,
+            log: r.path("daemon.log"),
         }
     }
 
@@ -51,6 +54,10 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(st) = self.child.try_wait().expect("wait") {
+                if !st.success() {
+                    let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                    eprintln!("daemon exited with {st:?}; its log:\n{log}");
+                }
                 return st;
             }
             assert!(
@@ -67,6 +74,8 @@ pub struct Reply {
     pub status: u16,
     pub head: String,
     pub body: Vec<u8>,
+    /// False when a chunked body stopped before its last chunk (the server aborted it).
+    pub complete: bool,
 }
 
 impl Reply {
@@ -94,10 +103,15 @@ pub fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)])
     s.write_all(req.as_bytes()).expect("send");
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).expect("read");
-    let split = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
+    let Some(split) = resp.windows(4).position(|w| w == b"\r\n\r\n") else {
+        // The server closed the connection without answering (an aborted response).
+        return Reply {
+            status: 0,
+            head: String::new(),
+            body: resp,
+            complete: false,
+        };
+    };
     let head = String::from_utf8_lossy(&resp[..split]).to_string();
     let status = head
         .split(' ')
@@ -105,26 +119,49 @@ pub fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)])
         .and_then(|c| c.parse().ok())
         .expect("status");
     let mut body = resp[split + 4..].to_vec();
+    let mut complete = true;
     if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        body = dechunk(&body);
+        (body, complete) = try_dechunk(&body);
     }
-    Reply { status, head, body }
+    Reply {
+        status,
+        head,
+        body,
+        complete,
+    }
 }
 
 /// Decode a chunked body (panics on a truncated one).
-pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
+pub fn dechunk(b: &[u8]) -> Vec<u8> {
+    let (out, complete) = try_dechunk(b);
+    assert!(complete, "truncated chunked body");
+    out
+}
+
+/// Decode a chunked body as far as it goes; true if it reached the last chunk.
+pub fn try_dechunk(mut b: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").expect("chunk size");
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).expect("hex").trim(), 16)
-            .expect("size");
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return (out, false);
+        };
+        let Some(n) = std::str::from_utf8(&b[..eol])
+            .ok()
+            .and_then(|h| usize::from_str_radix(h.trim(), 16).ok())
+        else {
+            return (out, false);
+        };
         if n == 0 {
-            return out;
+            return (out, true);
         }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
-        b = &b[eol + 4 + n..];
+        let Some(chunk) = b.get(eol + 2..eol + 2 + n) else {
+            out.extend_from_slice(&b[(eol + 2).min(b.len())..]);
+            return (out, false);
+        };
+        out.extend_from_slice(chunk);
+        b = b.get(eol + 4 + n..).unwrap_or_default();
     }
 }
