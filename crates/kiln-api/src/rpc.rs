@@ -2,6 +2,8 @@
 //! (`arg` repeated for positional arguments), JSON answers, errors as
 //! `{"Message","Code","Type"}`, long outputs streamed.
 
+mod add;
+
 use crate::stream::blocking_body;
 use crate::{ApiError, AppState};
 use axum::body::Body;
@@ -31,6 +33,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v0/version", rpc(version))
         .route("/api/v0/id", rpc(id))
+        .route("/api/v0/add", rpc(add::add))
         .route("/api/v0/cat", rpc(cat))
         .route("/api/v0/ls", rpc(ls))
         .route("/api/v0/block/get", rpc(block_get))
@@ -46,7 +49,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Query arguments, in order (`arg` may repeat).
-type Args = Query<Vec<(String, String)>>;
+pub(crate) type Args = Query<Vec<(String, String)>>;
 
 fn all<'a>(q: &'a Args, name: &str) -> Vec<&'a str> {
     q.0.iter()
@@ -55,7 +58,7 @@ fn all<'a>(q: &'a Args, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-fn one<'a>(q: &'a Args, name: &str) -> Option<&'a str> {
+pub(crate) fn one<'a>(q: &'a Args, name: &str) -> Option<&'a str> {
     q.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
@@ -63,7 +66,7 @@ fn required(q: &Args) -> Result<&str, ApiError> {
     one(q, "arg").ok_or_else(|| ApiError::bad_request("argument \"arg\" is required"))
 }
 
-fn flag(q: &Args, name: &str, default: bool) -> Result<bool, ApiError> {
+pub(crate) fn flag(q: &Args, name: &str, default: bool) -> Result<bool, ApiError> {
     match one(q, name) {
         None => Ok(default),
         Some("" | "true" | "1") => Ok(true),
@@ -109,7 +112,7 @@ fn resolve(store: &Store, path: &str) -> Result<Cid, ApiError> {
     Ok(export::resolve(&Source(store), &p)?)
 }
 
-fn ndjson(lines: Vec<Value>) -> Response {
+pub(crate) fn ndjson(lines: Vec<Value>) -> Response {
     let mut body = String::new();
     for l in lines {
         body.push_str(&l.to_string());

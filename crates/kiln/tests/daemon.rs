@@ -150,7 +150,11 @@ fn daemon_serves_rpc_and_gateway_and_stops_on_sigterm() {
     let id: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let cli_id: serde_json::Value = serde_json::from_str(&r.ok(&["id"])).unwrap();
     assert_eq!(id["ID"], cli_id["ID"]);
-    assert_eq!(id["Addresses"][0], format!("http://{}", d.api));
+    let port = d.api.rsplit(':').next().unwrap();
+    assert_eq!(
+        id["Addresses"][0],
+        format!("/ip4/127.0.0.1/tcp/{port}/http")
+    );
 
     let (st, head, body) = http(&d.gateway, "GET", &format!("/ipfs/{cid}"), &[]);
     assert_eq!(st, 200);

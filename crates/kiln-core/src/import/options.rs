@@ -85,6 +85,38 @@ impl ImportOptions {
         }
     }
 
+    /// Options from kubo's add flags: the profile (or the one `cid_version` implies; the
+    /// default is `unixfs-v1-2025`), then explicit overrides. `--cid-version 1` implies raw
+    /// leaves unless `raw_leaves` says otherwise, as in kubo.
+    pub fn from_flags(
+        profile: Option<&str>,
+        cid_version: Option<u8>,
+        raw_leaves: Option<bool>,
+        chunker: Option<&str>,
+    ) -> Result<Self> {
+        let base = match (profile, cid_version) {
+            (Some(p), _) => Profile::parse(p)?,
+            (None, Some(0)) => Profile::KuboV0,
+            (None, Some(1)) => Profile::KuboV1,
+            (None, Some(v)) => return Err(Error::Options(format!("unsupported CID version {v}"))),
+            (None, None) => Profile::V1_2025,
+        };
+        let mut o = ImportOptions::from_profile(base);
+        match cid_version {
+            Some(0) => (o.cid_version, o.raw_leaves) = (Version::V0, false),
+            Some(1) => (o.cid_version, o.raw_leaves) = (Version::V1, true),
+            Some(v) => return Err(Error::Options(format!("unsupported CID version {v}"))),
+            None => {}
+        }
+        if let Some(r) = raw_leaves {
+            o.raw_leaves = r;
+        }
+        if let Some(c) = chunker {
+            o.set_chunker(c)?;
+        }
+        Ok(o)
+    }
+
     /// Parse kubo's `--chunker` value (`size-N`; `default` = the profile's size).
     pub fn set_chunker(&mut self, spec: &str) -> Result<()> {
         if spec == "default" {

@@ -4,9 +4,7 @@ use crate::blocks::SessionSink;
 use crate::cli::{AddArgs, truthy};
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
-use kiln_core::import::{
-    self, ChunkSource, DirEntry, ImportOptions, Imported, Profile, ReaderSource,
-};
+use kiln_core::import::{self, ChunkSource, DirEntry, ImportOptions, Imported, ReaderSource};
 use kiln_core::{BlockSink, NullSink};
 use kiln_store::PinMode;
 use std::fs;
@@ -16,31 +14,14 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Import options from the flags: the profile (or the one `--cid-version` implies),
-/// then explicit overrides.
+/// Import options from the flags.
 pub fn options(a: &AddArgs) -> Result<ImportOptions> {
-    let profile = match (&a.profile, a.cid_version) {
-        (Some(p), _) => Profile::parse(p)?,
-        (None, Some(0)) => Profile::KuboV0,
-        (None, Some(_)) => Profile::KuboV1,
-        (None, None) => Profile::V1_2025,
-    };
-    let mut o = ImportOptions::from_profile(profile);
-    if let Some(v) = a.cid_version {
-        o.cid_version = if v == 0 {
-            cid::Version::V0
-        } else {
-            cid::Version::V1
-        };
-        o.raw_leaves = v == 1;
-    }
-    if let Some(r) = &a.raw_leaves {
-        o.raw_leaves = truthy(r);
-    }
-    if let Some(c) = &a.chunker {
-        o.set_chunker(c)?;
-    }
-    Ok(o)
+    Ok(ImportOptions::from_flags(
+        a.profile.as_deref(),
+        a.cid_version,
+        a.raw_leaves.as_deref().map(truthy),
+        a.chunker.as_deref(),
+    )?)
 }
 
 struct Adder<'a> {

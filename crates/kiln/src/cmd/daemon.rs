@@ -42,7 +42,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         did: key.did(),
         public_key: kiln_id::libp2p_public_key(&key.public_key()),
         agent_version: format!("kiln/{}", env!("CARGO_PKG_VERSION")),
-        addresses: vec![format!("http://{api_addr}")],
+        addresses: vec![multiaddr(api_addr)],
     };
     tracing::info!(peer_id = %node.peer_id, did = %node.did, "node identity");
     let state = AppState {
@@ -103,4 +103,13 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// `/ip4/127.0.0.1/tcp/5001/http`: how Kubo clients expect addresses.
+fn multiaddr(a: std::net::SocketAddr) -> String {
+    let ip = match a.ip() {
+        std::net::IpAddr::V4(v4) => format!("/ip4/{v4}"),
+        std::net::IpAddr::V6(v6) => format!("/ip6/{v6}"),
+    };
+    format!("{ip}/tcp/{}/http", a.port())
 }

@@ -1,0 +1,313 @@
+//! `POST /api/v0/add`: multipart files, directories (`application/x-directory`) and
+//! symlinks (`application/symlink`), with kubo's add options. File bodies stream from the
+//! request into the importer; the answer is one NDJSON line per entry, roots last.
+
+use super::{Args, flag, ndjson, one};
+use crate::{ApiError, AppState};
+use axum::body::Bytes;
+use axum::extract::{Multipart, State};
+use axum::response::Response;
+use kiln_core::import::{self, DirEntry, ImportOptions, Imported};
+use kiln_core::{BlockSink, NullSink};
+use kiln_store::{PinMode, Session, Store};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use tokio::sync::mpsc;
+
+enum Event {
+    Dir(String),
+    Symlink(String, Vec<u8>),
+    File(String, mpsc::Receiver<Bytes>),
+}
+
+/// A `Read` over body pieces arriving from the async side.
+struct ChannelReader {
+    rx: mpsc::Receiver<Bytes>,
+    cur: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(b) => self.cur = b,
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.cur.len());
+        out[..n].copy_from_slice(&self.cur[..n]);
+        self.cur = self.cur.slice(n..);
+        Ok(n)
+    }
+}
+
+/// A multipart file name as a clean relative path: percent-decoded, no `.`/`..`/empty
+/// segments. An empty name (a bare stream) is allowed: it is reported by its CID, as kubo does.
+fn clean_path(raw: &str) -> Result<String, ApiError> {
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad_request(format!("file name {raw:?} is not UTF-8")))?;
+    let mut parts = Vec::new();
+    for seg in decoded.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                return Err(ApiError::bad_request(format!(
+                    "file name {raw:?} leaves its directory"
+                )));
+            }
+            s => parts.push(s),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// Prefix of the internal names given to parts without a file name (never a valid name).
+const UNNAMED: &str = "\0unnamed-";
+
+fn parent(path: &str) -> Option<&str> {
+    path.rfind('/').map(|i| &path[..i])
+}
+
+fn base(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+struct Importer {
+    opts: ImportOptions,
+    session: Option<Session>,
+    nodes: BTreeMap<String, Imported>,
+    dirs: BTreeSet<String>,
+    order: Vec<String>,
+    lines: Vec<Value>,
+}
+
+impl Importer {
+    fn sink(&mut self) -> Box<dyn BlockSink + '_> {
+        match self.session.as_mut() {
+            Some(s) => Box::new(SessionSink(s)),
+            None => Box::new(NullSink),
+        }
+    }
+
+    fn record(&mut self, path: String, node: Imported) -> Result<(), ApiError> {
+        if self.nodes.contains_key(&path) {
+            return Err(ApiError::bad_request(format!("{path:?} given twice")));
+        }
+        let mut p = parent(&path);
+        while let Some(d) = p {
+            self.dirs.insert(d.to_string());
+            p = parent(d);
+        }
+        self.lines.push(
+            json!({"Name": path, "Hash": node.cid.to_string(), "Size": node.tsize.to_string()}),
+        );
+        self.order.push(path.clone());
+        self.nodes.insert(path, node);
+        Ok(())
+    }
+
+    fn event(&mut self, e: Event) -> Result<(), ApiError> {
+        match e {
+            Event::Dir(p) => {
+                self.dirs.insert(p.clone());
+                let mut q = parent(&p);
+                while let Some(d) = q {
+                    self.dirs.insert(d.to_string());
+                    q = parent(d);
+                }
+                Ok(())
+            }
+            Event::Symlink(p, target) => {
+                let opts = self.opts.clone();
+                let node = import::symlink(&mut *self.sink(), &target, &opts)?;
+                self.record(p, node)
+            }
+            Event::File(p, rx) => {
+                let opts = self.opts.clone();
+                let mut reader = ChannelReader {
+                    rx,
+                    cur: Bytes::new(),
+                };
+                let node =
+                    import::import_reader(&mut *self.sink(), &mut reader, &opts, &mut |_| {})?;
+                self.record(p, node)
+            }
+        }
+    }
+
+    /// Build directories deepest first; returns the top-level entries.
+    fn finish(&mut self, wrap: bool) -> Result<Vec<Imported>, ApiError> {
+        let mut dirs: Vec<String> = self.dirs.iter().cloned().collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+        for d in dirs {
+            if self.nodes.contains_key(&d) {
+                return Err(ApiError::bad_request(format!(
+                    "{d:?} is both a file and a directory"
+                )));
+            }
+            let entries: Vec<DirEntry> = self
+                .nodes
+                .iter()
+                .filter(|(p, _)| parent(p) == Some(d.as_str()))
+                .map(|(p, n)| DirEntry::new(base(p), n))
+                .collect();
+            let opts = self.opts.clone();
+            let node = import::build_directory(&mut *self.sink(), entries, &opts)?;
+            self.record(d, node)?;
+        }
+        let tops: Vec<(String, Imported)> = self
+            .order
+            .iter()
+            .filter(|p| !p.contains('/'))
+            .map(|p| (p.clone(), self.nodes[p]))
+            .collect();
+        if !wrap {
+            return Ok(tops.into_iter().map(|(_, n)| n).collect());
+        }
+        let entries = tops
+            .iter()
+            .map(|(p, n)| DirEntry::new(p.clone(), n))
+            .collect();
+        let opts = self.opts.clone();
+        let w = import::build_directory(&mut *self.sink(), entries, &opts)?;
+        self.lines
+            .push(json!({"Name": "", "Hash": w.cid.to_string(), "Size": w.tsize.to_string()}));
+        Ok(vec![w])
+    }
+}
+
+struct SessionSink<'a>(&'a mut Session);
+
+impl BlockSink for SessionSink<'_> {
+    fn put(
+        &mut self,
+        cid: &kiln_core::Cid,
+        data: &[u8],
+        links: &[kiln_core::Cid],
+    ) -> kiln_core::Result<()> {
+        self.0
+            .put(cid, data, links)
+            .map_err(|e| kiln_core::Error::Storage(Box::new(e)))
+    }
+}
+
+fn run(
+    store: Store,
+    mut events: mpsc::Receiver<Event>,
+    opts: ImportOptions,
+    pin: bool,
+    wrap: bool,
+    only_hash: bool,
+) -> Result<Vec<Value>, ApiError> {
+    let session = if only_hash {
+        None
+    } else {
+        Some(store.session()?)
+    };
+    let mut imp = Importer {
+        opts,
+        session,
+        nodes: BTreeMap::new(),
+        dirs: BTreeSet::new(),
+        order: Vec::new(),
+        lines: Vec::new(),
+    };
+    while let Some(e) = events.blocking_recv() {
+        imp.event(e)?;
+    }
+    let roots = imp.finish(wrap)?;
+    if let Some(mut s) = imp.session.take() {
+        if pin {
+            for r in &roots {
+                s.pin(&r.cid, PinMode::Recursive, None);
+            }
+        }
+        s.commit()?;
+    }
+    Ok(imp.lines)
+}
+
+fn multipart_err(e: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::bad_request(format!("bad multipart body: {e}"))
+}
+
+pub async fn add(
+    State(s): State<AppState>,
+    q: Args,
+    mut m: Multipart,
+) -> Result<Response, ApiError> {
+    let cid_version = one(&q, "cid-version")
+        .map(|v| {
+            v.parse::<u8>()
+                .map_err(|_| ApiError::bad_request(format!("invalid cid-version {v:?}")))
+        })
+        .transpose()?;
+    let raw_leaves = one(&q, "raw-leaves")
+        .map(|_| flag(&q, "raw-leaves", true))
+        .transpose()?;
+    let opts = ImportOptions::from_flags(
+        one(&q, "profile"),
+        cid_version,
+        raw_leaves,
+        one(&q, "chunker"),
+    )?;
+    let pin = flag(&q, "pin", true)?;
+    let wrap = flag(&q, "wrap-with-directory", false)?;
+    let only_hash = flag(&q, "only-hash", false)?;
+
+    let (tx, rx) = mpsc::channel::<Event>(4);
+    let store = s.store.clone();
+    let job = tokio::task::spawn_blocking(move || run(store, rx, opts, pin, wrap, only_hash));
+    let mut unnamed = 0u32;
+    let feed = async {
+        while let Some(mut field) = m.next_field().await.map_err(multipart_err)? {
+            let name = field
+                .file_name()
+                .or(field.name())
+                .map(str::to_string)
+                .ok_or_else(|| ApiError::bad_request("a multipart part has no file name"))?;
+            let mut path = clean_path(&name)?;
+            if path.is_empty() {
+                unnamed += 1;
+                path = format!("{UNNAMED}{unnamed}");
+            }
+            let ctype = field
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            let event = match ctype.as_str() {
+                "application/x-directory" => Event::Dir(path),
+                "application/symlink" => {
+                    Event::Symlink(path, field.bytes().await.map_err(multipart_err)?.to_vec())
+                }
+                _ => {
+                    let (ctx, crx) = mpsc::channel::<Bytes>(8);
+                    if tx.send(Event::File(path, crx)).await.is_err() {
+                        return Ok(());
+                    }
+                    while let Some(chunk) = field.chunk().await.map_err(multipart_err)? {
+                        if ctx.send(chunk).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    continue;
+                }
+            };
+            if tx.send(event).await.is_err() {
+                return Ok(());
+            }
+        }
+        Ok::<(), ApiError>(())
+    };
+    let fed = feed.await;
+    drop(tx);
+    let result = job
+        .await
+        .map_err(|e| ApiError::internal(format!("add task failed: {e}")))?;
+    // An importer error explains a feed that stopped early; report it first.
+    let lines = result?;
+    fed?;
+    Ok(ndjson(lines))
+}

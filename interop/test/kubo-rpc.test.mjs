@@ -1,0 +1,120 @@
+// kubo-rpc-client (unmodified, pinned) against a running `kiln daemon`: the RPC subset
+// kiln serves so far (version, id, add, cat, ls, block, pin, repo, dag export).
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { create } from 'kubo-rpc-client'
+import { CarReader } from '@ipld/car'
+import { Kiln, KILN_BIN, kilnSkip } from '../lib/kiln.mjs'
+
+let kiln, daemon, client
+
+async function startDaemon (home) {
+  const child = spawn(KILN_BIN, ['daemon', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0'], {
+    env: { ...process.env, KILN_HOME: home },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  const lines = createInterface({ input: child.stdout })
+  let api
+  for await (const line of lines) {
+    const m = line.match(/^API listening on (http:\/\/\S+)$/)
+    if (m) api = m[1]
+    if (line === 'Daemon is ready') break
+  }
+  if (!api) throw new Error('daemon did not print its API address')
+  return { child, api }
+}
+
+const concat = async (it) => {
+  const parts = []
+  for await (const p of it) parts.push(p)
+  return Buffer.concat(parts)
+}
+const all = async (it) => {
+  const out = []
+  for await (const x of it) out.push(x)
+  return out
+}
+
+before(async () => {
+  if (kilnSkip) return
+  kiln = new Kiln('rpc')
+  const d = await startDaemon(kiln.home)
+  daemon = d.child
+  client = create({ url: d.api })
+})
+
+after(async () => {
+  if (daemon) {
+    const exited = new Promise(resolve => daemon.on('exit', resolve))
+    daemon.kill('SIGTERM')
+    const code = await exited
+    assert.equal(code, 0, 'daemon exits cleanly on SIGTERM')
+  }
+  kiln?.cleanup()
+})
+
+test('version and id', { skip: kilnSkip }, async () => {
+  const v = await client.version()
+  assert.ok(v.version)
+  const id = await client.id()
+  const cli = JSON.parse(kiln.ok(['id']).stdout.toString())
+  assert.equal(id.id.toString(), cli.ID)
+  assert.equal(id.agentVersion, cli.AgentVersion)
+})
+
+test('add a file (each profile) and cat it back, with ranges', { skip: kilnSkip }, async () => {
+  const data = Buffer.alloc(700_000)
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 9)) & 0xff
+  const file = `${kiln.home}/../rpc-file.bin`
+  const { writeFileSync } = await import('node:fs')
+  writeFileSync(file, data)
+  for (const [opts, flags] of [[{ cidVersion: 0 }, ['--cid-version', '0']], [{ cidVersion: 1 }, ['--cid-version', '1']], [{}, []]]) {
+    const r = await client.add(data, opts)
+    assert.equal(r.cid.toString(), kiln.addQ(['-n', ...flags, file]), JSON.stringify(opts))
+    assert.deepEqual(await concat(client.cat(r.cid)), data)
+    assert.deepEqual(await concat(client.cat(r.cid, { offset: 1000, length: 5000 })), data.subarray(1000, 6000))
+  }
+})
+
+test('add a directory tree (addAll) and list it', { skip: kilnSkip }, async () => {
+  const enc = new TextEncoder()
+  const entries = [
+    { path: 'site/index.html', content: enc.encode('<h1>hi</h1>') },
+    { path: 'site/css/app.css', content: enc.encode('body{}') },
+    { path: 'site/empty' },
+    { path: 'site/a b/ü.txt', content: enc.encode('unicode') }
+  ]
+  const out = await all(client.addAll(entries, { cidVersion: 1 }))
+  const root = out.find(e => e.path === 'site')
+  assert.ok(root, JSON.stringify(out.map(e => e.path)))
+  const names = (await all(client.ls(root.cid))).map(e => e.name).sort()
+  assert.deepEqual(names, ['a b', 'css', 'empty', 'index.html'])
+  assert.equal(Buffer.from(await concat(client.cat(`${root.cid}/a b/ü.txt`))).toString(), 'unicode')
+  const pins = (await all(client.pin.ls({ type: 'recursive' }))).map(p => p.cid.toString())
+  assert.ok(pins.includes(root.cid.toString()))
+})
+
+test('blocks, pins, repo, dag export', { skip: kilnSkip }, async () => {
+  const block = new TextEncoder().encode('a block from kubo-rpc-client')
+  const cid = await client.block.put(block)
+  assert.deepEqual(Buffer.from(await client.block.get(cid)), Buffer.from(block))
+  assert.equal((await client.block.stat(cid)).size, block.length)
+  await client.pin.add(cid)
+  const st = await all(client.pin.ls({ paths: [cid] }))
+  assert.equal(st[0].type, 'recursive')
+  await client.pin.rm(cid)
+  await all(client.repo.gc())
+  await assert.rejects(client.block.get(cid))
+  const stat = await client.repo.stat()
+  assert.ok(Number(stat.numObjects) > 0)
+
+  const r = await client.add(new TextEncoder().encode('exported'), { cidVersion: 1 })
+  const car = await CarReader.fromBytes(await concat(client.dag.export(r.cid)))
+  assert.deepEqual((await car.getRoots()).map(String), [r.cid.toString()])
+})
+
+test('errors are Kubo-shaped', { skip: kilnSkip }, async () => {
+  await assert.rejects(all(client.cat('notacid')), /invalid CID|invalid path|CID/i)
+})
