@@ -475,3 +475,58 @@ fn large_files_and_cars_stream() {
     );
     d.stop(); // clean shutdown is daemon.rs's test
 }
+
+#[test]
+fn sharded_directories() {
+    let r = Repo::new();
+    let name = |i: usize| format!("{i:04}-{}", "x".repeat(200));
+    for i in 0..1400 {
+        write(&r.path(&format!("big/{}", name(i))), &[i as u8]);
+    }
+    let root = r.add(&["-r", r.path("big").to_str().unwrap()]);
+    let all = exported(&r, &root);
+    let shards: Vec<Cid> = all
+        .iter()
+        .filter(|c| c.codec() == kiln_core::cids::DAG_PB)
+        .copied()
+        .collect();
+    assert!(shards.len() > 1, "the directory should be a HAMT");
+    let d = Daemon::start(&r);
+
+    let rep = get(&d, &format!("/ipfs/{root}/{}", name(1234)));
+    assert_eq!(rep.status, 200);
+    assert_eq!(rep.body, [1234usize as u8]);
+
+    // Walking into a shard: the root, the shard(s) on the way, then the file.
+    let (_, blocks) = car_blocks(
+        &get(
+            &d,
+            &format!("/ipfs/{root}/{}?format=car&dag-scope=block", name(77)),
+        )
+        .body,
+    );
+    assert_eq!(blocks[0], cid(&root));
+    assert!(blocks.len() >= 2);
+    assert!(
+        blocks[..blocks.len() - 1]
+            .iter()
+            .all(|c| shards.contains(c))
+    );
+    assert_eq!(
+        *blocks.last().unwrap(),
+        roots_of(&d, &format!("{root}/{}", name(77)))[1]
+    );
+
+    // The directory entity is every shard and none of the entries.
+    let (_, blocks) =
+        car_blocks(&get(&d, &format!("/ipfs/{root}?format=car&dag-scope=entity")).body);
+    let mut got = blocks.clone();
+    got.sort();
+    let mut want = shards.clone();
+    want.sort();
+    assert_eq!(got, want);
+
+    let html = String::from_utf8(get(&d, &format!("/ipfs/{root}/")).body).unwrap();
+    assert_eq!(html.matches("<tr>").count(), 1400);
+    d.stop(); // clean shutdown is daemon.rs's test
+}
