@@ -1,4 +1,5 @@
-//! The read-only gateway: `GET|HEAD /ipfs/{cid}[/path]`.
+//! The read-only gateway: `GET|HEAD /ipfs/{cid}[/path]`, and the same as `GET|HEAD /path`
+//! on a `{cidv1-base32}.ipfs.{host}` subdomain.
 //!
 //! One route; the response format is negotiated (`?format=` beats `Accept`):
 //! - `raw` / `application/vnd.ipld.raw`: the one block the path names (`trustless`);
@@ -21,7 +22,7 @@ mod unixfs;
 use crate::AppState;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use kiln_core::cids::{self, ContentPath};
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/ipfs/{*path}", get(ipfs))
         .route("/ipfs/", get(no_cid))
         .route("/ipfs", get(no_cid))
+        .fallback(subdomain)
 }
 
 async fn no_cid() -> GatewayError {
@@ -142,8 +144,10 @@ impl std::io::Write for SendFirstAtOnce<'_> {
 struct Request {
     /// Root CID and decoded segments.
     path: ContentPath,
-    /// The request path as sent (still percent-encoded): `X-Ipfs-Path`, redirects.
+    /// `/ipfs/{cid}/…` as sent (still percent-encoded): `X-Ipfs-Path`.
     raw_path: String,
+    /// The path as the client addressed it (differs for subdomain requests): redirects.
+    link_path: String,
     /// The raw query string, if any.
     raw_query: Option<String>,
     /// The path ended with `/`.
@@ -295,37 +299,99 @@ async fn ipfs(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
-    let (path, trailing_slash) = parse_request_path(uri.path())?;
-    let req = Request {
+    let path = uri.path().to_string();
+    answer(&s, &method, path.clone(), path, &uri, &q, &headers).await
+}
+
+/// Requests outside `/ipfs/`: the subdomain form `{cid}.ipfs.{host}/path` when the
+/// `Host` says so, else 404.
+async fn subdomain(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, GatewayError> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(uri.host())
+        .unwrap_or_default();
+    if method != Method::GET && method != Method::HEAD {
+        return Err(GatewayError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the gateway is read-only: GET or HEAD",
+        ));
+    }
+    let Some((label, _)) = host.split_once(".ipfs.") else {
+        return Err(GatewayError::new(StatusCode::NOT_FOUND, "not found"));
+    };
+    let root = cids::parse_cid(label)?;
+    if root.version() == cid::Version::V0 || root.to_string() != label {
+        return Err(GatewayError::bad_request(format!(
+            "{label:?} is not a CIDv1 in base32: subdomains need one"
+        )));
+    }
+    let path = format!("/ipfs/{label}{}", uri.path());
+    answer(
+        &s,
+        &method,
         path,
-        raw_path: uri.path().to_string(),
+        uri.path().to_string(),
+        &uri,
+        &q,
+        &headers,
+    )
+    .await
+}
+
+/// Serve `/ipfs/…` (`path`, still percent-encoded); `link_path` is the same resource as
+/// the client addressed it (for redirects).
+async fn answer(
+    s: &AppState,
+    method: &Method,
+    path: String,
+    link_path: String,
+    uri: &Uri,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response, GatewayError> {
+    let (content, trailing_slash) = parse_request_path(&path)?;
+    let req = Request {
+        path: content,
+        raw_path: path,
+        link_path,
         raw_query: uri.query().map(str::to_string),
         trailing_slash,
         head: method == Method::HEAD,
     };
-    let mut resp = match negotiate(&q, &headers)? {
-        Format::Raw => trustless::raw(&s, &req).await?,
-        Format::Car(params) => trustless::car(&s, &req, params).await?,
-        Format::UnixFs => unixfs::serve(&s, &req, &q, &headers).await?,
+    let mut resp = match negotiate(q, headers)? {
+        Format::Raw => trustless::raw(s, &req).await?,
+        Format::Car(params) => trustless::car(s, &req, params).await?,
+        Format::UnixFs => unixfs::serve(s, &req, q, headers).await?,
     };
     let ok = resp.status().is_success();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&req.raw_path) {
-        h.insert("x-ipfs-path", v);
+        h.insert(X_IPFS_PATH, v);
     }
-    if ok
-        && let Some(tag) = h.get(header::ETAG)
-        && let Some(inm) = headers.get(header::IF_NONE_MATCH)
-        && inm
-            .to_str()
-            .is_ok_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
-    {
+    h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    let matches = |tag: &HeaderValue| {
+        headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim() == tag || t.trim() == "*")
+    };
+    if ok && h.get(header::ETAG).is_some_and(matches) {
         let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
         for name in [
             header::ETAG,
             header::CACHE_CONTROL,
-            "x-ipfs-path".parse().unwrap_or(header::ETAG),
-            "x-ipfs-roots".parse().unwrap_or(header::ETAG),
+            header::VARY,
+            X_IPFS_PATH,
+            X_IPFS_ROOTS,
         ] {
             if let Some(v) = h.get(&name) {
                 not_modified.headers_mut().insert(name, v.clone());
@@ -335,6 +401,9 @@ async fn ipfs(
     }
     Ok(resp)
 }
+
+const X_IPFS_PATH: HeaderName = HeaderName::from_static("x-ipfs-path");
+const X_IPFS_ROOTS: HeaderName = HeaderName::from_static("x-ipfs-roots");
 
 /// Headers every successful `/ipfs/` response carries.
 fn immutable_headers(h: &mut HeaderMap, etag: &str, roots: &Resolved) {
@@ -346,7 +415,7 @@ fn immutable_headers(h: &mut HeaderMap, etag: &str, roots: &Resolved) {
         h.insert(header::ETAG, v);
     }
     if let Ok(v) = HeaderValue::from_str(&roots.roots_header()) {
-        h.insert("x-ipfs-roots", v);
+        h.insert(X_IPFS_ROOTS, v);
     }
 }
 

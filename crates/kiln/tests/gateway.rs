@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::daemon::{Daemon, Reply, request};
+use common::daemon::{Daemon, Reply, request, request_as};
 use common::{Repo, bytes, write};
 use kiln_core::Cid;
 use kiln_core::car::CarReader;
@@ -528,5 +528,41 @@ fn sharded_directories() {
 
     let html = String::from_utf8(get(&d, &format!("/ipfs/{root}/")).body).unwrap();
     assert_eq!(html.matches("<tr>").count(), 1400);
+    d.stop(); // clean shutdown is daemon.rs's test
+}
+
+#[test]
+fn subdomain_gateway() {
+    let (r, root, _) = site();
+    let d = Daemon::start(&r);
+    let host = format!("{root}.ipfs.localhost");
+    let sub = |target: &str| request_as(&d.gateway, &host, "GET", target, &[]);
+    let rep = sub("/hello.txt");
+    assert_eq!(rep.status, 200);
+    assert_eq!(rep.body, b"hello world\n");
+    assert_eq!(
+        rep.header("x-ipfs-path").unwrap(),
+        format!("/ipfs/{root}/hello.txt")
+    );
+    assert_eq!(rep.header("vary").as_deref(), Some("Accept"));
+    let rep = sub("/www");
+    assert_eq!(rep.status, 301);
+    assert_eq!(rep.header("location").as_deref(), Some("/www/"));
+    assert_eq!(sub("/www/").body, b"<p>home</p>");
+    let rep = sub("/");
+    assert!(String::from_utf8_lossy(&rep.body).contains("hello.txt"));
+    let car = request_as(&d.gateway, &host, "GET", "/?format=car", &[]);
+    assert_eq!(car_blocks(&car.body).1, exported(&r, &root));
+    assert_eq!(sub("/../hello.txt").status, 400);
+
+    let other = |host: &str| request_as(&d.gateway, host, "GET", "/hello.txt", &[]).status;
+    assert_eq!(other("notacid.ipfs.localhost"), 400);
+    let v0 = Cid::new_v0(*cid(&root).hash()).expect("dag-pb sha2-256 has a v0 form");
+    assert_eq!(other(&format!("{v0}.ipfs.localhost")), 400);
+    assert_eq!(other("localhost"), 404);
+    assert_eq!(
+        request_as(&d.gateway, &host, "POST", "/hello.txt", &[]).status,
+        405
+    );
     d.stop(); // clean shutdown is daemon.rs's test
 }

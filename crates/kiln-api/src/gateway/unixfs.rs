@@ -76,7 +76,7 @@ pub(super) async fn serve(
     .await??;
     let mut resp = match answer {
         Answer::Redirect => {
-            let mut to = format!("{}/", req.raw_path);
+            let mut to = format!("{}/", req.link_path);
             if let Some(q) = &req.raw_query {
                 to.push('?');
                 to.push_str(q);

@@ -92,9 +92,20 @@ impl Reply {
 
 /// One HTTP/1.1 request; a body is read to the end of the connection.
 pub fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+    request_as(addr, addr, method, target, headers)
+}
+
+/// Like [`request`] with the `Host` header given.
+pub fn request_as(
+    addr: &str,
+    host: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
     let mut s = TcpStream::connect(addr).expect("connect");
     let mut req = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n"
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
