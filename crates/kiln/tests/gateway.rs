@@ -413,6 +413,74 @@ fn hostile_requests_are_refused_and_the_daemon_survives() {
         &[("Accept", "application/vnd.ipld.car; version=2")],
     );
     assert_eq!(accept_v2.status, 400);
+    // Random paths and queries built from hostile pieces: always an answer, never a 5xx.
+    let pieces = [
+        "..",
+        ".",
+        "%2e%2e",
+        "%2E.",
+        "%2f",
+        "%00",
+        "%",
+        "%zz",
+        "%ff",
+        "hello.txt",
+        "www",
+        "index.html",
+        "%C3%A9",
+        "a b",
+        "//",
+        "?",
+        "&",
+        "=",
+        "format=car",
+        "dag-scope=entity",
+        "entity-bytes=-1:*",
+        "entity-bytes=9223372036854775807:*",
+        "filename=%0d%0a",
+        "download=true",
+        "format=raw",
+        "#",
+    ];
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    for _ in 0..300 {
+        let mut target = format!("/ipfs/{root}");
+        for _ in 0..next(5) {
+            target.push('/');
+            target.push_str(
+                &pieces[next(pieces.len())]
+                    .replace(' ', "%20")
+                    .replace('#', "%23"),
+            );
+        }
+        if next(2) == 0 {
+            target.push('?');
+            for i in 0..next(3) + 1 {
+                if i > 0 {
+                    target.push('&');
+                }
+                target.push_str(
+                    pieces[next(pieces.len())]
+                        .replace(' ', "+")
+                        .replace('#', "%23")
+                        .as_str(),
+                );
+            }
+        }
+        let rep = get(&d, &target);
+        assert!(
+            (200..500).contains(&rep.status),
+            "{target}: {} {}",
+            rep.status,
+            String::from_utf8_lossy(&rep.body)
+        );
+    }
     // Still serving.
     assert_eq!(get(&d, &format!("/ipfs/{root}/hello.txt")).status, 200);
     d.stop(); // clean shutdown is daemon.rs's test
