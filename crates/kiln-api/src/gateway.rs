@@ -111,8 +111,8 @@ impl BlockSource for Source<'_> {
     }
 }
 
-/// Passes the first write straight through to the body (so the status line and headers
-/// leave before any later failure can abort the response), then buffers as `inner` does.
+/// Passes the first write straight through to the body, then buffers as `inner` does: the
+/// status line, headers and CAR header leave at once instead of after a full piece.
 struct SendFirstAtOnce<'a> {
     inner: &'a mut dyn std::io::Write,
     sent: bool,
