@@ -634,3 +634,44 @@ fn subdomain_gateway() {
     );
     d.stop(); // clean shutdown is daemon.rs's test
 }
+
+#[test]
+fn dag_cbor_blocks_and_their_links() {
+    let (r, root, _) = site();
+    let d = Daemon::start(&r);
+    let file = roots_of(&d, &format!("{root}/big.bin"))[1];
+    // {"f": CID(file)} in dag-cbor: map(1), text "f", tag 42, bytes(0x00 ‖ CID).
+    let cb = file.to_bytes();
+    let mut block = vec![0xa1, 0x61, b'f', 0xd8, 0x2a, 0x58, cb.len() as u8 + 1, 0x00];
+    block.extend_from_slice(&cb);
+    write(&r.path("node.cbor"), &block);
+    let node = r
+        .ok(&[
+            "block",
+            "put",
+            "--cid-codec",
+            "dag-cbor",
+            r.path("node.cbor").to_str().unwrap(),
+        ])
+        .trim()
+        .to_string();
+    let rep = get(&d, &format!("/ipfs/{node}"));
+    assert_eq!(rep.status, 200);
+    assert_eq!(rep.body, block);
+    assert_eq!(
+        rep.header("content-type").as_deref(),
+        Some("application/vnd.ipld.dag-cbor")
+    );
+    // A CAR follows dag-cbor links; the entity of a dag-cbor node is the node.
+    let (roots, blocks) = car_blocks(&get(&d, &format!("/ipfs/{node}?format=car")).body);
+    assert_eq!(roots, vec![cid(&node)]);
+    let mut want = vec![cid(&node)];
+    want.extend(exported(&r, &file.to_string()));
+    assert_eq!(blocks, want);
+    let (_, blocks) =
+        car_blocks(&get(&d, &format!("/ipfs/{node}?format=car&dag-scope=entity")).body);
+    assert_eq!(blocks, vec![cid(&node)]);
+    // Paths inside dag-cbor are not walked (yet).
+    assert_eq!(get(&d, &format!("/ipfs/{node}/f")).status, 501);
+    d.stop(); // clean shutdown is daemon.rs's test
+}

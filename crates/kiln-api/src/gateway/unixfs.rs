@@ -1,5 +1,6 @@
 //! The path gateway: files (content types, single ranges, downloads), directories
-//! (`/` redirect, `index.html`, an HTML listing), symlinks as their target text.
+//! (`/` redirect, `index.html`, an HTML listing), symlinks as their target text, dag-cbor
+//! and dag-json blocks as they are.
 
 use super::{
     GatewayError, Request, Resolved, SendFirstAtOnce, Source, content_disposition,
@@ -10,8 +11,9 @@ use crate::stream::blocking_body;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kiln_core::Cid;
+use kiln_core::cids::{DAG_CBOR, DAG_JSON, DAG_PB, RAW};
 use kiln_core::export::{self, Entry, Node};
+use kiln_core::{BlockSource, Cid};
 use std::collections::HashMap;
 
 /// Bytes read to guess a content type.
@@ -27,7 +29,11 @@ enum Answer {
         head: Vec<u8>,
     },
     Listing(Vec<Entry>),
-    Symlink(Vec<u8>),
+    /// A symlink's target, or a non-UnixFS block (dag-cbor, dag-json) as it is.
+    Bytes {
+        data: Vec<u8>,
+        ctype: &'static str,
+    },
 }
 
 pub(super) async fn serve(
@@ -42,6 +48,22 @@ pub(super) async fn serve(
     let (resolved, answer) = tokio::task::spawn_blocking(move || {
         let src = Source(&store);
         let r = resolve(&src, &path)?;
+        let ctype = match r.cid.codec() {
+            DAG_PB | RAW => None,
+            DAG_CBOR => Some("application/vnd.ipld.dag-cbor"),
+            DAG_JSON => Some("application/vnd.ipld.dag-json"),
+            code => {
+                return Err(kiln_core::Error::Unsupported {
+                    what: "codec",
+                    code,
+                }
+                .into());
+            }
+        };
+        if let Some(ctype) = ctype {
+            let data = src.get(&r.cid)?.ok_or(kiln_core::Error::NotFound(r.cid))?;
+            return Ok((r, Answer::Bytes { data, ctype }));
+        }
         let answer = match export::stat(&src, &r.cid)? {
             Node::Directory { .. } if !trailing_slash => Answer::Redirect,
             Node::Directory { .. } => match export::lookup(&src, &r.cid, "index.html") {
@@ -69,7 +91,10 @@ pub(super) async fn serve(
                     head,
                 }
             }
-            Node::Symlink { target } => Answer::Symlink(target),
+            Node::Symlink { target } => Answer::Bytes {
+                data: target,
+                ctype: "text/plain; charset=utf-8",
+            },
         };
         Ok::<_, GatewayError>((r, answer))
     })
@@ -110,18 +135,15 @@ pub(super) async fn serve(
             immutable_headers(h, &format!("\"DirIndex-{}\"", resolved.cid), &resolved);
             r
         }
-        Answer::Symlink(target) => {
-            let len = target.len();
+        Answer::Bytes { data, ctype } => {
+            let len = data.len();
             let mut r = if req.head {
                 Body::empty().into_response()
             } else {
-                target.into_response()
+                data.into_response()
             };
             let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             immutable_headers(h, &format!("\"{}\"", resolved.cid), &resolved);
             r
