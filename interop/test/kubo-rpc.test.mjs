@@ -118,3 +118,34 @@ test('blocks, pins, repo, dag export', { skip: kilnSkip }, async () => {
 test('errors are Kubo-shaped', { skip: kilnSkip }, async () => {
   await assert.rejects(all(client.cat('notacid')), /invalid CID|invalid path|CID/i)
 })
+
+test('get returns a tar of the tree; dag import takes a JS-written CAR', { skip: kilnSkip }, async () => {
+  const { execFileSync } = await import('node:child_process')
+  const fs = await import('node:fs')
+  const enc = new TextEncoder()
+  const out = await all(client.addAll([
+    { path: 'tree/a.txt', content: enc.encode('alpha') },
+    { path: 'tree/sub/b.txt', content: enc.encode('beta') }
+  ]))
+  const root = out.find(e => e.path === 'tree').cid
+  const tarFile = `${kiln.home}/../tree.tar`
+  fs.writeFileSync(tarFile, await concat(client.get(root)))
+  const dest = fs.mkdtempSync(`${kiln.home}/../untar-`)
+  execFileSync('tar', ['-xf', tarFile, '-C', dest])
+  const top = fs.readdirSync(dest)
+  assert.equal(top.length, 1)
+  assert.equal(fs.readFileSync(`${dest}/${top[0]}/a.txt`, 'utf8'), 'alpha')
+  assert.equal(fs.readFileSync(`${dest}/${top[0]}/sub/b.txt`, 'utf8'), 'beta')
+
+  // A CAR written by @ipld/car from the JS importer, imported over RPC.
+  const { importer } = await import('ipfs-unixfs-importer')
+  const { MemoryBlockstore } = await import('blockstore-core')
+  const { writeCarV1 } = await import('../lib/car.mjs')
+  const bs = new MemoryBlockstore()
+  let jsRoot
+  for await (const e of importer([{ path: 'x.txt', content: enc.encode('from a JS car') }], bs)) jsRoot = e.cid
+  const carBytes = await writeCarV1([jsRoot], bs)
+  const res = await all(client.dag.import([carBytes]))
+  assert.ok(res.some(r => r.root?.cid?.toString() === jsRoot.toString()), JSON.stringify(res))
+  assert.equal(Buffer.from(await concat(client.cat(jsRoot))).toString(), 'from a JS car')
+})

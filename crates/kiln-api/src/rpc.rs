@@ -3,6 +3,7 @@
 //! `{"Message","Code","Type"}`, long outputs streamed.
 
 mod add;
+mod transfer;
 
 use crate::stream::blocking_body;
 use crate::{ApiError, AppState};
@@ -46,6 +47,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v0/repo/gc", rpc(repo_gc))
         .route("/api/v0/repo/stat", rpc(repo_stat))
         .route("/api/v0/dag/export", rpc(dag_export))
+        .route("/api/v0/dag/import", rpc(transfer::dag_import))
+        .route("/api/v0/get", rpc(transfer::get))
 }
 
 /// Query arguments, in order (`arg` may repeat).
@@ -62,7 +65,7 @@ pub(crate) fn one<'a>(q: &'a Args, name: &str) -> Option<&'a str> {
     q.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-fn required(q: &Args) -> Result<&str, ApiError> {
+pub(crate) fn required(q: &Args) -> Result<&str, ApiError> {
     one(q, "arg").ok_or_else(|| ApiError::bad_request("argument \"arg\" is required"))
 }
 
@@ -87,7 +90,7 @@ fn number(q: &Args, name: &str) -> Result<Option<u64>, ApiError> {
 }
 
 /// Run store work on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     s: &AppState,
     f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -97,7 +100,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
 }
 
-struct Source<'a>(&'a Store);
+pub(crate) struct Source<'a>(pub(crate) &'a Store);
 
 impl kiln_core::BlockSource for Source<'_> {
     fn get(&self, cid: &Cid) -> kiln_core::Result<Option<Vec<u8>>> {
@@ -107,7 +110,7 @@ impl kiln_core::BlockSource for Source<'_> {
     }
 }
 
-fn resolve(store: &Store, path: &str) -> Result<Cid, ApiError> {
+pub(crate) fn resolve(store: &Store, path: &str) -> Result<Cid, ApiError> {
     let p = ContentPath::parse(path)?;
     Ok(export::resolve(&Source(store), &p)?)
 }

@@ -1,0 +1,163 @@
+//! `get` (a tar stream of a file, directory or symlink tree) and `dag/import` (CAR files
+//! in a multipart body, every block hash-checked, roots pinned).
+
+use super::{Args, Source, blocking, flag, ndjson, required, resolve};
+use crate::stream::blocking_body;
+use crate::{ApiError, AppState};
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use kiln_core::Cid;
+use kiln_core::car::CarReader;
+use kiln_core::export::{self, Node};
+use kiln_store::PinMode;
+use serde_json::json;
+use std::io::Write;
+
+/// A name that is safe as a tar path segment.
+fn safe(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
+}
+
+fn append(
+    src: &Source,
+    tar: &mut tar::Builder<&mut dyn Write>,
+    cid: &Cid,
+    path: &str,
+    depth: usize,
+) -> Result<(), String> {
+    if depth > 1024 {
+        return Err(format!("directory tree under {cid} is too deep"));
+    }
+    let node = export::stat(src, cid).map_err(|e| e.to_string())?;
+    let mut h = tar::Header::new_gnu();
+    h.set_mtime(0);
+    match node {
+        Node::File { size } => {
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o644);
+            h.set_size(size);
+            // File bytes are produced into memory per file; directories stream entry by entry.
+            let mut data = Vec::with_capacity(size.min(64 << 20) as usize);
+            export::read_file(src, cid, 0, None, &mut data).map_err(|e| e.to_string())?;
+            tar.append_data(&mut h, path, &data[..])
+                .map_err(|e| e.to_string())
+        }
+        Node::Symlink { target } => {
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_mode(0o777);
+            h.set_size(0);
+            let target = String::from_utf8_lossy(&target).into_owned();
+            tar.append_link(&mut h, path, target)
+                .map_err(|e| e.to_string())
+        }
+        Node::Directory { .. } => {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_size(0);
+            tar.append_data(&mut h, path, std::io::empty())
+                .map_err(|e| e.to_string())?;
+            for e in export::list(src, cid).map_err(|e| e.to_string())? {
+                if !safe(&e.name) {
+                    return Err(format!(
+                        "refusing unsafe entry name {:?} in directory {cid}",
+                        e.name
+                    ));
+                }
+                append(src, tar, &e.cid, &format!("{path}/{}", e.name), depth + 1)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn get(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+    let path = required(&q)?.to_string();
+    if flag(&q, "compress", false)? {
+        return Err(ApiError::bad_request("compressed output is not supported"));
+    }
+    let (cid, name) = blocking(&s, move |st| {
+        let cid = resolve(st, &path)?;
+        export::stat(&Source(st), &cid)?;
+        let name = path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        Ok((cid, name))
+    })
+    .await?;
+    let name = if safe(&name) { name } else { cid.to_string() };
+    let store = s.store.clone();
+    let mut r = blocking_body(move |w| {
+        let mut tar = tar::Builder::new(w);
+        tar.mode(tar::HeaderMode::Deterministic);
+        append(&Source(&store), &mut tar, &cid, &name, 0)?;
+        tar.finish().map_err(|e| e.to_string())
+    })
+    .into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    r.headers_mut()
+        .insert("x-stream-output", HeaderValue::from_static("1"));
+    Ok(r)
+}
+
+pub async fn dag_import(
+    State(s): State<AppState>,
+    q: Args,
+    mut m: Multipart,
+) -> Result<Response, ApiError> {
+    let pin_roots = flag(&q, "pin-roots", true)?;
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::bad_request(format!("bad multipart body: {e}"))
+    };
+    // CARs are read whole per part (block-size bounded sections, hash-checked as parsed).
+    let mut cars = Vec::new();
+    while let Some(field) = m.next_field().await.map_err(bad)? {
+        cars.push(field.bytes().await.map_err(bad)?);
+    }
+    if cars.is_empty() {
+        return Err(ApiError::bad_request("file argument 'path' is required"));
+    }
+    let lines = blocking(&s, move |st| {
+        let mut session = st.session()?;
+        let mut roots = Vec::new();
+        let (mut blocks, mut bytes) = (0u64, 0u64);
+        for car in &cars {
+            let mut r = CarReader::new(&car[..])?;
+            roots.extend_from_slice(r.roots());
+            while let Some((cid, data)) = r.next_block()? {
+                let links = match kiln_core::links::links_of(&cid, &data) {
+                    Ok(l) => l,
+                    Err(kiln_core::Error::Unsupported { .. }) => Vec::new(),
+                    Err(e) => return Err(e.into()),
+                };
+                session.put(&cid, &data, &links)?;
+                blocks += 1;
+                bytes += data.len() as u64;
+            }
+        }
+        if pin_roots {
+            for r in &roots {
+                session.pin(r, PinMode::Recursive, None);
+            }
+        }
+        session.commit()?;
+        let mut lines: Vec<_> = if pin_roots {
+            roots
+                .iter()
+                .map(|r| json!({"Root": {"Cid": {"/": r.to_string()}, "PinErrorMsg": ""}}))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        lines.push(json!({"Stats": {"BlockCount": blocks, "BlockBytesCount": bytes}}));
+        Ok(lines)
+    })
+    .await?;
+    Ok(ndjson(lines))
+}
