@@ -365,6 +365,93 @@ fn write_range(
     Ok(())
 }
 
+/// A file's bytes as a `Read`, fetched block by block as they are read (memory bounded by
+/// one block plus the links of the nodes on the current path).
+pub struct FileReader<'a> {
+    src: &'a dyn BlockSource,
+    pending: std::collections::VecDeque<Piece>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+enum Piece {
+    Block(Cid),
+    Bytes(Vec<u8>),
+}
+
+impl<'a> FileReader<'a> {
+    /// A reader over the file at `cid` (checked to be a file).
+    pub fn new(src: &'a dyn BlockSource, cid: &Cid) -> Result<Self> {
+        let node = stat(src, cid)?;
+        if !matches!(node, Node::File { .. }) {
+            return Err(Error::WrongType {
+                cid: *cid,
+                expected: "file",
+                actual: node.kind(),
+            });
+        }
+        Ok(FileReader {
+            src,
+            pending: [Piece::Block(*cid)].into(),
+            cur: Vec::new(),
+            pos: 0,
+        })
+    }
+
+    /// Load the next run of bytes into `cur`; false at the end.
+    fn advance(&mut self) -> Result<bool> {
+        while let Some(piece) = self.pending.pop_front() {
+            let cid = match piece {
+                Piece::Bytes(b) => {
+                    self.cur = b;
+                    self.pos = 0;
+                    return Ok(true);
+                }
+                Piece::Block(c) => c,
+            };
+            let l = load(self.src, &cid)?;
+            if let Some(r) = l.raw {
+                (self.cur, self.pos) = (r, 0);
+                return Ok(true);
+            }
+            let Some((node, u)) = l.pb else { continue };
+            if !matches!(u.kind, DataType::File | DataType::Raw) {
+                return Err(Error::malformed(
+                    "unixfs",
+                    Some(cid),
+                    format!("{} inside a file", u.kind.name()),
+                ));
+            }
+            if self.pending.len() > 1 << 20 {
+                return Err(Error::malformed("unixfs", Some(cid), "file DAG too wide"));
+            }
+            for link in node.links.iter().rev() {
+                self.pending.push_front(Piece::Block(link.cid));
+            }
+            if let Some(d) = u.data.filter(|d| !d.is_empty()) {
+                self.pending.push_front(Piece::Bytes(d));
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl std::io::Read for FileReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            match self.advance() {
+                Ok(true) => {}
+                Ok(false) => return Ok(0),
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// True if the CID is one whose bytes need no storage.
 pub fn is_inline(cid: &Cid) -> bool {
     cids::identity_data(cid).is_some()
@@ -409,6 +496,11 @@ mod tests {
             assert_eq!(list(&m, &d.cid).unwrap().len(), 500);
             let p = ContentPath::parse(&format!("{}/f77", d.cid)).unwrap();
             assert_eq!(resolve(&m, &p).unwrap(), f.cid);
+            let mut streamed = Vec::new();
+            std::io::Read::read_to_end(&mut FileReader::new(&m, &f.cid).unwrap(), &mut streamed)
+                .unwrap();
+            assert_eq!(streamed, data, "{p:?} FileReader");
+            assert!(FileReader::new(&m, &d.cid).is_err());
             let p = ContentPath::parse(&format!("{}/nope", d.cid)).unwrap();
             assert!(matches!(resolve(&m, &p), Err(Error::NoSuchLink { .. })));
         }

@@ -37,10 +37,8 @@ fn append(
             h.set_entry_type(tar::EntryType::Regular);
             h.set_mode(0o644);
             h.set_size(size);
-            // File bytes are produced into memory per file; directories stream entry by entry.
-            let mut data = Vec::with_capacity(size.min(64 << 20) as usize);
-            export::read_file(src, cid, 0, None, &mut data).map_err(|e| e.to_string())?;
-            tar.append_data(&mut h, path, &data[..])
+            let reader = export::FileReader::new(src, cid).map_err(|e| e.to_string())?;
+            tar.append_data(&mut h, path, reader)
                 .map_err(|e| e.to_string())
         }
         Node::Symlink { target } => {
