@@ -154,6 +154,21 @@ struct Request {
     trailing_slash: bool,
     /// HEAD: headers only.
     head: bool,
+    /// The `If-None-Match` entity tags.
+    if_none_match: Vec<String>,
+}
+
+impl Request {
+    /// True when the response needs no body: HEAD, or the client already holds `etag`
+    /// (the answer becomes a 304), so no stream is started for nothing.
+    fn bodiless(&self, etag: &str) -> bool {
+        self.head || self.holds(etag)
+    }
+
+    /// The client's `If-None-Match` names `etag`.
+    fn holds(&self, etag: &str) -> bool {
+        self.if_none_match.iter().any(|t| t == etag || t == "*")
+    }
 }
 
 /// What the path resolved to: the CID after each step (root first).
@@ -364,6 +379,13 @@ async fn answer(
         raw_query: uri.query().map(str::to_string),
         trailing_slash,
         head: method == Method::HEAD,
+        if_none_match: headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim().to_string())
+            .collect(),
     };
     let mut resp = match negotiate(q, headers)? {
         Format::Raw => trustless::raw(s, &req).await?,
@@ -376,15 +398,8 @@ async fn answer(
         h.insert(X_IPFS_PATH, v);
     }
     h.insert(header::VARY, HeaderValue::from_static("Accept"));
-    let matches = |tag: &HeaderValue| {
-        headers
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim() == tag || t.trim() == "*")
-    };
-    if ok && h.get(header::ETAG).is_some_and(matches) {
+    let cached = |tag: &HeaderValue| tag.to_str().is_ok_and(|t| req.holds(t));
+    if ok && h.get(header::ETAG).is_some_and(cached) {
         let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
         for name in [
             header::ETAG,

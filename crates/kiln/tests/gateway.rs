@@ -149,6 +149,17 @@ fn car_scopes_and_entity_bytes() {
     assert_eq!(roots, vec![rootc]);
     assert_eq!(blocks, exported(&r, &root));
     let etag_all = rep.header("etag").unwrap();
+    for method in ["GET", "HEAD"] {
+        let nm = request(
+            &d.gateway,
+            method,
+            &format!("/ipfs/{root}?format=car"),
+            &[("If-None-Match", &etag_all)],
+        );
+        assert_eq!(nm.status, 304, "{method}");
+        assert!(nm.body.is_empty());
+        assert_eq!(nm.header("etag"), Some(etag_all.clone()));
+    }
 
     // The Accept header gives the same CAR.
     let acc = request(

@@ -174,7 +174,11 @@ pub(super) async fn car(
     })
     .await??;
     let root = req.path.root;
-    let body = if req.head {
+    let key = format!("{}|{}", req.path, params.tag());
+    let digest = cids::sha256(key.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let etag = format!("W/\"{root}.car.{hex}\"");
+    let body = if req.bodiless(&etag) {
         Body::empty()
     } else {
         let store = store_of(s);
@@ -197,10 +201,7 @@ pub(super) async fn car(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    let key = format!("{}|{}", req.path, params.tag());
-    let digest = cids::sha256(key.as_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    immutable_headers(h, &format!("W/\"{root}.car.{hex}\""), &resolved);
+    immutable_headers(h, &etag, &resolved);
     Ok(resp)
 }
 

@@ -243,7 +243,7 @@ fn file(
         Range::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b),
         _ => (StatusCode::OK, 0, size),
     };
-    let body = if req.head || start == end {
+    let body = if req.bodiless(&etag) || start == end {
         Body::empty()
     } else {
         let store = s.store.clone();
