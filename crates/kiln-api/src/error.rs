@@ -35,6 +35,25 @@ impl ApiError {
         }
     }
 
+    /// A request body over the configured limit.
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            not_found: false,
+            message: message.into(),
+            code: 1,
+        }
+    }
+
+    /// A malformed multipart body, or one over the body limit.
+    pub fn multipart(e: axum::extract::multipart::MultipartError) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(format!("request body too large: {e}"))
+        } else {
+            ApiError::bad_request(format!("bad multipart body: {e}"))
+        }
+    }
+
     /// Wrong HTTP method: the RPC takes POST only.
     pub fn method_not_allowed() -> Self {
         ApiError {

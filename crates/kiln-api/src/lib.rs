@@ -6,10 +6,12 @@
 
 mod error;
 mod gateway;
+mod limits;
 mod rpc;
 mod stream;
 
 pub use error::ApiError;
+pub use limits::Limits;
 
 use kiln_store::Store;
 use std::future::Future;
@@ -50,13 +52,25 @@ pub fn gateway_router(state: AppState) -> axum::Router {
     gateway::router().with_state(state)
 }
 
-/// Serve `router` on `listener` until `shutdown` completes, then finish in-flight requests.
+/// Serve `router` on `listener` under `limits` until `shutdown` completes, then finish
+/// in-flight requests.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let body_cap = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
+    let router = router
+        .layer(axum::middleware::from_fn_with_state(
+            limits::InFlight::new(limits.per_ip_concurrency.max(1)),
+            limits::per_ip,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(body_cap));
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

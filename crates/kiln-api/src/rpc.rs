@@ -239,9 +239,7 @@ async fn block_stat(State(s): State<AppState>, q: Args) -> Result<Json<Value>, A
 
 /// The first file part of a multipart body.
 async fn first_file(mut m: Multipart) -> Result<Vec<u8>, ApiError> {
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError::bad_request(format!("bad multipart body: {e}"))
-    };
+    let bad = ApiError::multipart;
     let field = m
         .next_field()
         .await

@@ -26,12 +26,23 @@ pub enum Command {
     Id,
     /// Run the node: the RPC API (Kubo subset) on `--api`, the read-only gateway on `--gateway`.
     ///
-    /// Binds 127.0.0.1 by default. Port 0 picks a free port; the addresses actually bound
-    /// are printed on lines of their own (`API listening on http://ADDR`, `Gateway listening
-    /// on http://ADDR`) so scripts can
-    /// find them, followed by `Daemon is ready`. SIGINT or SIGTERM stop it gracefully:
-    /// new connections are refused, requests in flight finish, then the store is closed.
-    /// Logs go to stderr; set `RUST_LOG` (e.g. `RUST_LOG=kiln=debug`) to change the level.
+    /// Binds 127.0.0.1 by default (API 5001, gateway 8080). Port 0 picks a free port; the
+    /// addresses actually bound are printed on lines of their own (`API listening on
+    /// http://ADDR`, `Gateway listening on http://ADDR`, then `Daemon is ready`) so scripts can
+    /// find them. SIGINT or SIGTERM stop it gracefully: new connections are refused, requests
+    /// in flight finish, then the store is closed. Logs go to stderr; set `RUST_LOG` (e.g.
+    /// `RUST_LOG=debug`) to change the level.
+    ///
+    /// Configuration: `--config FILE`, else `$KILN_HOME/config.toml` if it exists; flags win
+    /// over the file. Every key is optional:
+    ///
+    ///   [api]
+    ///   listen = "127.0.0.1:5001"        # RPC API listener
+    ///   [gateway]
+    ///   listen = "127.0.0.1:8080"        # read-only gateway listener
+    ///   [limits]
+    ///   max_body_bytes = 17179869184     # largest request body (16 GiB)
+    ///   per_ip_concurrency = 256         # requests in flight per client IP (then 429)
     Daemon(DaemonArgs),
     /// Add files or directories; prints `added CID NAME` lines like `ipfs add`.
     Add(AddArgs),
@@ -107,12 +118,15 @@ pub struct AddArgs {
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
-    /// Address of the RPC API listener.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5001")]
-    pub api: std::net::SocketAddr,
-    /// Address of the read-only gateway listener.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
-    pub gateway: std::net::SocketAddr,
+    /// Address of the RPC API listener [default: 127.0.0.1:5001].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub api: Option<std::net::SocketAddr>,
+    /// Address of the read-only gateway listener [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub gateway: Option<std::net::SocketAddr>,
+    /// Configuration file [default: $KILN_HOME/config.toml, if present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod blocks;
 mod cli;
 mod cmd;
+mod config;
 mod mapped;
 mod progress;
 mod repo;

@@ -17,9 +17,14 @@ struct Daemon {
 
 impl Daemon {
     fn start(r: &Repo) -> Daemon {
+        Daemon::start_with(r, &["--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
+    }
+
+    fn start_with(r: &Repo, args: &[&str]) -> Daemon {
         let mut child = r
             .cmd()
-            .args(["daemon", "--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
+            .arg("daemon")
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -272,4 +277,93 @@ fn rpc_subset() {
     );
 
     assert!(d.stop().success());
+}
+
+fn multipart(boundary: &str, name: &str, data: &[u8]) -> Vec<u8> {
+    let mut mp = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    mp.extend_from_slice(data);
+    mp.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    mp
+}
+
+/// Listeners and limits from a config file; bodies over the cap get 413; a client over its
+/// in-flight cap gets 429; a big add under the default cap streams through.
+#[test]
+fn config_file_and_limits() {
+    let r = Repo::new();
+    let cfg = r.path("kiln.toml");
+    std::fs::write(
+        &cfg,
+        "[api]\nlisten = \"127.0.0.1:0\"\n[gateway]\nlisten = \"127.0.0.1:0\"\n[limits]\nmax_body_bytes = 4096\nper_ip_concurrency = 1\n",
+    )
+    .unwrap();
+    let d = Daemon::start_with(&r, &["--config", cfg.to_str().unwrap()]);
+    let ct = "multipart/form-data; boundary=b0";
+    let (st, _, _) = http_with_body(
+        &d.api,
+        "POST",
+        "/api/v0/add",
+        &[("Content-Type", ct)],
+        &multipart("b0", "x", &[7u8; 1000]),
+    );
+    assert_eq!(st, 200);
+    let (st, _, _) = http_with_body(
+        &d.api,
+        "POST",
+        "/api/v0/add",
+        &[("Content-Type", ct)],
+        &multipart("b0", "x", &[7u8; 10_000]),
+    );
+    assert_eq!(st, 413);
+
+    // A request whose body never comes holds this client's only slot.
+    let mut slow = TcpStream::connect(&d.api).unwrap();
+    let head = format!(
+        "POST /api/v0/add HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\nContent-Length: 1000\r\n\r\n--b0"
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let (st, _, _) = http(&d.api, "POST", "/api/v0/version", &[]);
+    assert_eq!(st, 429);
+    drop(slow);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while http(&d.api, "POST", "/api/v0/version", &[]).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "slot not released after the client left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(d.stop().success());
+
+    // Defaults: an 8 MiB add over RPC goes through and gives the CLI's CID.
+    let d = Daemon::start(&r);
+    let data = common::bytes(8 << 20, 3);
+    let ct = "multipart/form-data; boundary=b1";
+    let (st, _, body) = http_with_body(
+        &d.api,
+        "POST",
+        "/api/v0/add?cid-version=1",
+        &[("Content-Type", ct)],
+        &multipart("b1", "big", &data),
+    );
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let line: serde_json::Value =
+        serde_json::from_slice(body.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let f = r.path("big");
+    write(&f, &data);
+    assert_eq!(
+        line["Hash"].as_str().unwrap(),
+        r.add(&["-n", "--cid-version", "1", f.to_str().unwrap()])
+    );
+    assert!(d.stop().success());
+
+    // A broken config file is a clear error.
+    std::fs::write(&cfg, "[api]\nlisten = 5\n").unwrap();
+    let o = r.run(&["daemon", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid configuration"));
 }

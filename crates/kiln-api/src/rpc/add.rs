@@ -230,7 +230,7 @@ fn run(
 }
 
 fn multipart_err(e: axum::extract::multipart::MultipartError) -> ApiError {
-    ApiError::bad_request(format!("bad multipart body: {e}"))
+    ApiError::multipart(e)
 }
 
 pub async fn add(

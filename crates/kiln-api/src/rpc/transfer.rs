@@ -110,9 +110,7 @@ pub async fn dag_import(
     mut m: Multipart,
 ) -> Result<Response, ApiError> {
     let pin_roots = flag(&q, "pin-roots", true)?;
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError::bad_request(format!("bad multipart body: {e}"))
-    };
+    let bad = ApiError::multipart;
     // CARs are read whole per part (block-size bounded sections, hash-checked as parsed).
     let mut cars = Vec::new();
     while let Some(field) = m.next_field().await.map_err(bad)? {

@@ -26,16 +26,29 @@ pub fn run(home: &Path, args: DaemonArgs) -> Result<ExitCode> {
 }
 
 async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
+    let (config, config_path) = crate::config::Config::load(args.config.as_deref(), home)?;
+    if let Some(p) = &config_path {
+        tracing::info!(file = %p.display(), "configuration");
+    }
+    let api_listen = args
+        .api
+        .or(config.api.listen)
+        .unwrap_or(([127, 0, 0, 1], 5001).into());
+    let gateway_listen = args
+        .gateway
+        .or(config.gateway.listen)
+        .unwrap_or(([127, 0, 0, 1], 8080).into());
+    let limits = config.limits();
     tracing::info!(repo = %home.display(), "opening repository");
     let store = crate::repo::open(home)?;
     let key = crate::repo::identity(home)?;
-    let api = tokio::net::TcpListener::bind(args.api)
+    let api = tokio::net::TcpListener::bind(api_listen)
         .await
-        .with_context(|| format!("cannot listen on {} (--api)", args.api))?;
+        .with_context(|| format!("cannot listen on {api_listen} (API)"))?;
     let api_addr = api.local_addr()?;
-    let gateway = tokio::net::TcpListener::bind(args.gateway)
+    let gateway = tokio::net::TcpListener::bind(gateway_listen)
         .await
-        .with_context(|| format!("cannot listen on {} (--gateway)", args.gateway))?;
+        .with_context(|| format!("cannot listen on {gateway_listen} (gateway)"))?;
     let gateway_addr = gateway.local_addr()?;
     let node = NodeInfo {
         peer_id: key.peer_id(),
@@ -57,11 +70,13 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     let api_task = tokio::spawn(kiln_api::serve(
         api,
         kiln_api::api_router(state.clone()),
+        limits,
         wait_stop(stop_rx.clone()),
     ));
     let gateway_task = tokio::spawn(kiln_api::serve(
         gateway,
         kiln_api::gateway_router(state),
+        limits,
         wait_stop(stop_rx),
     ));
 
