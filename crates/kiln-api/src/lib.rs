@@ -7,6 +7,7 @@
 mod error;
 mod gateway;
 mod limits;
+pub mod metrics;
 mod rpc;
 mod stream;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub store: Store,
     /// This node.
     pub node: Arc<NodeInfo>,
+    /// The metrics recorder's handle, when metrics are on.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// The node's identity and version, as `id` reports it.
@@ -44,12 +47,21 @@ pub struct NodeInfo {
 
 /// The RPC listener's router: the Kubo RPC subset.
 pub fn api_router(state: AppState) -> axum::Router {
-    rpc::router().with_state(state)
+    rpc::router()
+        .route("/metrics", axum::routing::get(metrics::render))
+        .with_state(state)
+        .layer(axum::middleware::from_fn(|req, next| {
+            metrics::track("api", req, next)
+        }))
 }
 
 /// The gateway listener's router: trustless and path gateway, read-only.
 pub fn gateway_router(state: AppState) -> axum::Router {
-    gateway::router().with_state(state)
+    gateway::router()
+        .with_state(state)
+        .layer(axum::middleware::from_fn(|req, next| {
+            metrics::track("gateway", req, next)
+        }))
 }
 
 /// Serve `router` on `listener` under `limits` until `shutdown` completes, then finish

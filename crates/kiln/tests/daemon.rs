@@ -177,6 +177,25 @@ fn daemon_serves_rpc_and_gateway_and_stops_on_sigterm() {
     let (st, _, _) = http(&d.gateway, "GET", "/ipfs/notacid", &[]);
     assert_eq!(st, 400);
 
+    let (st, _, body) = http(&d.api, "GET", "/metrics", &[]);
+    assert_eq!(st, 200);
+    let m = String::from_utf8(body).unwrap();
+    assert!(
+        m.contains(
+            r#"kiln_http_requests_total{listener="api",route="/api/v0/version",status="200"} 1"#
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"listener="gateway",route="/ipfs/{*path}",status="404""#),
+        "{m}"
+    );
+    assert!(
+        m.contains("kiln_http_request_duration_seconds_bucket"),
+        "{m}"
+    );
+    assert!(m.contains("kiln_store_blocks 1"), "{m}");
+
     let status = d.stop();
     assert!(status.success(), "daemon exit: {status:?}");
 }

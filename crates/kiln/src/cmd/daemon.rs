@@ -58,9 +58,13 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         addresses: vec![multiaddr(api_addr)],
     };
     tracing::info!(peer_id = %node.peer_id, did = %node.did, "node identity");
+    let metrics = kiln_api::metrics::install()
+        .map_err(|e| tracing::warn!("metrics disabled: {e}"))
+        .ok();
     let state = AppState {
         store,
         node: Arc::new(node),
+        metrics,
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -80,6 +84,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         wait_stop(stop_rx),
     ));
 
+    let shutdown = shutdown_signal()?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "API listening on http://{api_addr}")?;
@@ -88,7 +93,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         out.flush()?;
     }
 
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down: refusing new connections, finishing requests");
     let _ = stop_tx.send(true);
     api_task
@@ -103,21 +108,18 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     Ok(())
 }
 
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Watch SIGINT and SIGTERM from now on (before "ready" is printed, so a signal sent right
+/// after it is never lost to the default action); the future completes on either.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot watch SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    })
 }
 
 /// `/ip4/127.0.0.1/tcp/5001/http`: how Kubo clients expect addresses.
