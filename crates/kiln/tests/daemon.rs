@@ -3,79 +3,21 @@
 
 mod common;
 
+use common::daemon::{Daemon, request, request_with_body};
 use common::{Repo, write};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-struct Daemon {
-    child: Child,
-    api: String,
-    gateway: String,
-}
-
-impl Daemon {
-    fn start(r: &Repo) -> Daemon {
-        Daemon::start_with(r, &["--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
-    }
-
-    fn start_with(r: &Repo, args: &[&str]) -> Daemon {
-        let mut child = r
-            .cmd()
-            .arg("daemon")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn daemon");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let (mut api, mut gateway) = (String::new(), String::new());
-        for line in lines.by_ref() {
-            let line = line.expect("line");
-            if let Some(a) = line.strip_prefix("API listening on http://") {
-                api = a.to_string();
-            } else if let Some(g) = line.strip_prefix("Gateway listening on http://") {
-                gateway = g.to_string();
-            } else if line == "Daemon is ready" {
-                break;
-            }
-        }
-        assert!(
-            !api.is_empty() && !gateway.is_empty(),
-            "addresses not printed"
-        );
-        Daemon {
-            child,
-            api,
-            gateway,
-        }
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "daemon did not stop after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// One HTTP/1.1 request; returns (status, headers, body).
+/// (status, header block, body) of one request.
 fn http(
     addr: &str,
     method: &str,
     target: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String, Vec<u8>) {
-    http_with_body(addr, method, target, headers, b"")
+    let r = request(addr, method, target, headers);
+    (r.status, r.head, r.body)
 }
 
 fn http_with_body(
@@ -85,51 +27,8 @@ fn http_with_body(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    let mut req = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("send");
-    s.write_all(body).expect("send body");
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).expect("read");
-    let split = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
-    let head = String::from_utf8_lossy(&resp[..split]).to_string();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status");
-    let mut body = resp[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    (status, head, body)
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").expect("chunk size");
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).expect("hex").trim(), 16)
-            .expect("size");
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
-        b = &b[eol + 4 + n..];
-    }
+    let r = request_with_body(addr, method, target, headers, body);
+    (r.status, r.head, r.body)
 }
 
 #[test]

@@ -17,9 +17,15 @@ pub struct Daemon {
 impl Daemon {
     /// Start on ephemeral ports; returns once it prints `Daemon is ready`.
     pub fn start(r: &Repo) -> Daemon {
+        Daemon::start_with(r, &["--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
+    }
+
+    /// Start with these `kiln daemon` arguments (they must make it bind and print addresses).
+    pub fn start_with(r: &Repo, args: &[&str]) -> Daemon {
         let mut child = r
             .cmd()
-            .args(["daemon", "--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
+            .arg("daemon")
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(r.path("daemon.log")).expect("daemon log"))
             .spawn()
@@ -103,15 +109,39 @@ pub fn request_as(
     target: &str,
     headers: &[(&str, &str)],
 ) -> Reply {
+    request_full(addr, host, method, target, headers, b"")
+}
+
+/// Like [`request`] with a request body.
+pub fn request_with_body(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    request_full(addr, addr, method, target, headers, body)
+}
+
+fn request_full(
+    addr: &str,
+    host: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
     let mut s = TcpStream::connect(addr).expect("connect");
     let mut req = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n"
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).expect("send");
+    s.write_all(body).expect("send body");
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).expect("read");
     let Some(split) = resp.windows(4).position(|w| w == b"\r\n\r\n") else {
