@@ -1,7 +1,8 @@
 // Driving the kiln CLI. KILN_BIN: the binary; each group gets a fresh KILN_HOME.
 import fs from 'node:fs'
 import path from 'node:path'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { mkTemp } from './corpus.mjs'
 
 export const KILN_BIN = process.env.KILN_BIN
@@ -55,4 +56,24 @@ export class Kiln {
   cleanup () {
     fs.rmSync(this.home, { recursive: true, force: true })
   }
+}
+
+// Starts `kiln daemon` on ephemeral ports for the repository `home`; resolves once it
+// prints `Daemon is ready`, with the child and the API and gateway URLs.
+export async function startDaemon (home) {
+  const child = spawn(KILN_BIN, ['daemon', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0'], {
+    env: { ...process.env, KILN_HOME: home },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  const lines = createInterface({ input: child.stdout })
+  let api, gateway
+  for await (const line of lines) {
+    let m = line.match(/^API listening on (http:\/\/\S+)$/)
+    if (m) api = m[1]
+    m = line.match(/^Gateway listening on (http:\/\/\S+)$/)
+    if (m) gateway = m[1]
+    if (line === 'Daemon is ready') break
+  }
+  if (!api || !gateway) throw new Error('daemon did not print its addresses')
+  return { child, api, gateway }
 }

@@ -2,29 +2,12 @@
 // kiln serves so far (version, id, add, cat, ls, block, pin, repo, dag export).
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { create } from 'kubo-rpc-client'
 import { CarReader } from '@ipld/car'
-import { Kiln, KILN_BIN, kilnSkip } from '../lib/kiln.mjs'
+import { Kiln, kilnSkip, startDaemon } from '../lib/kiln.mjs'
 
 let kiln, daemon, client
 
-async function startDaemon (home) {
-  const child = spawn(KILN_BIN, ['daemon', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0'], {
-    env: { ...process.env, KILN_HOME: home },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  const lines = createInterface({ input: child.stdout })
-  let api
-  for await (const line of lines) {
-    const m = line.match(/^API listening on (http:\/\/\S+)$/)
-    if (m) api = m[1]
-    if (line === 'Daemon is ready') break
-  }
-  if (!api) throw new Error('daemon did not print its API address')
-  return { child, api }
-}
 
 const concat = async (it) => {
   const parts = []

@@ -13,8 +13,6 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { spawn } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { createHeliaLight } from 'helia'
 import { withHTTP } from '@helia/http'
 import { createVerifiedFetch } from '@helia/verified-fetch'
@@ -23,7 +21,7 @@ import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { Kiln, KILN_BIN, kilnSkip } from '../lib/kiln.mjs'
+import { Kiln, kilnSkip, startDaemon } from '../lib/kiln.mjs'
 import { MiB, hamtTree, hamtName, hamtContent, randomBytes, seedOf, writeTree } from '../lib/corpus.mjs'
 import { findThreshold } from '../lib/hamt.mjs'
 
@@ -46,21 +44,6 @@ const PROFILES = {
 
 const sha = (b) => crypto.createHash('sha256').update(b).digest('hex')
 
-async function startDaemon (home) {
-  const child = spawn(KILN_BIN, ['daemon', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0'], {
-    env: { ...process.env, KILN_HOME: home },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  const lines = createInterface({ input: child.stdout })
-  let gw
-  for await (const line of lines) {
-    const m = line.match(/^Gateway listening on (http:\/\/\S+)$/)
-    if (m) gw = m[1]
-    if (line === 'Daemon is ready') break
-  }
-  if (!gw) throw new Error('daemon did not print its gateway address')
-  return { child, gateway: gw }
-}
 
 // verified-fetch with `gateway` as its only provider.
 async function verifiedFetchFor (gatewayUrl) {
