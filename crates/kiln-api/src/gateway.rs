@@ -101,16 +101,6 @@ impl IntoResponse for GatewayError {
 }
 
 /// The store as a kiln-core block source.
-struct Source<'a>(&'a kiln_store::Store);
-
-impl BlockSource for Source<'_> {
-    fn get(&self, cid: &Cid) -> kiln_core::Result<Option<Vec<u8>>> {
-        self.0
-            .get(cid)
-            .map_err(|e| kiln_core::Error::Storage(Box::new(e)))
-    }
-}
-
 /// Passes the first write straight through to the body, then buffers as `inner` does: the
 /// status line, headers and CAR header leave at once instead of after a full piece.
 struct SendFirstAtOnce<'a> {

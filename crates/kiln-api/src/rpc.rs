@@ -100,19 +100,9 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
 }
 
-pub(crate) struct Source<'a>(pub(crate) &'a Store);
-
-impl kiln_core::BlockSource for Source<'_> {
-    fn get(&self, cid: &Cid) -> kiln_core::Result<Option<Vec<u8>>> {
-        self.0
-            .get(cid)
-            .map_err(|e| kiln_core::Error::Storage(Box::new(e)))
-    }
-}
-
 pub(crate) fn resolve(store: &Store, path: &str) -> Result<Cid, ApiError> {
     let p = ContentPath::parse(path)?;
-    Ok(export::resolve(&Source(store), &p)?)
+    Ok(export::resolve(store, &p)?)
 }
 
 pub(crate) fn ndjson(lines: Vec<Value>) -> Response {
@@ -161,7 +151,7 @@ async fn cat(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
     let length = number(&q, "length")?;
     let cid = blocking(&s, move |st| {
         let cid = resolve(st, &path)?;
-        match export::stat(&Source(st), &cid)? {
+        match export::stat(st, &cid)? {
             Node::File { .. } => Ok(cid),
             other => Err(ApiError::internal(format!(
                 "{cid} is a {}, not a file",
@@ -172,7 +162,7 @@ async fn cat(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
     .await?;
     let store = s.store.clone();
     Ok(octets(blocking_body(move |w| {
-        export::read_file(&Source(&store), &cid, offset, length, w)
+        export::read_file(&store, &cid, offset, length, w)
             .map(|_| ())
             .map_err(|e| e.to_string())
     })))
@@ -193,13 +183,13 @@ async fn ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError>
         return Err(ApiError::bad_request("argument \"arg\" is required"));
     }
     blocking(&s, move |st| {
-        let src = Source(st);
+        let src: &dyn kiln_core::BlockSource = st;
         let mut objects = Vec::new();
         for p in &paths {
             let cid = resolve(st, p)?;
             let mut links = Vec::new();
-            for e in export::list(&src, &cid)? {
-                let node = export::stat(&src, &e.cid)?;
+            for e in export::list(src, &cid)? {
+                let node = export::stat(src, &e.cid)?;
                 let (size, target) = match &node {
                     Node::File { size } => (*size, String::new()),
                     Node::Symlink { target } => (0, String::from_utf8_lossy(target).into_owned()),
@@ -253,16 +243,7 @@ async fn block_put(
     q: Args,
     m: Multipart,
 ) -> Result<Json<Value>, ApiError> {
-    let codec = match one(&q, "cid-codec").or(one(&q, "format")).unwrap_or("raw") {
-        "raw" => cids::RAW,
-        "dag-pb" | "protobuf" | "v0" => cids::DAG_PB,
-        "dag-cbor" | "cbor" => cids::DAG_CBOR,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "unsupported codec {other:?}"
-            )));
-        }
-    };
+    let codec = cids::codec_from_name(one(&q, "cid-codec").or(one(&q, "format")).unwrap_or("raw"))?;
     if let Some(mh) = one(&q, "mhtype").filter(|m| *m != "sha2-256") {
         return Err(ApiError::bad_request(format!(
             "unsupported hash function {mh:?}"
@@ -407,7 +388,7 @@ async fn dag_export(State(s): State<AppState>, q: Args) -> Result<Response, ApiE
     .await?;
     let store = s.store.clone();
     let mut r = blocking_body(move |w| {
-        kiln_core::car::export_dag(&Source(&store), &cid, w)
+        kiln_core::car::export_dag(&store, &cid, w)
             .map(|_| ())
             .map_err(|e| e.to_string())
     })

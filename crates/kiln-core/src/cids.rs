@@ -20,6 +20,18 @@ pub const SHA2_256: u64 = 0x12;
 /// Multihash: identity.
 pub const IDENTITY: u64 = 0x00;
 
+/// The multicodec named by a `--cid-codec` value: raw, dag-pb, dag-cbor (and their old names).
+pub fn codec_from_name(name: &str) -> Result<u64> {
+    match name {
+        "raw" => Ok(RAW),
+        "dag-pb" | "protobuf" | "v0" => Ok(DAG_PB),
+        "dag-cbor" | "cbor" => Ok(DAG_CBOR),
+        other => Err(Error::Options(format!(
+            "unsupported codec {other:?} (expected raw, dag-pb or dag-cbor)"
+        ))),
+    }
+}
+
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()

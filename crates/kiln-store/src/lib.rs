@@ -38,6 +38,7 @@
 // so the larger `Result` is not worth boxing.
 #![allow(clippy::result_large_err)]
 
+mod blocks;
 mod dag;
 mod db;
 mod error;

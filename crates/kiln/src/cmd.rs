@@ -37,8 +37,5 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// Resolve `CID[/path]` against the store.
 pub fn resolve(store: &kiln_store::Store, path: &str) -> Result<Cid> {
     let p = ContentPath::parse(path)?;
-    Ok(kiln_core::export::resolve(
-        &crate::blocks::StoreSource(store),
-        &p,
-    )?)
+    Ok(kiln_core::export::resolve(store, &p)?)
 }

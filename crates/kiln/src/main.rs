@@ -1,6 +1,5 @@
 //! `kiln`: the command line (and, later, the node daemon).
 
-mod blocks;
 mod cli;
 mod cmd;
 mod config;

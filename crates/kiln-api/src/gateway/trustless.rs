@@ -3,7 +3,7 @@
 //! `dag-scope` and `entity-bytes`. Depth-first, each block once, never identity blocks.
 
 use super::{
-    GatewayError, Request, SendFirstAtOnce, Source, content_disposition, immutable_headers, resolve,
+    GatewayError, Request, SendFirstAtOnce, content_disposition, immutable_headers, resolve,
 };
 use crate::AppState;
 use crate::stream::blocking_body;
@@ -127,8 +127,8 @@ pub(super) async fn raw(s: &AppState, req: &Request) -> Result<Response, Gateway
     let store = store_of(s);
     let path = req.path.clone();
     let (resolved, data) = tokio::task::spawn_blocking(move || {
-        let src = Source(&store);
-        let r = resolve(&src, &path)?;
+        let src: &dyn BlockSource = &store;
+        let r = resolve(src, &path)?;
         let data = src.get(&r.cid)?.ok_or(Error::NotFound(r.cid))?;
         Ok::<_, GatewayError>((r, data))
     })
@@ -167,8 +167,8 @@ pub(super) async fn car(
     let path = req.path.clone();
     // Resolve first, so a missing root or path answers 404 before any byte is sent.
     let resolved = tokio::task::spawn_blocking(move || {
-        let src = Source(&store);
-        let r = resolve(&src, &path)?;
+        let src: &dyn BlockSource = &store;
+        let r = resolve(src, &path)?;
         src.get(&r.cid)?.ok_or(Error::NotFound(r.cid))?;
         Ok::<_, GatewayError>(r)
     })
@@ -185,7 +185,7 @@ pub(super) async fn car(
         let path = req.path.clone();
         blocking_body(move |w| {
             let mut w = SendFirstAtOnce::new(w);
-            write_car(&Source(&store), &path, params, &mut w).map_err(|e| e.to_string())
+            write_car(&store, &path, params, &mut w).map_err(|e| e.to_string())
         })
     };
     let mut resp = body.into_response();

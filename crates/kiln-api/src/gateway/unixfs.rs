@@ -3,8 +3,8 @@
 //! and dag-json blocks as they are.
 
 use super::{
-    GatewayError, Request, Resolved, SendFirstAtOnce, Source, content_disposition,
-    immutable_headers, percent_encode, resolve,
+    GatewayError, Request, Resolved, SendFirstAtOnce, content_disposition, immutable_headers,
+    percent_encode, resolve,
 };
 use crate::AppState;
 use crate::stream::blocking_body;
@@ -46,8 +46,8 @@ pub(super) async fn serve(
     let path = req.path.clone();
     let trailing_slash = req.trailing_slash;
     let (resolved, answer) = tokio::task::spawn_blocking(move || {
-        let src = Source(&store);
-        let r = resolve(&src, &path)?;
+        let src: &dyn BlockSource = &store;
+        let r = resolve(src, &path)?;
         let ctype = match r.cid.codec() {
             DAG_PB | RAW => None,
             DAG_CBOR => Some("application/vnd.ipld.dag-cbor"),
@@ -64,26 +64,26 @@ pub(super) async fn serve(
             let data = src.get(&r.cid)?.ok_or(kiln_core::Error::NotFound(r.cid))?;
             return Ok((r, Answer::Bytes { data, ctype }));
         }
-        let answer = match export::stat(&src, &r.cid)? {
+        let answer = match export::stat(src, &r.cid)? {
             Node::Directory { .. } if !trailing_slash => Answer::Redirect,
-            Node::Directory { .. } => match export::lookup(&src, &r.cid, "index.html") {
-                Ok(index) => match export::stat(&src, &index)? {
+            Node::Directory { .. } => match export::lookup(src, &r.cid, "index.html") {
+                Ok(index) => match export::stat(src, &index)? {
                     Node::File { size } => Answer::File {
                         cid: index,
                         size,
                         name: Some("index.html".into()),
                         head: Vec::new(),
                     },
-                    _ => Answer::Listing(export::list(&src, &r.cid)?),
+                    _ => Answer::Listing(export::list(src, &r.cid)?),
                 },
                 Err(kiln_core::Error::NoSuchLink { .. }) => {
-                    Answer::Listing(export::list(&src, &r.cid)?)
+                    Answer::Listing(export::list(src, &r.cid)?)
                 }
                 Err(e) => return Err(e.into()),
             },
             Node::File { size } => {
                 let mut head = Vec::new();
-                export::read_file(&src, &r.cid, 0, Some(SNIFF), &mut head)?;
+                export::read_file(src, &r.cid, 0, Some(SNIFF), &mut head)?;
                 Answer::File {
                     cid: r.cid,
                     size,
@@ -249,7 +249,7 @@ fn file(
         let store = s.store.clone();
         blocking_body(move |w| {
             let mut w = SendFirstAtOnce::new(w);
-            export::read_file(&Source(&store), &cid, start, Some(end - start), &mut w)
+            export::read_file(&store, &cid, start, Some(end - start), &mut w)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })

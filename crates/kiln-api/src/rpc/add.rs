@@ -77,6 +77,7 @@ fn base(path: &str) -> &str {
 struct Importer {
     opts: ImportOptions,
     session: Option<Session>,
+    null: NullSink,
     nodes: BTreeMap<String, Imported>,
     dirs: BTreeSet<String>,
     order: Vec<String>,
@@ -84,10 +85,10 @@ struct Importer {
 }
 
 impl Importer {
-    fn sink(&mut self) -> Box<dyn BlockSink + '_> {
+    fn sink(&mut self) -> &mut dyn BlockSink {
         match self.session.as_mut() {
-            Some(s) => Box::new(SessionSink(s)),
-            None => Box::new(NullSink),
+            Some(s) => s,
+            None => &mut self.null,
         }
     }
 
@@ -121,7 +122,7 @@ impl Importer {
             }
             Event::Symlink(p, target) => {
                 let opts = self.opts.clone();
-                let node = import::symlink(&mut *self.sink(), &target, &opts)?;
+                let node = import::symlink(self.sink(), &target, &opts)?;
                 self.record(p, node)
             }
             Event::File(p, rx) => {
@@ -130,8 +131,7 @@ impl Importer {
                     rx,
                     cur: Bytes::new(),
                 };
-                let node =
-                    import::import_reader(&mut *self.sink(), &mut reader, &opts, &mut |_| {})?;
+                let node = import::import_reader(self.sink(), &mut reader, &opts, &mut |_| {})?;
                 self.record(p, node)
             }
         }
@@ -154,7 +154,7 @@ impl Importer {
                 .map(|(p, n)| DirEntry::new(base(p), n))
                 .collect();
             let opts = self.opts.clone();
-            let node = import::build_directory(&mut *self.sink(), entries, &opts)?;
+            let node = import::build_directory(self.sink(), entries, &opts)?;
             self.record(d, node)?;
         }
         let tops: Vec<(String, Imported)> = self
@@ -171,25 +171,10 @@ impl Importer {
             .map(|(p, n)| DirEntry::new(p.clone(), n))
             .collect();
         let opts = self.opts.clone();
-        let w = import::build_directory(&mut *self.sink(), entries, &opts)?;
+        let w = import::build_directory(self.sink(), entries, &opts)?;
         self.lines
             .push(json!({"Name": "", "Hash": w.cid.to_string(), "Size": w.tsize.to_string()}));
         Ok(vec![w])
-    }
-}
-
-struct SessionSink<'a>(&'a mut Session);
-
-impl BlockSink for SessionSink<'_> {
-    fn put(
-        &mut self,
-        cid: &kiln_core::Cid,
-        data: &[u8],
-        links: &[kiln_core::Cid],
-    ) -> kiln_core::Result<()> {
-        self.0
-            .put(cid, data, links)
-            .map_err(|e| kiln_core::Error::Storage(Box::new(e)))
     }
 }
 
@@ -209,6 +194,7 @@ fn run(
     let mut imp = Importer {
         opts,
         session,
+        null: NullSink,
         nodes: BTreeMap::new(),
         dirs: BTreeSet::new(),
         order: Vec::new(),

@@ -1,14 +1,13 @@
 //! `get` (a tar stream of a file, directory or symlink tree) and `dag/import` (CAR files
 //! in a multipart body, every block hash-checked, roots pinned).
 
-use super::{Args, Source, blocking, flag, ndjson, required, resolve};
+use super::{Args, blocking, flag, ndjson, required, resolve};
 use crate::stream::blocking_body;
 use crate::{ApiError, AppState};
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use kiln_core::Cid;
-use kiln_core::car::CarReader;
 use kiln_core::export::{self, Node};
 use kiln_store::PinMode;
 use serde_json::json;
@@ -20,7 +19,7 @@ fn safe(name: &str) -> bool {
 }
 
 fn append(
-    src: &Source,
+    src: &dyn kiln_core::BlockSource,
     tar: &mut tar::Builder<&mut dyn Write>,
     cid: &Cid,
     path: &str,
@@ -76,7 +75,7 @@ pub async fn get(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
     }
     let (cid, name) = blocking(&s, move |st| {
         let cid = resolve(st, &path)?;
-        export::stat(&Source(st), &cid)?;
+        export::stat(st, &cid)?;
         let name = path
             .trim_end_matches('/')
             .rsplit('/')
@@ -91,7 +90,7 @@ pub async fn get(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
     let mut r = blocking_body(move |w| {
         let mut tar = tar::Builder::new(w);
         tar.mode(tar::HeaderMode::Deterministic);
-        append(&Source(&store), &mut tar, &cid, &name, 0)?;
+        append(&store, &mut tar, &cid, &name, 0)?;
         tar.finish().map_err(|e| e.to_string())
     })
     .into_response();
@@ -121,21 +120,12 @@ pub async fn dag_import(
     }
     let lines = blocking(&s, move |st| {
         let mut session = st.session()?;
-        let mut roots = Vec::new();
-        let (mut blocks, mut bytes) = (0u64, 0u64);
+        let (mut roots, mut blocks, mut bytes) = (Vec::new(), 0u64, 0u64);
         for car in &cars {
-            let mut r = CarReader::new(&car[..])?;
-            roots.extend_from_slice(r.roots());
-            while let Some((cid, data)) = r.next_block()? {
-                let links = match kiln_core::links::links_of(&cid, &data) {
-                    Ok(l) => l,
-                    Err(kiln_core::Error::Unsupported { .. }) => Vec::new(),
-                    Err(e) => return Err(e.into()),
-                };
-                session.put(&cid, &data, &links)?;
-                blocks += 1;
-                bytes += data.len() as u64;
-            }
+            let got = kiln_core::car::import(&car[..], &mut session)?;
+            roots.extend(got.roots);
+            blocks += got.blocks;
+            bytes += got.bytes;
         }
         if pin_roots {
             for r in &roots {

@@ -1,6 +1,5 @@
 //! `kiln add`: files, directories, symlinks and stdin, with kubo's flags.
 
-use crate::blocks::SessionSink;
 use crate::cli::{AddArgs, truthy};
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
@@ -185,12 +184,8 @@ pub fn run(home: &Path, args: AddArgs) -> Result<ExitCode> {
         None => None,
     };
     let mut null = NullSink;
-    let mut session_sink;
     let sink: &mut dyn BlockSink = match session.as_mut() {
-        Some(s) => {
-            session_sink = SessionSink(s);
-            &mut session_sink
-        }
+        Some(s) => s,
         None => &mut null,
     };
     let mut adder = Adder {

@@ -8,15 +8,6 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-fn codec(name: &str) -> Result<u64> {
-    Ok(match name {
-        "raw" => cids::RAW,
-        "dag-pb" | "protobuf" => cids::DAG_PB,
-        "dag-cbor" | "cbor" => cids::DAG_CBOR,
-        other => bail!("unsupported codec {other:?} (expected raw, dag-pb or dag-cbor)"),
-    })
-}
-
 pub fn run(home: &Path, cmd: BlockCommand) -> Result<ExitCode> {
     let store = crate::repo::open(home)?;
     match cmd {
@@ -45,7 +36,7 @@ pub fn run(home: &Path, cmd: BlockCommand) -> Result<ExitCode> {
             if mhtype != "sha2-256" {
                 bail!("unsupported hash function {mhtype:?} (only sha2-256)");
             }
-            let codec = codec(&cid_codec)?;
+            let codec = cids::codec_from_name(&cid_codec)?;
             let mut session = store.session()?;
             let mut printed = Vec::new();
             for f in &files {

@@ -1,9 +1,8 @@
 //! `kiln dag export|import`: CAR files.
 
-use crate::blocks::StoreSource;
 use crate::cli::{DagCommand, truthy};
 use anyhow::{Context, Result};
-use kiln_core::car::{CarReader, export_dag};
+use kiln_core::car::export_dag;
 use kiln_store::PinMode;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -14,7 +13,7 @@ pub fn run(home: &Path, cmd: DagCommand) -> Result<ExitCode> {
     match cmd {
         DagCommand::Export { path, output } => {
             let cid = super::resolve(&store, &path)?;
-            let src = StoreSource(&store);
+            let src: &dyn kiln_core::BlockSource = &store;
             match output {
                 Some(o) => {
                     // Write next to the target and rename, so a failed export leaves no partial file.
@@ -25,14 +24,14 @@ pub fn run(home: &Path, cmd: DagCommand) -> Result<ExitCode> {
                     let tmp = tempfile::NamedTempFile::new_in(dir)
                         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
                     let mut w = BufWriter::with_capacity(1 << 20, tmp);
-                    export_dag(&src, &cid, &mut w)?;
+                    export_dag(src, &cid, &mut w)?;
                     let tmp = w.into_inner().map_err(|e| e.into_error())?;
                     tmp.persist(&o)
                         .with_context(|| format!("cannot write {}", o.display()))?;
                 }
                 None => {
                     let mut w = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-                    export_dag(&src, &cid, &mut w)?;
+                    export_dag(src, &cid, &mut w)?;
                     w.flush()?;
                 }
             }
@@ -50,19 +49,11 @@ pub fn run(home: &Path, cmd: DagCommand) -> Result<ExitCode> {
                             .with_context(|| format!("cannot open {}", f.display()))?,
                     )
                 };
-                let name = f.display().to_string();
-                let mut car = CarReader::new(BufReader::with_capacity(1 << 20, input))
-                    .with_context(|| name.clone())?;
-                roots.extend_from_slice(car.roots());
-                while let Some((cid, data)) = car.next_block().with_context(|| name.clone())? {
-                    let links = match kiln_core::links::links_of(&cid, &data) {
-                        Ok(l) => l,
-                        Err(kiln_core::Error::Unsupported { .. }) => Vec::new(),
-                        Err(e) => return Err(anyhow::Error::new(e).context(name.clone())),
-                    };
-                    session.put(&cid, &data, &links)?;
-                    blocks += 1;
-                }
+                let got =
+                    kiln_core::car::import(BufReader::with_capacity(1 << 20, input), &mut session)
+                        .with_context(|| f.display().to_string())?;
+                roots.extend(got.roots);
+                blocks += got.blocks;
             }
             if truthy(&pin_roots) {
                 for r in &roots {

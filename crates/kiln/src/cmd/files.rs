@@ -1,6 +1,5 @@
 //! `kiln cat`, `kiln get`, `kiln ls`: reading UnixFS content out of the store.
 
-use crate::blocks::StoreSource;
 use crate::cli::{CatArgs, GetArgs, LsArgs};
 use anyhow::{Context, Result, bail};
 use kiln_core::Cid;
@@ -16,22 +15,22 @@ pub fn cat(home: &Path, a: CatArgs) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     // A small buffer: whole blocks (≥ 64 KiB) go straight to stdout without a copy.
     let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
-    export::read_file(&StoreSource(&store), &cid, a.offset, a.length, &mut out)?;
+    export::read_file(&store, &cid, a.offset, a.length, &mut out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn ls(home: &Path, a: LsArgs) -> Result<ExitCode> {
     let store = crate::repo::open(home)?;
-    let src = StoreSource(&store);
+    let src: &dyn kiln_core::BlockSource = &store;
     let mut out = BufWriter::new(std::io::stdout().lock());
     for p in &a.paths {
         let cid = super::resolve(&store, p)?;
         if a.paths.len() > 1 {
             writeln!(out, "{p}:")?;
         }
-        for e in export::list(&src, &cid)? {
-            match export::stat(&src, &e.cid) {
+        for e in export::list(src, &cid)? {
+            match export::stat(src, &e.cid) {
                 Ok(Node::Directory { .. }) => writeln!(out, "{} - {}/", e.cid, e.name)?,
                 Ok(Node::File { size }) => writeln!(out, "{} {size} {}", e.cid, e.name)?,
                 Ok(Node::Symlink { .. }) => writeln!(out, "{} {} {}", e.cid, e.tsize, e.name)?,
@@ -54,7 +53,12 @@ fn safe_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
 }
 
-fn write_tree(src: &StoreSource, cid: &Cid, dest: &Path, depth: usize) -> Result<()> {
+fn write_tree(
+    src: &dyn kiln_core::BlockSource,
+    cid: &Cid,
+    dest: &Path,
+    depth: usize,
+) -> Result<()> {
     if depth > 1024 {
         bail!("directory tree under {cid} is too deep");
     }
@@ -110,7 +114,7 @@ pub fn get(home: &Path, a: GetArgs) -> Result<ExitCode> {
     if std::fs::symlink_metadata(&dest).is_ok() {
         bail!("{} already exists", dest.display());
     }
-    write_tree(&StoreSource(&store), &cid, &dest, 0)?;
+    write_tree(&store, &cid, &dest, 0)?;
     eprintln!("Saved {} to {}", cid, dest.display());
     Ok(ExitCode::SUCCESS)
 }
