@@ -17,7 +17,7 @@
 #![allow(clippy::result_large_err)]
 
 mod trustless;
-mod unixfs;
+pub(crate) mod unixfs;
 
 use crate::AppState;
 use axum::Router;
@@ -425,7 +425,7 @@ fn immutable_headers(h: &mut HeaderMap, etag: &str, roots: &Resolved) {
 }
 
 /// `Content-Disposition` with an ASCII fallback and the UTF-8 name.
-fn content_disposition(kind: &str, name: &str) -> Option<HeaderValue> {
+pub(crate) fn content_disposition(kind: &str, name: &str) -> Option<HeaderValue> {
     let ascii: String = name
         .chars()
         .map(|c| {

@@ -1,16 +1,20 @@
 //! kiln's HTTP surface. Routers only: the business logic lives in kiln-core and
 //! kiln-store; handlers translate HTTP to calls on them, running blocking store work on
-//! the blocking pool. `api_router` serves the Kubo RPC subset under `/api/v0/`;
+//! the blocking pool. `api_router` serves the Kubo RPC subset under `/api/v0/` and the
+//! web UI at `/` and `/ui/`;
 //! `serve` runs a router on a bound listener until a shutdown signal.
 #![deny(missing_docs)]
 
+pub mod activity;
 mod error;
 mod gateway;
 mod limits;
 pub mod metrics;
 mod rpc;
 mod stream;
+mod ui;
 
+pub use activity::Activity;
 pub use error::ApiError;
 pub use limits::Limits;
 
@@ -28,6 +32,8 @@ pub struct AppState {
     pub node: Arc<NodeInfo>,
     /// The metrics recorder's handle, when metrics are on.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Recent activity, shown by the web UI.
+    pub activity: Activity,
 }
 
 /// The node's identity and version, as `id` reports it.
@@ -45,9 +51,10 @@ pub struct NodeInfo {
     pub addresses: Vec<String>,
 }
 
-/// The RPC listener's router: the Kubo RPC subset.
+/// The RPC listener's router: the Kubo RPC subset and the web UI.
 pub fn api_router(state: AppState) -> axum::Router {
     rpc::router()
+        .merge(ui::router())
         .route("/metrics", axum::routing::get(metrics::render))
         .with_state(state)
         .layer(axum::middleware::from_fn(|req, next| {

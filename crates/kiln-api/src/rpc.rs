@@ -5,6 +5,7 @@
 mod add;
 mod transfer;
 
+use crate::activity::{Activity, Kind};
 use crate::stream::blocking_body;
 use crate::{ApiError, AppState};
 use axum::body::Body;
@@ -17,7 +18,7 @@ use base64::Engine;
 use kiln_core::Cid;
 use kiln_core::cids::{self, ContentPath, parse_cid};
 use kiln_core::export::{self, Node};
-use kiln_store::{PinMode, PinStatus, Store};
+use kiln_store::{PinMode, PinStatus, RepoStat, Store};
 use serde_json::{Value, json};
 
 /// POST `handler`; any other method → 405 with a Kubo error body.
@@ -103,6 +104,39 @@ pub(crate) async fn blocking<T: Send + 'static>(
 pub(crate) fn resolve(store: &Store, path: &str) -> Result<Cid, ApiError> {
     let p = ContentPath::parse(path)?;
     Ok(export::resolve(store, &p)?)
+}
+
+/// Pin what `path` (`CID[/path]`) names and record it; the RPC and the web UI share this.
+pub(crate) fn pin_path<E>(
+    st: &Store,
+    activity: &Activity,
+    path: &str,
+    mode: PinMode,
+    name: Option<&str>,
+) -> Result<Cid, E>
+where
+    E: From<kiln_core::Error> + From<kiln_store::Error>,
+{
+    let cid = export::resolve(st, &ContentPath::parse(path)?)?;
+    st.pin_add(&cid, mode, name)?;
+    activity.record(Kind::Pin, Some(cid), name.unwrap_or_default());
+    Ok(cid)
+}
+
+/// Remove the pin of what `path` names and record it; shared with the web UI.
+pub(crate) fn unpin_path<E>(st: &Store, activity: &Activity, path: &str) -> Result<Cid, E>
+where
+    E: From<kiln_core::Error> + From<kiln_store::Error>,
+{
+    let cid = export::resolve(st, &ContentPath::parse(path)?)?;
+    st.pin_rm(&cid)?;
+    activity.record(Kind::Unpin, Some(cid), "");
+    Ok(cid)
+}
+
+/// The repository's size on disk as `repo/stat` reports it: pack files plus the database.
+pub(crate) fn repo_size(st: &RepoStat) -> u64 {
+    st.pack_bytes + st.db_bytes
 }
 
 pub(crate) fn ndjson(lines: Vec<Value>) -> Response {
@@ -296,11 +330,11 @@ async fn pin_add(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiE
         PinMode::Direct
     };
     let name = one(&q, "name").map(str::to_string);
+    let activity = s.activity.clone();
     blocking(&s, move |st| {
         let mut pins = Vec::new();
         for p in &paths {
-            let cid = resolve(st, p)?;
-            st.pin_add(&cid, mode, name.as_deref())?;
+            let cid = pin_path::<ApiError>(st, &activity, p, mode, name.as_deref())?;
             pins.push(cid.to_string());
         }
         Ok(Json(json!({"Pins": pins})))
@@ -310,11 +344,11 @@ async fn pin_add(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiE
 
 async fn pin_rm(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
     let paths: Vec<String> = all(&q, "arg").into_iter().map(str::to_string).collect();
+    let activity = s.activity.clone();
     blocking(&s, move |st| {
         let mut pins = Vec::new();
         for p in &paths {
-            let cid = resolve(st, p)?;
-            st.pin_rm(&cid)?;
+            let cid = unpin_path::<ApiError>(st, &activity, p)?;
             pins.push(cid.to_string());
         }
         Ok(Json(json!({"Pins": pins})))
@@ -361,15 +395,24 @@ async fn repo_gc(State(s): State<AppState>) -> Result<Response, ApiError> {
         bytes = report.bytes_freed,
         "gc via RPC"
     );
+    s.activity.record(Kind::Gc, None, gc_summary(&report));
     // Kubo streams one {"Key": {"/": cid}} line per removed block; kiln's GC reports counts.
     Ok(ndjson(Vec::new()))
+}
+
+/// One line about a GC run, for the activity log.
+pub(crate) fn gc_summary(r: &kiln_store::GcReport) -> String {
+    format!(
+        "{} blocks removed, {} bytes freed",
+        r.blocks_removed, r.bytes_freed
+    )
 }
 
 async fn repo_stat(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let root = s.store.root().display().to_string();
     let st = blocking(&s, |st| Ok(st.stat()?)).await?;
     Ok(Json(json!({
-        "RepoSize": st.pack_bytes + st.db_bytes,
+        "RepoSize": repo_size(&st),
         "StorageMax": 0,
         "NumObjects": st.blocks,
         "RepoPath": root,

@@ -17,7 +17,7 @@ use kiln_core::{BlockSource, Cid};
 use std::collections::HashMap;
 
 /// Bytes read to guess a content type.
-const SNIFF: u64 = 512;
+pub(crate) const SNIFF: u64 = 512;
 
 /// What to answer with, decided on the blocking pool.
 enum Answer {
@@ -281,7 +281,7 @@ fn file(
 }
 
 /// Content type from a file name's extension.
-fn type_by_name(name: &str) -> Option<&'static str> {
+pub(crate) fn type_by_name(name: &str) -> Option<&'static str> {
     let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
     Some(match ext.as_str() {
         "html" | "htm" => "text/html; charset=utf-8",
@@ -319,7 +319,7 @@ fn type_by_name(name: &str) -> Option<&'static str> {
 }
 
 /// Content type from the first bytes of a file.
-fn type_by_content(b: &[u8]) -> &'static str {
+pub(crate) fn type_by_content(b: &[u8]) -> &'static str {
     const MAGIC: &[(&[u8], &str)] = &[
         (b"\x89PNG\r\n\x1a\n", "image/png"),
         (b"\xff\xd8\xff", "image/jpeg"),

@@ -3,6 +3,7 @@
 //! request into the importer; the answer is one NDJSON line per entry, roots last.
 
 use super::{Args, flag, ndjson, one};
+use crate::activity::{Activity, Kind};
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{Multipart, State};
@@ -180,6 +181,7 @@ impl Importer {
 
 fn run(
     store: Store,
+    activity: &Activity,
     mut events: mpsc::Receiver<Event>,
     opts: ImportOptions,
     pin: bool,
@@ -211,6 +213,9 @@ fn run(
             }
         }
         s.commit()?;
+        for r in &roots {
+            activity.record(Kind::Add, Some(r.cid), if pin { "pinned" } else { "" });
+        }
     }
     Ok(imp.lines)
 }
@@ -244,8 +249,9 @@ pub async fn add(
     let only_hash = flag(&q, "only-hash", false)?;
 
     let (tx, rx) = mpsc::channel::<Event>(4);
-    let store = s.store.clone();
-    let job = tokio::task::spawn_blocking(move || run(store, rx, opts, pin, wrap, only_hash));
+    let (store, activity) = (s.store.clone(), s.activity.clone());
+    let job =
+        tokio::task::spawn_blocking(move || run(store, &activity, rx, opts, pin, wrap, only_hash));
     let mut unnamed = 0u32;
     let feed = async {
         while let Some(mut field) = m.next_field().await.map_err(multipart_err)? {

@@ -2,6 +2,7 @@
 //! in a multipart body, every block hash-checked, roots pinned).
 
 use super::{Args, blocking, flag, ndjson, required, resolve};
+use crate::activity::Kind;
 use crate::stream::blocking_body;
 use crate::{ApiError, AppState};
 use axum::extract::{Multipart, State};
@@ -118,6 +119,7 @@ pub async fn dag_import(
     if cars.is_empty() {
         return Err(ApiError::bad_request("file argument 'path' is required"));
     }
+    let activity = s.activity.clone();
     let lines = blocking(&s, move |st| {
         let mut session = st.session()?;
         let (mut roots, mut blocks, mut bytes) = (Vec::new(), 0u64, 0u64);
@@ -133,6 +135,13 @@ pub async fn dag_import(
             }
         }
         session.commit()?;
+        for r in &roots {
+            activity.record(
+                Kind::Import,
+                Some(*r),
+                if pin_roots { "pinned" } else { "" },
+            );
+        }
         let mut lines: Vec<_> = if pin_roots {
             roots
                 .iter()

@@ -65,6 +65,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         store,
         node: Arc::new(node),
         metrics,
+        activity: kiln_api::Activity::default(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

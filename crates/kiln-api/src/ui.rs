@@ -1,0 +1,475 @@
+//! The web UI on the API listener: server-rendered HTML (maud escapes every interpolated
+//! string), plain links and forms, no script. Pages:
+//! - `GET /` (also `/ui`, `/ui/`): the dashboard (`dashboard`);
+//! - `GET /ui/browse?path=CID[/path]`: the content browser, `GET /ui/download?path=…` a file
+//!   as an attachment (`browse`);
+//! - `GET /ui/pins`, `POST /ui/pins` (add), `POST /ui/pins/remove`: pins (`pins`);
+//! - `GET /ui/style.css`: the one stylesheet.
+//!
+//! Mutations are POST forms answered with a 303 redirect; a [`SameOrigin`] extractor
+//! refuses POSTs that a browser marks as coming from another site or origin (the gateway, on
+//! another port of the same host, serves arbitrary content and must not be able to pin or
+//! unpin). Every UI response carries a restrictive Content-Security-Policy and refuses to be
+//! framed.
+
+mod browse;
+mod dashboard;
+mod pins;
+
+use crate::AppState;
+use axum::Router;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kiln_store::Store;
+use maud::{DOCTYPE, Markup, html};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Every UI route, with the UI's response headers.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/ui", get(dashboard::page))
+        .route("/ui/", get(dashboard::page))
+        .route("/ui/browse", get(browse::page))
+        .route("/ui/download", get(browse::download))
+        .route("/ui/pins", get(pins::page).post(pins::add))
+        .route("/ui/pins/remove", post(pins::remove))
+        .route("/ui/style.css", get(style))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+/// Headers on every UI response (a handler may set its own `Cache-Control` first).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("ui/style.css"),
+    )
+        .into_response()
+}
+
+/// A UI failure: a status and a message, rendered as a page.
+#[derive(Debug)]
+pub(crate) struct UiError {
+    status: StatusCode,
+    title: Option<&'static str>,
+    message: String,
+}
+
+impl UiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        UiError {
+            status,
+            title: None,
+            message: message.into(),
+        }
+    }
+
+    /// The same error under another heading.
+    pub(crate) fn titled(self, title: &'static str) -> Self {
+        UiError {
+            title: Some(title),
+            ..self
+        }
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        UiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// A heading that says what kind of failure this is.
+    pub(crate) fn title(&self) -> &'static str {
+        if let Some(t) = self.title {
+            return t;
+        }
+        match self.status {
+            StatusCode::BAD_REQUEST => "Not a valid CID or path",
+            StatusCode::NOT_FOUND => "Not found in this repository",
+            StatusCode::FORBIDDEN => "Refused",
+            StatusCode::CONFLICT => "Cannot do that",
+            StatusCode::NOT_IMPLEMENTED => "Cannot show this content",
+            _ => "Something went wrong",
+        }
+    }
+
+    /// The error as a section of a page.
+    pub(crate) fn panel(&self) -> Markup {
+        html! {
+            section.error role="alert" {
+                h2 { (self.title()) }
+                p { (self.message) }
+            }
+        }
+    }
+
+    /// This error's page, with `body` (e.g. a pre-filled form) under the message.
+    pub(crate) fn page(self, title: &str, nav: Nav, body: Markup) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = %self.status, "ui: {}", self.message);
+        }
+        let page = layout(
+            title,
+            nav,
+            html! {
+                h1 { (title) }
+                (self.panel())
+                (body)
+            },
+        );
+        (self.status, page).into_response()
+    }
+}
+
+impl From<kiln_core::Error> for UiError {
+    fn from(e: kiln_core::Error) -> Self {
+        use kiln_core::Error as E;
+        let status = match &e {
+            E::InvalidCid { .. } | E::InvalidPath(_) => StatusCode::BAD_REQUEST,
+            E::NotFound(_) | E::NoSuchLink { .. } | E::WrongType { .. } => StatusCode::NOT_FOUND,
+            E::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        UiError::new(status, e.to_string())
+    }
+}
+
+impl From<kiln_store::Error> for UiError {
+    fn from(e: kiln_store::Error) -> Self {
+        use kiln_store::Error as E;
+        let status = match &e {
+            E::NotFound(_) | E::NotPinned(_) => StatusCode::NOT_FOUND,
+            E::MissingBlock { .. } | E::AlreadyPinnedRecursively(_) | E::Pinned { .. } => {
+                StatusCode::CONFLICT
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        UiError::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let title = self.title();
+        self.page(title, Nav::None, html! {})
+    }
+}
+
+/// Run store work on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    s: &AppState,
+    f: impl FnOnce(&Store) -> Result<T, UiError> + Send + 'static,
+) -> Result<T, UiError> {
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| {
+            UiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("task failed: {e}"),
+            )
+        })?
+}
+
+/// Proof that a POST comes from the UI itself: browsers mark cross-site requests with
+/// `Sec-Fetch-Site`, or failing that with an `Origin` that is not this server's. A request
+/// with neither header is not from a browser that a third-party page could drive, and passes.
+pub(crate) struct SameOrigin;
+
+impl<S: Send + Sync> FromRequestParts<S> for SameOrigin {
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, UiError> {
+        check_same_origin(&parts.headers).map(|()| SameOrigin)
+    }
+}
+
+fn check_same_origin(h: &HeaderMap) -> Result<(), UiError> {
+    let refuse = |why: String| {
+        UiError::new(
+            StatusCode::FORBIDDEN,
+            format!("cross-site request refused: {why}. Use the forms on this node's own pages."),
+        )
+    };
+    if let Some(site) = h.get("sec-fetch-site") {
+        return match site.as_bytes() {
+            b"same-origin" | b"none" => Ok(()),
+            other => Err(refuse(format!(
+                "the browser says it comes from a {} page",
+                String::from_utf8_lossy(other)
+            ))),
+        };
+    }
+    let Some(origin) = h.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("");
+    let host = h
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if same_authority(origin, host) {
+        Ok(())
+    } else {
+        Err(refuse(format!("Origin {origin:?} is not this server")))
+    }
+}
+
+/// Does `origin` (`scheme://host[:port]`) name the same host and port as the `Host` header?
+fn same_authority(origin: &str, host: &str) -> bool {
+    let (default_port, rest) = if let Some(r) = origin.strip_prefix("http://") {
+        ("80", r)
+    } else if let Some(r) = origin.strip_prefix("https://") {
+        ("443", r)
+    } else {
+        return false;
+    };
+    let with_port = |a: &str| {
+        // `[v6]:port`, `[v6]`, `name:port`, `name`
+        let has_port = match a.rfind(']') {
+            Some(i) => a[i..].contains(':'),
+            None => a.contains(':'),
+        };
+        if has_port {
+            a.to_ascii_lowercase()
+        } else {
+            format!("{}:{default_port}", a.to_ascii_lowercase())
+        }
+    };
+    !rest.is_empty() && !host.is_empty() && with_port(rest) == with_port(host)
+}
+
+/// Which navigation entry is the current page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nav {
+    Dashboard,
+    Browse,
+    Pins,
+    None,
+}
+
+/// The page around `body`.
+pub(crate) fn layout(title: &str, current: Nav, body: Markup) -> Markup {
+    let item = |nav: Nav, href: &str, label: &str| {
+        html! {
+            li {
+                a href=(href) aria-current=[(nav == current).then_some("page")] { (label) }
+            }
+        }
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · kiln" }
+                link rel="stylesheet" href="/ui/style.css";
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header {
+                    a.brand href="/" { "kiln" }
+                    nav aria-label="Main" {
+                        ul {
+                            (item(Nav::Dashboard, "/", "Dashboard"))
+                            (item(Nav::Browse, "/ui/browse", "Browse"))
+                            (item(Nav::Pins, "/ui/pins", "Pins"))
+                        }
+                    }
+                }
+                main #main { (body) }
+            }
+        }
+    }
+}
+
+/// Characters escaped in a query value: everything but unreserved characters and `/`
+/// (kept readable in `path=CID/a/b`).
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// `/ui/browse?path=…` for a content path.
+pub(crate) fn browse_href(path: &str) -> String {
+    format!("/ui/browse?path={}", utf8_percent_encode(path, QUERY))
+}
+
+/// `/ui/download?path=…` for a content path.
+pub(crate) fn download_href(path: &str) -> String {
+    format!("/ui/download?path={}", utf8_percent_encode(path, QUERY))
+}
+
+/// A byte count for people: `512 B`, `1.5 KiB`, `3.2 GiB`.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v < 10.0 {
+        format!("{v:.1} {}", UNITS[unit])
+    } else {
+        format!("{v:.0} {}", UNITS[unit])
+    }
+}
+
+/// `2026-11-20 14:03:07 UTC`.
+pub(crate) fn utc(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The value of query parameter `name`, if given.
+pub(crate) fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// One page of a long list: `?page=N`, 1-based.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Paging {
+    pub page: usize,
+    pub per_page: usize,
+    pub total: usize,
+}
+
+impl Paging {
+    pub(crate) fn new(q: &[(String, String)], per_page: usize, total: usize) -> Self {
+        let pages = total.div_ceil(per_page).max(1);
+        let page = param(q, "page")
+            .and_then(|p| p.parse::<usize>().ok())
+            .unwrap_or(1)
+            .clamp(1, pages);
+        Paging {
+            page,
+            per_page,
+            total,
+        }
+    }
+
+    pub(crate) fn range(&self) -> std::ops::Range<usize> {
+        let start = (self.page - 1) * self.per_page;
+        start.min(self.total)..(start + self.per_page).min(self.total)
+    }
+
+    fn pages(&self) -> usize {
+        self.total.div_ceil(self.per_page).max(1)
+    }
+
+    /// Previous/next links; `href(n)` makes the URL of page `n`.
+    pub(crate) fn links(&self, href: impl Fn(usize) -> String) -> Markup {
+        let r = self.range();
+        html! {
+            @if self.pages() > 1 {
+                nav.paging aria-label="Pages" {
+                    @if self.page > 1 { a href=(href(self.page - 1)) rel="prev" { "← Previous" } }
+                    span { (r.start + 1) "–" (r.end) " of " (self.total) }
+                    @if self.page < self.pages() { a href=(href(self.page + 1)) rel="next" { "Next →" } }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert!(same_authority("http://127.0.0.1:5001", "127.0.0.1:5001"));
+        assert!(same_authority("http://Kiln.example", "kiln.example:80"));
+        assert!(same_authority("https://kiln.example", "kiln.example"));
+        assert!(same_authority("http://[::1]:5001", "[::1]:5001"));
+        assert!(!same_authority("http://127.0.0.1:8080", "127.0.0.1:5001"));
+        assert!(!same_authority("null", "127.0.0.1:5001"));
+        assert!(!same_authority("http://evil.example", "kiln.example"));
+        assert!(!same_authority("http://", ""));
+    }
+
+    #[test]
+    fn sizes_and_times() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(200 << 20), "200 MiB");
+        assert_eq!(utc(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(951_827_696);
+        assert_eq!(utc(t), "2000-02-29 12:34:56 UTC");
+    }
+
+    #[test]
+    fn query_links_escape_what_a_query_needs() {
+        assert_eq!(
+            browse_href("bafy/a b/c&d=e+f?#"),
+            "/ui/browse?path=bafy/a%20b/c%26d%3De%2Bf%3F%23"
+        );
+    }
+
+    #[test]
+    fn paging() {
+        let q = vec![("page".to_string(), "3".to_string())];
+        let p = Paging::new(&q, 10, 25);
+        assert_eq!(p.range(), 20..25);
+        let p = Paging::new(&q, 10, 5);
+        assert_eq!((p.page, p.range()), (1, 0..5));
+    }
+}
