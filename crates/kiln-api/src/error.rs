@@ -35,6 +35,16 @@ impl ApiError {
         }
     }
 
+    /// Content that is not in the store (404).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            not_found: true,
+            message: message.into(),
+            code: 0,
+        }
+    }
+
     /// A request body over the configured limit.
     pub fn payload_too_large(message: impl Into<String>) -> Self {
         ApiError {

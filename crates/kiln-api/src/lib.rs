@@ -10,8 +10,11 @@ mod error;
 mod gateway;
 mod limits;
 pub mod metrics;
+mod native;
+mod openapi;
 mod rpc;
 mod stream;
+pub mod types;
 mod ui;
 
 pub use activity::Activity;
@@ -54,6 +57,7 @@ pub struct NodeInfo {
 /// The RPC listener's router: the Kubo RPC subset and the web UI.
 pub fn api_router(state: AppState) -> axum::Router {
     rpc::router()
+        .merge(native::router())
         .merge(ui::router())
         .route("/metrics", axum::routing::get(metrics::render))
         .with_state(state)

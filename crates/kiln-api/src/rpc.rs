@@ -223,10 +223,22 @@ async fn ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError>
             let cid = resolve(st, p)?;
             let mut links = Vec::new();
             for e in export::list(src, &cid)? {
-                let node = export::stat(src, &e.cid)?;
+                let node = match export::stat(src, &e.cid) {
+                    Ok(n) => n,
+                    // Listed from the parent alone; kiln's extension field says why.
+                    Err(kiln_core::Error::NotFound(_)) => {
+                        links.push(json!({"Name": e.name, "Hash": e.cid.to_string(),
+                            "Size": e.tsize, "Type": 0, "Target": "", "Missing": true}));
+                        continue;
+                    }
+                    Err(err) => return Err(err.into()),
+                };
+                // Files report their byte size, symlinks their link size, directories 0.
                 let (size, target) = match &node {
                     Node::File { size } => (*size, String::new()),
-                    Node::Symlink { target } => (0, String::from_utf8_lossy(target).into_owned()),
+                    Node::Symlink { target } => {
+                        (e.tsize, String::from_utf8_lossy(target).into_owned())
+                    }
                     Node::Directory { .. } => (0, String::new()),
                 };
                 links.push(
@@ -362,6 +374,7 @@ async fn pin_ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiEr
         .map(parse_cid)
         .collect::<Result<Vec<_>, _>>()?;
     let kind = one(&q, "type").unwrap_or("all").to_string();
+    let names = flag(&q, "names", false)?;
     if !matches!(kind.as_str(), "all" | "recursive" | "direct" | "indirect") {
         return Err(ApiError::bad_request(format!("invalid pin type {kind:?}")));
     }
@@ -379,7 +392,17 @@ async fn pin_ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiEr
         } else {
             for p in st.pins()? {
                 if kind == "all" || kind == p.mode.to_string() {
-                    keys.insert(p.cid.to_string(), json!({"Type": p.mode.to_string()}));
+                    let mut v = json!({"Type": p.mode.to_string()});
+                    if let Some(n) = p.name.as_deref().filter(|_| names) {
+                        v["Name"] = json!(n);
+                    }
+                    keys.insert(p.cid.to_string(), v);
+                }
+            }
+            if kind == "all" || kind == "indirect" {
+                for c in st.indirect_pins()? {
+                    keys.entry(c.to_string())
+                        .or_insert_with(|| json!({"Type": "indirect"}));
                 }
             }
         }

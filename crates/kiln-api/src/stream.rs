@@ -60,3 +60,35 @@ where
         rx.recv().await.map(|item| (item, rx))
     }))
 }
+
+/// A blocking `Read` over body pieces arriving from the async side (an upload streamed into
+/// blocking store work); end of input when the sender is dropped.
+pub struct ChannelReader {
+    rx: mpsc::Receiver<Bytes>,
+    cur: Bytes,
+}
+
+impl ChannelReader {
+    /// Read what arrives on `rx`.
+    pub fn new(rx: mpsc::Receiver<Bytes>) -> ChannelReader {
+        ChannelReader {
+            rx,
+            cur: Bytes::new(),
+        }
+    }
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(b) => self.cur = b,
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.cur.len());
+        out[..n].copy_from_slice(&self.cur[..n]);
+        self.cur = self.cur.slice(n..);
+        Ok(n)
+    }
+}

@@ -278,6 +278,29 @@ impl Store {
         Ok(out)
     }
 
+    /// Blocks protected only through recursive pins (not themselves pinned), each once, in
+    /// a depth-first walk from the recursive pins, newest pin's children first.
+    pub fn indirect_pins(&self) -> Result<Vec<Cid>> {
+        let pins = self.pins()?;
+        let roots: std::collections::HashSet<Cid> = pins.iter().map(|p| p.cid).collect();
+        let mut stack = Vec::new();
+        for p in pins.iter().filter(|p| p.mode == PinMode::Recursive) {
+            stack.extend(self.links(&p.cid)?.unwrap_or_default());
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        while let Some(c) = stack.pop() {
+            if !seen.insert(c) {
+                continue;
+            }
+            if !roots.contains(&c) {
+                out.push(c);
+            }
+            stack.extend(self.links(&c)?.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
     /// How `cid` is pinned: its own pin, else indirectly through a recursive pin (this walks
     /// the recursive pins' DAGs), else `None`.
     pub fn pin_status(&self, cid: &Cid) -> Result<Option<PinStatus>> {

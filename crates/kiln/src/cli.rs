@@ -14,6 +14,14 @@ pub struct Cli {
     /// Repository directory.
     #[arg(long, global = true, env = "KILN_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
+    /// Send the work to the kiln daemon at this URL (e.g. `http://127.0.0.1:5001`). Without
+    /// it, commands use the daemon running on the repository if there is one (it writes its
+    /// address to `$KILN_HOME/api`), and open the repository directly otherwise.
+    #[arg(long, global = true, env = "KILN_NODE", value_name = "URL")]
+    pub node: Option<String>,
+    /// Open the repository directly even when a daemon runs on it.
+    #[arg(long, global = true, conflicts_with = "node")]
+    pub no_daemon: bool,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -1,4 +1,6 @@
-//! What each command does.
+//! What each command does. Commands that read or change the repository run against a
+//! [`Target`]: the store itself, or the daemon running on it (see `remote.rs`); each one
+//! formats both kinds of answer the same way.
 
 mod add;
 mod block;
@@ -9,28 +11,66 @@ mod pin;
 mod repo;
 
 use crate::cli::{Cli, Command, RepoCommand};
+use crate::remote::Daemon;
 use anyhow::Result;
 use kiln_core::Cid;
 use kiln_core::cids::ContentPath;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Where a command's work is done.
+pub enum Target {
+    /// The repository, opened in this process.
+    Local(kiln_store::Store),
+    /// The daemon running on the repository.
+    Daemon(Daemon),
+}
+
+/// How to reach the repository: settled on first use.
+pub struct Repo {
+    home: PathBuf,
+    node: Option<String>,
+    no_daemon: bool,
+}
+
+impl Repo {
+    /// The repository directory.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The daemon if one is running on the repository (or was named), else the store.
+    pub fn target(&self) -> Result<Target> {
+        if !self.no_daemon
+            && let Some(d) = Daemon::find(&self.home, self.node.as_deref())?
+        {
+            return Ok(Target::Daemon(d));
+        }
+        Ok(Target::Local(crate::repo::open(&self.home)?))
+    }
+}
 
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let home = crate::repo::home(cli.home.as_deref())?;
+    let repo = Repo {
+        home: crate::repo::home(cli.home.as_deref())?,
+        node: cli.node,
+        no_daemon: cli.no_daemon,
+    };
     match cli.command {
-        Command::Init => repo::init(&home),
-        Command::Id => repo::id(&home),
-        Command::Daemon(a) => daemon::run(&home, a),
-        Command::Add(a) => add::run(&home, a),
-        Command::Cat(a) => files::cat(&home, a),
-        Command::Get(a) => files::get(&home, a),
-        Command::Ls(a) => files::ls(&home, a),
-        Command::Pin(p) => pin::run(&home, p),
-        Command::Gc | Command::Repo(RepoCommand::Gc) => repo::gc(&home),
-        Command::Repo(RepoCommand::Stat { raw }) => repo::stat(&home, raw),
-        Command::Repo(RepoCommand::Verify) => repo::verify(&home),
-        Command::Block(b) => block::run(&home, b),
-        Command::Dag(d) => dag::run(&home, d),
+        Command::Init => repo::init(repo.home()),
+        Command::Id => repo::id(&repo),
+        Command::Daemon(a) => daemon::run(repo.home(), a),
+        Command::Add(a) => add::run(&repo, a),
+        Command::Cat(a) => files::cat(&repo, a),
+        Command::Get(a) => files::get(&repo, a),
+        Command::Ls(a) => files::ls(&repo, a),
+        Command::Pin(p) => pin::run(&repo, p),
+        Command::Gc | Command::Repo(RepoCommand::Gc) => repo::gc(&repo),
+        Command::Repo(RepoCommand::Stat { raw }) => repo::stat(&repo, raw),
+        Command::Repo(RepoCommand::Verify) => repo::verify(&repo),
+        Command::Block(b) => block::run(&repo, b),
+        Command::Dag(d) => dag::run(&repo, d),
     }
 }
 

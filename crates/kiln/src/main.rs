@@ -5,6 +5,7 @@ mod cmd;
 mod config;
 mod mapped;
 mod progress;
+mod remote;
 mod repo;
 
 use clap::Parser;

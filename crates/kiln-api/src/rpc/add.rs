@@ -4,6 +4,7 @@
 
 use super::{Args, flag, ndjson, one};
 use crate::activity::{Activity, Kind};
+use crate::stream::ChannelReader;
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{Multipart, State};
@@ -13,34 +14,12 @@ use kiln_core::{BlockSink, NullSink};
 use kiln_store::{PinMode, Session, Store};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use tokio::sync::mpsc;
 
 enum Event {
     Dir(String),
     Symlink(String, Vec<u8>),
     File(String, mpsc::Receiver<Bytes>),
-}
-
-/// A `Read` over body pieces arriving from the async side.
-struct ChannelReader {
-    rx: mpsc::Receiver<Bytes>,
-    cur: Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(b) => self.cur = b,
-                None => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.cur.len());
-        out[..n].copy_from_slice(&self.cur[..n]);
-        self.cur = self.cur.slice(n..);
-        Ok(n)
-    }
 }
 
 /// A multipart file name as a clean relative path: percent-decoded, no `.`/`..`/empty
@@ -102,8 +81,14 @@ impl Importer {
             self.dirs.insert(d.to_string());
             p = parent(d);
         }
+        // A part without a file name is reported, and wrapped, under its CID, as kubo does.
+        let name = if path.starts_with(UNNAMED) {
+            node.cid.to_string()
+        } else {
+            path.clone()
+        };
         self.lines.push(
-            json!({"Name": path, "Hash": node.cid.to_string(), "Size": node.tsize.to_string()}),
+            json!({"Name": name, "Hash": node.cid.to_string(), "Size": node.tsize.to_string()}),
         );
         self.order.push(path.clone());
         self.nodes.insert(path, node);
@@ -128,10 +113,7 @@ impl Importer {
             }
             Event::File(p, rx) => {
                 let opts = self.opts.clone();
-                let mut reader = ChannelReader {
-                    rx,
-                    cur: Bytes::new(),
-                };
+                let mut reader = ChannelReader::new(rx);
                 let node = import::import_reader(self.sink(), &mut reader, &opts, &mut |_| {})?;
                 self.record(p, node)
             }
@@ -169,7 +151,14 @@ impl Importer {
         }
         let entries = tops
             .iter()
-            .map(|(p, n)| DirEntry::new(p.clone(), n))
+            .map(|(p, n)| {
+                let name = if p.starts_with(UNNAMED) {
+                    n.cid.to_string()
+                } else {
+                    p.clone()
+                };
+                DirEntry::new(name, n)
+            })
             .collect();
         let opts = self.opts.clone();
         let w = import::build_directory(self.sink(), entries, &opts)?;
@@ -214,7 +203,11 @@ fn run(
         }
         s.commit()?;
         for r in &roots {
-            activity.record(Kind::Add, Some(r.cid), if pin { "pinned" } else { "" });
+            activity.record(
+                Kind::Add,
+                Some(r.cid),
+                if pin { "pinned" } else { "not pinned" },
+            );
         }
     }
     Ok(imp.lines)

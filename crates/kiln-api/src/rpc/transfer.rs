@@ -3,8 +3,9 @@
 
 use super::{Args, blocking, flag, ndjson, required, resolve};
 use crate::activity::Kind;
-use crate::stream::blocking_body;
+use crate::stream::{ChannelReader, blocking_body};
 use crate::{ApiError, AppState};
+use axum::body::Bytes;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +14,7 @@ use kiln_core::export::{self, Node};
 use kiln_store::PinMode;
 use serde_json::json;
 use std::io::Write;
+use tokio::sync::mpsc;
 
 /// A name that is safe as a tar path segment.
 fn safe(name: &str) -> bool {
@@ -111,48 +113,79 @@ pub async fn dag_import(
 ) -> Result<Response, ApiError> {
     let pin_roots = flag(&q, "pin-roots", true)?;
     let bad = ApiError::multipart;
-    // CARs are read whole per part (block-size bounded sections, hash-checked as parsed).
-    let mut cars = Vec::new();
-    while let Some(field) = m.next_field().await.map_err(bad)? {
-        cars.push(field.bytes().await.map_err(bad)?);
-    }
-    if cars.is_empty() {
-        return Err(ApiError::bad_request("file argument 'path' is required"));
-    }
+    // Each part streams into the CAR reader on the blocking pool, block by block, so a CAR
+    // of any size is imported in bounded memory.
+    let (tx, mut parts) = mpsc::channel::<(String, mpsc::Receiver<Bytes>)>(1);
     let activity = s.activity.clone();
-    let lines = blocking(&s, move |st| {
-        let mut session = st.session()?;
-        let (mut roots, mut blocks, mut bytes) = (Vec::new(), 0u64, 0u64);
-        for car in &cars {
-            let got = kiln_core::car::import(&car[..], &mut session)?;
-            roots.extend(got.roots);
-            blocks += got.blocks;
-            bytes += got.bytes;
-        }
-        if pin_roots {
-            for r in &roots {
-                session.pin(r, PinMode::Recursive, None);
+    let job = {
+        let store = s.store.clone();
+        tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+            let mut session = store.session()?;
+            let (mut roots, mut blocks, mut bytes, mut cars) = (Vec::new(), 0u64, 0u64, 0);
+            while let Some((name, rx)) = parts.blocking_recv() {
+                cars += 1;
+                let reader = std::io::BufReader::with_capacity(1 << 20, ChannelReader::new(rx));
+                let got = kiln_core::car::import(reader, &mut session).map_err(|e| {
+                    let e = ApiError::from(e);
+                    match name.as_str() {
+                        "" => e,
+                        n => ApiError::bad_request(format!("{n}: {}", e.message())),
+                    }
+                })?;
+                roots.extend(got.roots);
+                blocks += got.blocks;
+                bytes += got.bytes;
+            }
+            if cars == 0 {
+                return Err(ApiError::bad_request("file argument 'path' is required"));
+            }
+            if pin_roots {
+                for r in &roots {
+                    session.pin(r, PinMode::Recursive, None);
+                }
+            }
+            session.commit()?;
+            Ok((roots, blocks, bytes))
+        })
+    };
+    let feed = async {
+        while let Some(mut field) = m.next_field().await.map_err(bad)? {
+            let name = field.file_name().unwrap_or_default().to_string();
+            let (ctx, crx) = mpsc::channel::<Bytes>(8);
+            if tx.send((name, crx)).await.is_err() {
+                return Ok(());
+            }
+            while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                if ctx.send(chunk).await.is_err() {
+                    return Ok(());
+                }
             }
         }
-        session.commit()?;
-        for r in &roots {
-            activity.record(
-                Kind::Import,
-                Some(*r),
-                if pin_roots { "pinned" } else { "" },
-            );
-        }
-        let mut lines: Vec<_> = if pin_roots {
-            roots
-                .iter()
-                .map(|r| json!({"Root": {"Cid": {"/": r.to_string()}, "PinErrorMsg": ""}}))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        lines.push(json!({"Stats": {"BlockCount": blocks, "BlockBytesCount": bytes}}));
-        Ok(lines)
-    })
-    .await?;
+        Ok::<(), ApiError>(())
+    };
+    let fed = feed.await;
+    drop(tx);
+    let result = job
+        .await
+        .map_err(|e| ApiError::internal(format!("import task failed: {e}")))?;
+    // An import error explains a feed that stopped early; report it first.
+    let (roots, blocks, bytes) = result?;
+    fed?;
+    for r in &roots {
+        activity.record(
+            Kind::Import,
+            Some(*r),
+            if pin_roots { "pinned" } else { "not pinned" },
+        );
+    }
+    let mut lines: Vec<_> = if pin_roots {
+        roots
+            .iter()
+            .map(|r| json!({"Root": {"Cid": {"/": r.to_string()}, "PinErrorMsg": ""}}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    lines.push(json!({"Stats": {"BlockCount": blocks, "BlockBytesCount": bytes}}));
     Ok(ndjson(lines))
 }

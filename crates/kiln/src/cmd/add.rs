@@ -1,6 +1,8 @@
 //! `kiln add`: files, directories, symlinks and stdin, with kubo's flags.
 
+use super::{Repo, Target};
 use crate::cli::{AddArgs, truthy};
+use crate::remote::{Daemon, Multipart, Part};
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 use kiln_core::import::{self, ChunkSource, DirEntry, ImportOptions, Imported, ReaderSource};
@@ -59,72 +61,110 @@ impl Adder<'_> {
         self.done_before += node.size;
         Ok(node)
     }
+}
 
-    /// Add one path; `display` is the name printed for it.
-    fn path(&mut self, path: &Path, display: &str) -> Result<Imported> {
-        let meta = fs::symlink_metadata(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let ft = meta.file_type();
-        let node = if ft.is_symlink() {
-            let target = fs::read_link(path)
-                .with_context(|| format!("cannot read link {}", path.display()))?;
-            import::symlink(self.sink, target.as_os_str().as_bytes(), &self.opts)?
-        } else if ft.is_dir() {
-            if !self.args.recursive {
-                bail!(
-                    "{} is a directory (use -r to add directories)",
-                    path.display()
-                );
-            }
-            let mut children: Vec<_> = fs::read_dir(path)
-                .with_context(|| format!("cannot list {}", path.display()))?
-                .collect::<std::io::Result<_>>()
-                .with_context(|| format!("cannot list {}", path.display()))?;
-            children.sort_by_key(|c| c.file_name());
-            let mut entries = Vec::with_capacity(children.len());
-            for c in children {
-                let name = c.file_name();
-                let Some(name) = name.to_str() else {
-                    bail!("{}: file name is not valid UTF-8", c.path().display());
-                };
-                if name.starts_with('.') && !self.args.hidden {
-                    continue;
-                }
-                let shown = if display.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{display}/{name}")
-                };
-                let child = self.path(&c.path(), &shown)?;
-                entries.push(DirEntry::new(name, &child));
-            }
-            import::build_directory(self.sink, entries, &self.opts)?
-        } else if ft.is_file() {
-            let mut f =
-                fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            let mapped = f.try_clone().ok().and_then(|dup| {
-                crate::mapped::MappedFile::new(dup, meta.len(), self.opts.chunk_size)
-            });
-            match mapped {
-                Some(mut m) => self.chunks(&mut m),
-                None => self.chunks(&mut ReaderSource(&mut f)),
-            }
-            .with_context(|| format!("adding {}", path.display()))?
-        } else {
-            let kind = if ft.is_fifo() {
-                "a named pipe"
-            } else if ft.is_socket() {
-                "a socket"
-            } else if ft.is_block_device() || ft.is_char_device() {
-                "a device"
-            } else {
-                "an unsupported file type"
-            };
+/// What a walk over the inputs does with each file, symlink and directory; directories are
+/// visited after their entries, in name order.
+trait Visit {
+    type Node;
+    fn file(&mut self, path: &Path, meta: &fs::Metadata, display: &str) -> Result<Self::Node>;
+    fn symlink(&mut self, target: &[u8], display: &str) -> Result<Self::Node>;
+    fn directory(
+        &mut self,
+        entries: Vec<(String, Self::Node)>,
+        display: &str,
+    ) -> Result<Self::Node>;
+}
+
+/// Walk `path` (named `display` in the output), refusing what cannot be added.
+fn walk<V: Visit>(v: &mut V, args: &AddArgs, path: &Path, display: &str) -> Result<V::Node> {
+    let meta =
+        fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target =
+            fs::read_link(path).with_context(|| format!("cannot read link {}", path.display()))?;
+        v.symlink(target.as_os_str().as_bytes(), display)
+    } else if ft.is_dir() {
+        if !args.recursive {
             bail!(
-                "{} is {kind}; only files, directories and symlinks can be added",
+                "{} is a directory (use -r to add directories)",
                 path.display()
             );
+        }
+        let mut children: Vec<_> = fs::read_dir(path)
+            .with_context(|| format!("cannot list {}", path.display()))?
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("cannot list {}", path.display()))?;
+        children.sort_by_key(|c| c.file_name());
+        let mut entries = Vec::with_capacity(children.len());
+        for c in children {
+            let name = c.file_name();
+            let Some(name) = name.to_str() else {
+                bail!("{}: file name is not valid UTF-8", c.path().display());
+            };
+            if name.starts_with('.') && !args.hidden {
+                continue;
+            }
+            let shown = if display.is_empty() {
+                name.to_string()
+            } else {
+                format!("{display}/{name}")
+            };
+            let child = walk(v, args, &c.path(), &shown)?;
+            entries.push((name.to_string(), child));
+        }
+        v.directory(entries, display)
+    } else if ft.is_file() {
+        v.file(path, &meta, display)
+    } else {
+        let kind = if ft.is_fifo() {
+            "a named pipe"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_block_device() || ft.is_char_device() {
+            "a device"
+        } else {
+            "an unsupported file type"
         };
+        bail!(
+            "{} is {kind}; only files, directories and symlinks can be added",
+            path.display()
+        );
+    }
+}
+
+impl Visit for Adder<'_> {
+    type Node = Imported;
+
+    fn file(&mut self, path: &Path, meta: &fs::Metadata, display: &str) -> Result<Imported> {
+        let mut f =
+            fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mapped = f
+            .try_clone()
+            .ok()
+            .and_then(|dup| crate::mapped::MappedFile::new(dup, meta.len(), self.opts.chunk_size));
+        let node = match mapped {
+            Some(mut m) => self.chunks(&mut m),
+            None => self.chunks(&mut ReaderSource(&mut f)),
+        }
+        .with_context(|| format!("adding {}", path.display()))?;
+        self.report(&node.cid, display)?;
+        Ok(node)
+    }
+
+    fn symlink(&mut self, target: &[u8], display: &str) -> Result<Imported> {
+        let node = import::symlink(self.sink, target, &self.opts)?;
+        self.report(&node.cid, display)?;
+        Ok(node)
+    }
+
+    fn directory(&mut self, entries: Vec<(String, Imported)>, display: &str) -> Result<Imported> {
+        let entries = entries
+            .iter()
+            .map(|(name, n)| DirEntry::new(name.clone(), n))
+            .collect();
+        let node = import::build_directory(self.sink, entries, &self.opts)?;
         self.report(&node.cid, display)?;
         Ok(node)
     }
@@ -162,7 +202,7 @@ fn base_name(p: &Path) -> Result<String> {
     }
 }
 
-pub fn run(home: &Path, args: AddArgs) -> Result<ExitCode> {
+pub fn run(repo: &Repo, args: AddArgs) -> Result<ExitCode> {
     let opts = options(&args)?;
     let force_progress = args.progress.as_deref().map(truthy);
     let bar = if args.quiet || args.quieter {
@@ -177,7 +217,10 @@ pub fn run(home: &Path, args: AddArgs) -> Result<ExitCode> {
     let store = if args.only_hash {
         None
     } else {
-        Some(crate::repo::open(home)?)
+        match repo.target()? {
+            Target::Local(store) => Some(store),
+            Target::Daemon(d) => return remote(&d, &args, bar),
+        }
     };
     let mut session = match &store {
         Some(s) => Some(s.session()?),
@@ -211,7 +254,7 @@ pub fn run(home: &Path, args: AddArgs) -> Result<ExitCode> {
         } else {
             let name = base_name(p)?;
             // Printed names start at the base name of each input, as ipfs add does.
-            (adder.path(p, &name)?, name)
+            (walk(&mut adder, &args, p, &name)?, name)
         };
         roots.push((node, name));
     }
@@ -239,5 +282,193 @@ pub fn run(home: &Path, args: AddArgs) -> Result<ExitCode> {
     if let Some(last) = final_root.last().filter(|_| args.quieter) {
         println!("{}", last.cid);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `add` sends to a daemon: the parts, and each printed line's wire name.
+struct Plan {
+    parts: Vec<Part>,
+    /// (name on the wire, name printed; `None` for standard input, printed as its CID), in
+    /// the order the local add prints them.
+    lines: Vec<(String, Option<String>)>,
+    /// The input being walked: its printed name and its name on the wire.
+    top: (String, String),
+}
+
+impl Plan {
+    /// The wire name of a printed name under the current input.
+    fn wire(&self, display: &str) -> String {
+        let (shown, wire) = &self.top;
+        match display.strip_prefix(shown.as_str()) {
+            Some(rest) if !shown.is_empty() => format!("{wire}{rest}"),
+            _ if shown.is_empty() && !display.is_empty() => format!("{wire}/{display}"),
+            _ => wire.clone(),
+        }
+    }
+}
+
+/// A file opened when the body reaches it, so a large tree never holds many descriptors.
+struct LazyFile {
+    path: std::path::PathBuf,
+    file: Option<fs::File>,
+}
+
+impl std::io::Read for LazyFile {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.file.is_none() {
+            let f = fs::File::open(&self.path).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot open {}: {e}", self.path.display()),
+                )
+            })?;
+            self.file = Some(f);
+        }
+        match self.file.as_mut() {
+            Some(f) => f.read(out),
+            None => Ok(0),
+        }
+    }
+}
+
+impl Visit for Plan {
+    type Node = ();
+
+    fn file(&mut self, path: &Path, _: &fs::Metadata, display: &str) -> Result<()> {
+        let wire = self.wire(display);
+        self.parts.push(Part::File(
+            wire.clone(),
+            Box::new(LazyFile {
+                path: path.to_path_buf(),
+                file: None,
+            }),
+        ));
+        self.lines.push((wire, Some(display.to_string())));
+        Ok(())
+    }
+
+    fn symlink(&mut self, target: &[u8], display: &str) -> Result<()> {
+        let wire = self.wire(display);
+        self.parts
+            .push(Part::Symlink(wire.clone(), target.to_vec()));
+        self.lines.push((wire, Some(display.to_string())));
+        Ok(())
+    }
+
+    fn directory(&mut self, _: Vec<(String, ())>, display: &str) -> Result<()> {
+        let wire = self.wire(display);
+        self.parts.push(Part::Directory(wire.clone()));
+        self.lines.push((wire, Some(display.to_string())));
+        Ok(())
+    }
+}
+
+/// One line of `/api/v0/add`'s answer.
+#[derive(serde::Deserialize)]
+struct Added {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Hash")]
+    hash: String,
+}
+
+/// `add` through the daemon: the same walk and checks as a local add, the bytes streamed
+/// to the daemon as multipart parts, the answer printed in the local add's order.
+fn remote(d: &Daemon, args: &AddArgs, bar: ProgressBar) -> Result<ExitCode> {
+    let mut plan = Plan {
+        parts: Vec::new(),
+        lines: Vec::new(),
+        top: (String::new(), String::new()),
+    };
+    // Top-level names only matter inside a wrapping directory; elsewhere each input gets
+    // its own wire name so that two inputs may share a base name, as they may locally.
+    let mut roots = Vec::new();
+    for (i, p) in args.paths.iter().enumerate() {
+        if p.as_os_str() == "-" {
+            let wire = if args.wrap_with_directory {
+                String::new()
+            } else {
+                format!("input-{i}")
+            };
+            plan.parts
+                .push(Part::File(wire.clone(), Box::new(std::io::stdin())));
+            if !args.wrap_with_directory {
+                plan.lines.push((wire.clone(), None));
+            }
+            roots.push(wire);
+            continue;
+        }
+        let name = base_name(p)?;
+        let wire = if args.wrap_with_directory {
+            if name.is_empty() {
+                bail!("{}: cannot wrap an input without a name", p.display());
+            }
+            name.clone()
+        } else {
+            format!("input-{i}")
+        };
+        plan.top = (name.clone(), wire.clone());
+        walk(&mut plan, args, p, &name)?;
+        roots.push(wire);
+    }
+    let mut q = vec![
+        ("pin", args.pin.clone()),
+        ("wrap-with-directory", args.wrap_with_directory.to_string()),
+    ];
+    if let Some(v) = args.cid_version {
+        q.push(("cid-version", v.to_string()));
+    }
+    if let Some(r) = &args.raw_leaves {
+        q.push(("raw-leaves", r.clone()));
+    }
+    if let Some(c) = &args.chunker {
+        q.push(("chunker", c.clone()));
+    }
+    if let Some(p) = &args.profile {
+        q.push(("profile", p.clone()));
+    }
+    let progress = bar.clone();
+    let body = Multipart::new(plan.parts, Box::new(move |n| progress.set_position(n)));
+    let text = d.rpc_multipart("add", &q, body)?.text()?;
+    bar.finish_and_clear();
+    let answer: Vec<Added> = crate::remote::parse_ndjson(&text, "add")?;
+    let cid_of = |wire: &str| -> Result<String> {
+        answer
+            .iter()
+            .find(|a| a.name == wire)
+            .map(|a| a.hash.clone())
+            .ok_or_else(|| anyhow::anyhow!("the daemon did not report {wire:?}"))
+    };
+    let mut out = std::io::stdout().lock();
+    if !args.quieter {
+        for (wire, display) in &plan.lines {
+            let cid = cid_of(wire)?;
+            let display = display.clone().unwrap_or_else(|| cid.clone());
+            if args.quiet {
+                writeln!(out, "{cid}")?;
+            } else if display.is_empty() {
+                writeln!(out, "added {cid}")?;
+            } else {
+                writeln!(out, "added {cid} {display}")?;
+            }
+        }
+    }
+    let last = if args.wrap_with_directory {
+        Some(cid_of("")?)
+    } else {
+        roots.last().map(|w| cid_of(w)).transpose()?
+    };
+    if let Some(last) = last {
+        if args.wrap_with_directory && !args.quieter {
+            if args.quiet {
+                writeln!(out, "{last}")?;
+            } else {
+                writeln!(out, "added {last}")?;
+            }
+        } else if args.quieter {
+            writeln!(out, "{last}")?;
+        }
+    }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

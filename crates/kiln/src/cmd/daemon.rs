@@ -86,6 +86,8 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     ));
 
     let shutdown = shutdown_signal()?;
+    // Before "ready": from then on, commands run on this repository use this daemon.
+    let api_file = ApiFile::write(home, api_addr)?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "API listening on http://{api_addr}")?;
@@ -96,6 +98,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
 
     shutdown.await;
     tracing::info!("shutting down: refusing new connections, finishing requests");
+    drop(api_file);
     let _ = stop_tx.send(true);
     api_task
         .await
@@ -130,4 +133,41 @@ fn multiaddr(a: std::net::SocketAddr) -> String {
         std::net::IpAddr::V6(v6) => format!("/ip6/{v6}"),
     };
     format!("{ip}/tcp/{}/http", a.port())
+}
+
+/// `$KILN_HOME/api`: the URL of this daemon's API, so commands run on the repository talk
+/// to the daemon. Written atomically once the listeners are up; removed at shutdown (a
+/// daemon killed outright leaves it behind, and commands then find nobody answering there
+/// and open the repository directly).
+struct ApiFile {
+    path: std::path::PathBuf,
+    content: String,
+}
+
+impl ApiFile {
+    fn write(home: &Path, addr: std::net::SocketAddr) -> Result<ApiFile> {
+        // A wildcard listener is reached through loopback.
+        let ip = match addr.ip() {
+            std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+            ip => ip,
+        };
+        let content = format!("http://{}\n", std::net::SocketAddr::new(ip, addr.port()));
+        let path = home.join(crate::remote::API_FILE);
+        let mut tmp = tempfile::NamedTempFile::new_in(home)
+            .with_context(|| format!("cannot write in {}", home.display()))?;
+        tmp.write_all(content.as_bytes())?;
+        tmp.persist(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(ApiFile { path, content })
+    }
+}
+
+impl Drop for ApiFile {
+    fn drop(&mut self) {
+        // Only if it is still ours: another daemon may have started on the repository since.
+        if std::fs::read_to_string(&self.path).is_ok_and(|c| c == self.content) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }

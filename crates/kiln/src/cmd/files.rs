@@ -1,5 +1,6 @@
 //! `kiln cat`, `kiln get`, `kiln ls`: reading UnixFS content out of the store.
 
+use super::{Repo, Target};
 use crate::cli::{CatArgs, GetArgs, LsArgs};
 use anyhow::{Context, Result, bail};
 use kiln_core::Cid;
@@ -9,35 +10,106 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn cat(home: &Path, a: CatArgs) -> Result<ExitCode> {
-    let store = crate::repo::open(home)?;
-    let cid = super::resolve(&store, &a.path)?;
+pub fn cat(repo: &Repo, a: CatArgs) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     // A small buffer: whole blocks (≥ 64 KiB) go straight to stdout without a copy.
     let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
-    export::read_file(&store, &cid, a.offset, a.length, &mut out)?;
+    match repo.target()? {
+        Target::Local(store) => {
+            let cid = super::resolve(&store, &a.path)?;
+            export::read_file(&store, &cid, a.offset, a.length, &mut out)?;
+        }
+        Target::Daemon(d) => {
+            let mut q = vec![("arg", a.path.clone()), ("offset", a.offset.to_string())];
+            if let Some(l) = a.length {
+                q.push(("length", l.to_string()));
+            }
+            let mut body = d.rpc("cat", &q)?;
+            std::io::copy(&mut body, &mut out).context("reading from the daemon")?;
+        }
+    }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn ls(home: &Path, a: LsArgs) -> Result<ExitCode> {
-    let store = crate::repo::open(home)?;
-    let src: &dyn kiln_core::BlockSource = &store;
+/// One directory entry as `ls` prints it.
+enum Entry {
+    Directory,
+    File(u64),
+    Symlink(u64),
+    Missing(u64),
+}
+
+fn print_entry(out: &mut impl Write, cid: &str, name: &str, e: Entry) -> std::io::Result<()> {
+    match e {
+        Entry::Directory => writeln!(out, "{cid} - {name}/"),
+        Entry::File(size) | Entry::Symlink(size) => writeln!(out, "{cid} {size} {name}"),
+        Entry::Missing(tsize) => writeln!(out, "{cid} {tsize} {name} (not in repository)"),
+    }
+}
+
+/// `/api/v0/ls` answer.
+#[derive(serde::Deserialize)]
+struct LsAnswer {
+    #[serde(rename = "Objects")]
+    objects: Vec<LsObject>,
+}
+
+#[derive(serde::Deserialize)]
+struct LsObject {
+    #[serde(rename = "Links")]
+    links: Vec<LsLink>,
+}
+
+#[derive(serde::Deserialize)]
+struct LsLink {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Hash")]
+    hash: String,
+    #[serde(rename = "Size")]
+    size: u64,
+    #[serde(rename = "Type")]
+    kind: i64,
+    #[serde(rename = "Missing", default)]
+    missing: bool,
+}
+
+pub fn ls(repo: &Repo, a: LsArgs) -> Result<ExitCode> {
+    let target = repo.target()?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     for p in &a.paths {
-        let cid = super::resolve(&store, p)?;
         if a.paths.len() > 1 {
             writeln!(out, "{p}:")?;
         }
-        for e in export::list(src, &cid)? {
-            match export::stat(src, &e.cid) {
-                Ok(Node::Directory { .. }) => writeln!(out, "{} - {}/", e.cid, e.name)?,
-                Ok(Node::File { size }) => writeln!(out, "{} {size} {}", e.cid, e.name)?,
-                Ok(Node::Symlink { .. }) => writeln!(out, "{} {} {}", e.cid, e.tsize, e.name)?,
-                Err(kiln_core::Error::NotFound(_)) => {
-                    writeln!(out, "{} {} {} (not in repository)", e.cid, e.tsize, e.name)?
+        match &target {
+            Target::Local(store) => {
+                let cid = super::resolve(store, p)?;
+                let src: &dyn kiln_core::BlockSource = store;
+                for e in export::list(src, &cid)? {
+                    let entry = match export::stat(src, &e.cid) {
+                        Ok(Node::Directory { .. }) => Entry::Directory,
+                        Ok(Node::File { size }) => Entry::File(size),
+                        Ok(Node::Symlink { .. }) => Entry::Symlink(e.tsize),
+                        Err(kiln_core::Error::NotFound(_)) => Entry::Missing(e.tsize),
+                        Err(err) => return Err(err.into()),
+                    };
+                    print_entry(&mut out, &e.cid.to_string(), &e.name, entry)?;
                 }
-                Err(err) => return Err(err.into()),
+            }
+            Target::Daemon(d) => {
+                let answer: LsAnswer = d.rpc_json("ls", &[("arg", p.clone())])?;
+                for obj in answer.objects {
+                    for l in obj.links {
+                        let entry = match (l.missing, l.kind) {
+                            (true, _) => Entry::Missing(l.size),
+                            (false, 1 | 5) => Entry::Directory,
+                            (false, 4) => Entry::Symlink(l.size),
+                            (false, _) => Entry::File(l.size),
+                        };
+                        print_entry(&mut out, &l.hash, &l.name, entry)?;
+                    }
+                }
             }
         }
         if a.paths.len() > 1 {
@@ -93,10 +165,14 @@ fn write_tree(
     Ok(())
 }
 
-pub fn get(home: &Path, a: GetArgs) -> Result<ExitCode> {
-    let store = crate::repo::open(home)?;
+pub fn get(repo: &Repo, a: GetArgs) -> Result<ExitCode> {
     let parsed = ContentPath::parse(&a.path)?;
-    let cid = super::resolve(&store, &a.path)?;
+    let target = repo.target()?;
+    let src: Box<dyn kiln_core::BlockSource> = match target {
+        Target::Local(store) => Box::new(store),
+        Target::Daemon(d) => Box::new(crate::remote::Blocks(d)),
+    };
+    let cid = export::resolve(src.as_ref(), &parsed)?;
     let dest = match a.output {
         Some(o) => o,
         None => {
@@ -114,7 +190,7 @@ pub fn get(home: &Path, a: GetArgs) -> Result<ExitCode> {
     if std::fs::symlink_metadata(&dest).is_ok() {
         bail!("{} already exists", dest.display());
     }
-    write_tree(&store, &cid, &dest, 0)?;
+    write_tree(src.as_ref(), &cid, &dest, 0)?;
     eprintln!("Saved {} to {}", cid, dest.display());
     Ok(ExitCode::SUCCESS)
 }

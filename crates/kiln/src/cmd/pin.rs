@@ -1,42 +1,85 @@
 //! `kiln pin add|rm|ls`.
 
+use super::{Repo, Target};
 use crate::cli::{PinCommand, truthy};
 use anyhow::{Result, bail};
+use kiln_api::types::{PinList, PinView};
 use kiln_core::cids::parse_cid;
 use kiln_store::{PinMode, PinStatus};
-use std::collections::HashSet;
 use std::io::{BufWriter, Write};
-use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(home: &Path, cmd: PinCommand) -> Result<ExitCode> {
-    let store = crate::repo::open(home)?;
+/// `/api/v0/pin/add` and `/api/v0/pin/rm` answers.
+#[derive(serde::Deserialize)]
+struct Pins {
+    #[serde(rename = "Pins")]
+    pins: Vec<String>,
+}
+
+/// `/api/v0/pin/ls?arg=CID` answer.
+#[derive(serde::Deserialize)]
+struct PinLsAnswer {
+    #[serde(rename = "Keys")]
+    keys: std::collections::BTreeMap<String, PinType>,
+}
+
+#[derive(serde::Deserialize)]
+struct PinType {
+    #[serde(rename = "Type")]
+    kind: String,
+}
+
+pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
+    let target = repo.target()?;
     match cmd {
         PinCommand::Add {
             paths,
             recursive,
             name,
         } => {
-            let mode = if truthy(&recursive) {
-                PinMode::Recursive
+            let recursive = truthy(&recursive);
+            let how = if recursive {
+                " recursively"
             } else {
-                PinMode::Direct
+                " directly"
             };
             for p in &paths {
-                let cid = super::resolve(&store, p)?;
-                store.pin_add(&cid, mode, name.as_deref())?;
-                let how = if mode == PinMode::Recursive {
-                    " recursively"
-                } else {
-                    " directly"
+                let cid = match &target {
+                    Target::Local(store) => {
+                        let cid = super::resolve(store, p)?;
+                        let mode = if recursive {
+                            PinMode::Recursive
+                        } else {
+                            PinMode::Direct
+                        };
+                        store.pin_add(&cid, mode, name.as_deref())?;
+                        cid.to_string()
+                    }
+                    Target::Daemon(d) => {
+                        let mut q = vec![("arg", p.clone()), ("recursive", recursive.to_string())];
+                        if let Some(n) = &name {
+                            q.push(("name", n.clone()));
+                        }
+                        let answer: Pins = d.rpc_json("pin/add", &q)?;
+                        answer.pins.into_iter().next().unwrap_or_default()
+                    }
                 };
                 println!("pinned {cid}{how}");
             }
         }
         PinCommand::Rm { paths } => {
             for p in &paths {
-                let cid = super::resolve(&store, p)?;
-                store.pin_rm(&cid)?;
+                let cid = match &target {
+                    Target::Local(store) => {
+                        let cid = super::resolve(store, p)?;
+                        store.pin_rm(&cid)?;
+                        cid.to_string()
+                    }
+                    Target::Daemon(d) => {
+                        let answer: Pins = d.rpc_json("pin/rm", &[("arg", p.clone())])?;
+                        answer.pins.into_iter().next().unwrap_or_default()
+                    }
+                };
                 println!("unpinned {cid}");
             }
         }
@@ -46,10 +89,20 @@ pub fn run(home: &Path, cmd: PinCommand) -> Result<ExitCode> {
                 let mut code = ExitCode::SUCCESS;
                 for p in &paths {
                     let cid = parse_cid(p)?;
-                    match store.pin_status(&cid)? {
-                        Some(PinStatus::Indirect { via }) => {
-                            writeln!(out, "{cid} indirect through {via}")?
+                    let status = match &target {
+                        Target::Local(store) => store.pin_status(&cid)?.map(|s| match s {
+                            PinStatus::Indirect { via } => format!("indirect through {via}"),
+                            s => s.to_string(),
+                        }),
+                        Target::Daemon(d) => {
+                            match d.rpc_json::<PinLsAnswer>("pin/ls", &[("arg", cid.to_string())]) {
+                                Ok(a) => a.keys.into_values().next().map(|t| t.kind),
+                                Err(e) if e.to_string().contains("is not pinned") => None,
+                                Err(e) => return Err(e),
+                            }
                         }
+                    };
+                    match status {
                         Some(s) => writeln!(out, "{cid} {s}")?,
                         None => {
                             out.flush()?;
@@ -70,11 +123,28 @@ pub fn run(home: &Path, cmd: PinCommand) -> Result<ExitCode> {
                     "invalid pin type {other:?} (expected all, recursive, direct or indirect)"
                 ),
             };
-            let pins = store.pins()?;
-            for pin in &pins {
-                let want = match pin.mode {
-                    PinMode::Recursive => want_rec,
-                    PinMode::Direct => want_direct,
+            let list = match &target {
+                Target::Local(store) => PinList {
+                    pins: store.pins()?.iter().map(PinView::new).collect(),
+                    indirect: if want_ind {
+                        store
+                            .indirect_pins()?
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                },
+                Target::Daemon(d) => d.get_json(&format!(
+                    "{}/pins?indirect={want_ind}",
+                    kiln_api::types::PREFIX
+                ))?,
+            };
+            for pin in &list.pins {
+                let want = match pin.mode.as_str() {
+                    "recursive" => want_rec,
+                    _ => want_direct,
                 };
                 if !want {
                     continue;
@@ -88,26 +158,11 @@ pub fn run(home: &Path, cmd: PinCommand) -> Result<ExitCode> {
                     }
                 }
             }
-            if want_ind {
-                let roots: HashSet<_> = pins.iter().map(|p| p.cid).collect();
-                let mut seen = HashSet::new();
-                let mut stack: Vec<_> = pins
-                    .iter()
-                    .filter(|p| p.mode == PinMode::Recursive)
-                    .flat_map(|p| store.links(&p.cid).ok().flatten().unwrap_or_default())
-                    .collect();
-                while let Some(c) = stack.pop() {
-                    if !seen.insert(c) {
-                        continue;
-                    }
-                    if !roots.contains(&c) {
-                        if quiet {
-                            writeln!(out, "{c}")?;
-                        } else {
-                            writeln!(out, "{c} indirect")?;
-                        }
-                    }
-                    stack.extend(store.links(&c)?.unwrap_or_default());
+            for c in &list.indirect {
+                if quiet {
+                    writeln!(out, "{c}")?;
+                } else {
+                    writeln!(out, "{c} indirect")?;
                 }
             }
             out.flush()?;

@@ -1,6 +1,8 @@
 //! `kiln init`, `kiln gc`, `kiln repo stat`, `kiln repo verify`.
 
+use super::{Repo, Target};
 use anyhow::Result;
+use kiln_api::types::{GcView, PREFIX, StatView, VerifyView};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -15,16 +17,19 @@ pub fn init(home: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn id(home: &Path) -> Result<ExitCode> {
+pub fn id(repo: &Repo) -> Result<ExitCode> {
     use base64::Engine;
-    crate::repo::open(home)?;
-    let key = crate::repo::identity(home)?;
+    let addresses = match repo.target()? {
+        Target::Local(_) => Vec::new(),
+        Target::Daemon(d) => d.node()?.addresses,
+    };
+    let key = crate::repo::identity(repo.home())?;
     let public = kiln_id::libp2p_public_key(&key.public_key());
     let doc = serde_json::json!({
         "ID": key.peer_id(),
         "DID": key.did(),
         "PublicKey": base64::engine::general_purpose::STANDARD.encode(public),
-        "Addresses": [],
+        "Addresses": addresses,
         "AgentVersion": format!("kiln/{}", env!("CARGO_PKG_VERSION")),
         "Protocols": [],
     });
@@ -48,10 +53,12 @@ pub fn human(n: u64) -> String {
     }
 }
 
-pub fn gc(home: &Path) -> Result<ExitCode> {
-    let store = crate::repo::open(home)?;
+pub fn gc(repo: &Repo) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let r = store.gc()?;
+    let r = match repo.target()? {
+        Target::Local(store) => GcView::from(&store.gc()?),
+        Target::Daemon(d) => d.post_json(&format!("{PREFIX}/gc"))?,
+    };
     println!(
         "removed {} blocks ({}), deleted {} packs, rewrote {} packs, reclaimed {} of disk in {:.2?}",
         r.blocks_removed,
@@ -64,23 +71,27 @@ pub fn gc(home: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn stat(home: &Path, raw: bool) -> Result<ExitCode> {
-    let store = crate::repo::open(home)?;
-    let s = store.stat()?;
+pub fn stat(repo: &Repo, raw: bool) -> Result<ExitCode> {
+    let s = match repo.target()? {
+        Target::Local(store) => StatView::new(&store.stat()?, repo.home()),
+        Target::Daemon(d) => d.get_json(&format!("{PREFIX}/stat"))?,
+    };
     let b = |n: u64| if raw { n.to_string() } else { human(n) };
     println!("NumObjects: {}", s.blocks);
     println!("BlockBytes: {}", b(s.block_bytes));
     println!("RepoSize:   {}", b(s.pack_bytes + s.db_bytes));
     println!("Pins:       {}", s.pins);
     println!("Packs:      {} ({})", s.packs, b(s.pack_bytes));
-    println!("RepoPath:   {}", home.display());
+    println!("RepoPath:   {}", s.repo_path);
     println!("Version:    kiln {}", env!("CARGO_PKG_VERSION"));
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn verify(home: &Path) -> Result<ExitCode> {
-    let store = crate::repo::open(home)?;
-    let r = store.verify()?;
+pub fn verify(repo: &Repo) -> Result<ExitCode> {
+    let r = match repo.target()? {
+        Target::Local(store) => VerifyView::from(&store.verify()?),
+        Target::Daemon(d) => d.post_json(&format!("{PREFIX}/verify"))?,
+    };
     for c in &r.corrupt {
         println!("corrupt: {c}");
     }

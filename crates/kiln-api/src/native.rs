@@ -1,0 +1,93 @@
+//! kiln's own API under `/api/kiln/v1/`: JSON views of the node and the repository that
+//! the Kubo RPC has no shape for (pin names and times, GC and verify reports, full
+//! statistics). The command line uses it when it talks to a running daemon; `openapi.json`
+//! documents it.
+
+use crate::rpc::blocking;
+use crate::types::{GcView, NodeView, PinList, PinView, StatView, VerifyView};
+use crate::{ApiError, AppState};
+use axum::extract::{Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+/// kiln's own routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/kiln/v1/node", get(node))
+        .route("/api/kiln/v1/stat", get(stat))
+        .route("/api/kiln/v1/pins", get(pins))
+        .route("/api/kiln/v1/blocks/{cid}", get(block))
+        .route("/api/kiln/v1/gc", post(gc))
+        .route("/api/kiln/v1/verify", post(verify))
+        .route("/api/kiln/v1/openapi.json", get(crate::openapi::document))
+}
+
+async fn node(State(s): State<AppState>) -> Json<NodeView> {
+    Json(NodeView {
+        peer_id: s.node.peer_id.clone(),
+        did: s.node.did.clone(),
+        agent_version: s.node.agent_version.clone(),
+        addresses: s.node.addresses.clone(),
+        repo_path: s.store.root().display().to_string(),
+    })
+}
+
+async fn stat(State(s): State<AppState>) -> Result<Json<StatView>, ApiError> {
+    blocking(&s, |st| Ok(Json(StatView::new(&st.stat()?, st.root())))).await
+}
+
+#[derive(Deserialize)]
+struct PinsQuery {
+    #[serde(default)]
+    indirect: bool,
+}
+
+async fn pins(
+    State(s): State<AppState>,
+    q: Result<Query<PinsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PinList>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    blocking(&s, move |st| {
+        let pins = st.pins()?.iter().map(PinView::new).collect();
+        let indirect = if q.indirect {
+            st.indirect_pins()?.iter().map(|c| c.to_string()).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Json(PinList { pins, indirect }))
+    })
+    .await
+}
+
+async fn gc(State(s): State<AppState>) -> Result<Json<GcView>, ApiError> {
+    let report = blocking(&s, |st| Ok(st.gc()?)).await?;
+    tracing::info!(
+        blocks = report.blocks_removed,
+        bytes = report.bytes_freed,
+        "gc"
+    );
+    Ok(Json(GcView::from(&report)))
+}
+
+async fn verify(State(s): State<AppState>) -> Result<Json<VerifyView>, ApiError> {
+    blocking(&s, |st| Ok(Json(VerifyView::from(&st.verify()?)))).await
+}
+
+/// `GET /api/kiln/v1/blocks/{cid}`: a block's bytes, 404 if it is not stored.
+async fn block(
+    State(s): State<AppState>,
+    axum::extract::Path(cid): axum::extract::Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let cid = kiln_core::cids::parse_cid(&cid)?;
+    let data = blocking(&s, move |st| Ok(st.get(&cid)?)).await?;
+    match data {
+        Some(d) => Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/vnd.ipld.raw")],
+            d,
+        )
+            .into_response()),
+        None => Err(ApiError::not_found(format!("block {cid} not found"))),
+    }
+}

@@ -1,0 +1,311 @@
+//! Talking to a running daemon. `kiln daemon` writes the address of its API listener to
+//! `$KILN_HOME/api` and removes it at shutdown; a command that finds the file, and a daemon
+//! answering there with this repository's identity, sends its work to the daemon instead of
+//! opening the store. The output is the same either way: the commands format the daemon's
+//! answers exactly as they format the store's.
+
+use anyhow::{Context, Result, anyhow, bail};
+use kiln_api::types::{ErrorView, NodeView};
+use serde::de::DeserializeOwned;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+/// The file in the repository naming the running daemon's API (`http://ADDR:PORT`).
+pub const API_FILE: &str = "api";
+
+/// A daemon's API, reachable over HTTP.
+#[derive(Clone)]
+pub struct Daemon {
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+/// Query arguments, in order (`arg` may repeat).
+pub type Query<'a> = [(&'a str, String)];
+
+fn client() -> Result<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(None)
+        .build()
+        .context("cannot set up the HTTP client")
+}
+
+impl Daemon {
+    /// The daemon to use for the repository at `home`: the one named by `explicit`
+    /// (`--node`/`$KILN_NODE`, which must answer), else the one `$KILN_HOME/api` names if it
+    /// answers with this repository's identity, else none (open the store directly).
+    pub fn find(home: &Path, explicit: Option<&str>) -> Result<Option<Daemon>> {
+        if let Some(url) = explicit {
+            let d = Daemon {
+                base: url.trim_end_matches('/').to_string(),
+                http: client()?,
+            };
+            d.node()
+                .with_context(|| format!("no kiln daemon answers at {url}"))?;
+            return Ok(Some(d));
+        }
+        let Ok(text) = std::fs::read_to_string(home.join(API_FILE)) else {
+            return Ok(None);
+        };
+        let url = text.trim();
+        if !url.starts_with("http://") {
+            return Ok(None);
+        }
+        let d = Daemon {
+            base: url.trim_end_matches('/').to_string(),
+            http: client()?,
+        };
+        // A file left by a daemon that was killed, or a port now used by another node:
+        // open the repository directly.
+        let Ok(node) = d.node() else {
+            return Ok(None);
+        };
+        let key = crate::repo::identity(home)?;
+        Ok((node.peer_id == key.peer_id()).then_some(d))
+    }
+
+    /// `GET /api/kiln/v1/node`.
+    pub fn node(&self) -> Result<NodeView> {
+        self.get_json("/api/kiln/v1/node")
+    }
+
+    fn check(resp: reqwest::blocking::Response) -> Result<reqwest::blocking::Response> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let text = resp.text().unwrap_or_default();
+        match serde_json::from_str::<ErrorView>(&text) {
+            Ok(e) => Err(anyhow!("{}", e.message)),
+            Err(_) => Err(anyhow!(
+                "daemon answered {status}: {}",
+                text.lines().next().unwrap_or("")
+            )),
+        }
+    }
+
+    fn send(&self, req: reqwest::blocking::RequestBuilder) -> Result<reqwest::blocking::Response> {
+        let resp = req
+            .send()
+            .with_context(|| format!("cannot reach the kiln daemon at {}", self.base))?;
+        Daemon::check(resp)
+    }
+
+    /// `GET` one of kiln's own JSON endpoints.
+    pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let resp = self.send(self.http.get(format!("{}{path}", self.base)))?;
+        resp.json()
+            .with_context(|| format!("unexpected answer from {path}"))
+    }
+
+    /// `POST` to one of kiln's own JSON endpoints.
+    pub fn post_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let resp = self.send(self.http.post(format!("{}{path}", self.base)))?;
+        resp.json()
+            .with_context(|| format!("unexpected answer from {path}"))
+    }
+
+    /// A Kubo RPC call (`POST /api/v0/CMD?…`); the answer body streams from the result.
+    pub fn rpc(&self, cmd: &str, query: &Query) -> Result<reqwest::blocking::Response> {
+        self.send(
+            self.http
+                .post(format!("{}/api/v0/{cmd}", self.base))
+                .query(query),
+        )
+    }
+
+    /// A Kubo RPC call answered with one JSON value.
+    pub fn rpc_json<T: DeserializeOwned>(&self, cmd: &str, query: &Query) -> Result<T> {
+        self.rpc(cmd, query)?
+            .json()
+            .with_context(|| format!("unexpected answer from {cmd}"))
+    }
+
+    /// A Kubo RPC call answered with newline-delimited JSON.
+    pub fn rpc_ndjson<T: DeserializeOwned>(&self, cmd: &str, query: &Query) -> Result<Vec<T>> {
+        let text = self.rpc(cmd, query)?.text()?;
+        parse_ndjson(&text, cmd)
+    }
+
+    /// A Kubo RPC call with a streamed `multipart/form-data` body.
+    pub fn rpc_multipart(
+        &self,
+        cmd: &str,
+        query: &Query,
+        body: Multipart,
+    ) -> Result<reqwest::blocking::Response> {
+        let ctype = format!("multipart/form-data; boundary={}", body.boundary);
+        self.send(
+            self.http
+                .post(format!("{}/api/v0/{cmd}", self.base))
+                .query(query)
+                .header(reqwest::header::CONTENT_TYPE, ctype)
+                .body(reqwest::blocking::Body::new(body)),
+        )
+    }
+}
+
+/// Newline-delimited JSON; a line with `Message` and `Type: "error"` is an error.
+pub fn parse_ndjson<T: DeserializeOwned>(text: &str, what: &str) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("unexpected answer from {what}"))?;
+        if v.get("Type").and_then(|t| t.as_str()) == Some("error") {
+            bail!(
+                "{}",
+                v.get("Message").and_then(|m| m.as_str()).unwrap_or("error")
+            );
+        }
+        out.push(
+            serde_json::from_value(v).with_context(|| format!("unexpected answer from {what}"))?,
+        );
+    }
+    Ok(out)
+}
+
+/// One part of a multipart body.
+pub enum Part {
+    /// A directory entry (`application/x-directory`).
+    Directory(String),
+    /// A symlink (`application/symlink`) and its target.
+    Symlink(String, Vec<u8>),
+    /// A file's bytes, read as the body is sent.
+    File(String, Box<dyn Read + Send>),
+}
+
+/// A `multipart/form-data` body produced part by part as it is read, so files stream from
+/// disk to the daemon without being held in memory.
+pub struct Multipart {
+    boundary: String,
+    parts: std::collections::VecDeque<Part>,
+    head: std::io::Cursor<Vec<u8>>,
+    current: Option<Box<dyn Read + Send>>,
+    finished: bool,
+    /// Called with the number of file bytes sent so far.
+    progress: Box<dyn FnMut(u64) + Send>,
+    sent: u64,
+}
+
+impl Multipart {
+    /// A body of `parts`, in order.
+    pub fn new(parts: Vec<Part>, progress: Box<dyn FnMut(u64) + Send>) -> Multipart {
+        // A random boundary: file bytes cannot be made to contain it.
+        let mut rnd = [0u8; 16];
+        if getrandom::fill(&mut rnd).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            rnd = nanos.to_le_bytes();
+        }
+        let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+        Multipart {
+            boundary: format!("kiln-{hex}"),
+            parts: parts.into(),
+            head: std::io::Cursor::new(Vec::new()),
+            current: None,
+            finished: false,
+            progress,
+            sent: 0,
+        }
+    }
+
+    fn header(&self, name: &str, ctype: &str) -> Vec<u8> {
+        let escaped = percent_encoding::utf8_percent_encode(name, NAME_ESCAPES);
+        format!(
+            "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{escaped}\"\r\nContent-Type: {ctype}\r\n\r\n",
+            self.boundary
+        )
+        .into_bytes()
+    }
+
+    /// Queue the next part's header (and small body); false when none is left.
+    fn advance(&mut self) -> bool {
+        let Some(part) = self.parts.pop_front() else {
+            if self.finished {
+                return false;
+            }
+            self.finished = true;
+            self.head = std::io::Cursor::new(format!("--{}--\r\n", self.boundary).into_bytes());
+            return true;
+        };
+        let mut head = Vec::new();
+        match part {
+            Part::Directory(name) => {
+                head.extend(self.header(&name, "application/x-directory"));
+                head.extend_from_slice(b"\r\n");
+            }
+            Part::Symlink(name, target) => {
+                head.extend(self.header(&name, "application/symlink"));
+                head.extend(target);
+                head.extend_from_slice(b"\r\n");
+            }
+            Part::File(name, reader) => {
+                head.extend(self.header(&name, "application/octet-stream"));
+                self.current = Some(reader);
+            }
+        }
+        self.head = std::io::Cursor::new(head);
+        true
+    }
+}
+
+/// Bytes escaped in a multipart file name: controls, `"`, `%`, and non-ASCII.
+const NAME_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'"').add(b'%');
+
+impl Read for Multipart {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.head.read(out)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            if let Some(r) = self.current.as_mut() {
+                let n = r.read(out)?;
+                if n > 0 {
+                    self.sent += n as u64;
+                    (self.progress)(self.sent);
+                    return Ok(n);
+                }
+                self.current = None;
+                self.head = std::io::Cursor::new(b"\r\n".to_vec());
+                continue;
+            }
+            if !self.advance() {
+                return Ok(0);
+            }
+        }
+    }
+}
+
+/// The daemon's blocks as a [`kiln_core::BlockSource`], each one checked against its CID,
+/// so kiln-core's readers (and `get`'s safety checks) work on them unchanged.
+pub struct Blocks(pub Daemon);
+
+impl kiln_core::BlockSource for Blocks {
+    fn get(&self, cid: &kiln_core::Cid) -> kiln_core::Result<Option<Vec<u8>>> {
+        if let Some(d) = kiln_core::cids::identity_data(cid) {
+            return Ok(Some(d.to_vec()));
+        }
+        let io = |e: String| kiln_core::Error::Io {
+            context: format!("fetching block {cid} from the daemon"),
+            source: std::io::Error::other(e),
+        };
+        let d = &self.0;
+        let resp = d
+            .http
+            .get(format!("{}/api/kiln/v1/blocks/{cid}", d.base))
+            .send()
+            .map_err(|e| io(e.to_string()))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let resp = Daemon::check(resp).map_err(|e| io(e.to_string()))?;
+        let data = resp.bytes().map_err(|e| io(e.to_string()))?.to_vec();
+        kiln_core::cids::verify(cid, &data)?;
+        Ok(Some(data))
+    }
+}
