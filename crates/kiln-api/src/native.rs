@@ -11,6 +11,17 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+/// Every path [`router`] serves (kept in step with it; a test checks each is documented).
+pub const PATHS: [&str; 7] = [
+    "/api/kiln/v1/node",
+    "/api/kiln/v1/stat",
+    "/api/kiln/v1/pins",
+    "/api/kiln/v1/blocks/{cid}",
+    "/api/kiln/v1/gc",
+    "/api/kiln/v1/verify",
+    "/api/kiln/v1/openapi.json",
+];
+
 /// kiln's own routes.
 pub fn router() -> Router<AppState> {
     Router::new()
