@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 /// Every path [`router`] serves (kept in step with it; a test checks each is documented).
+#[cfg(test)]
 pub const PATHS: [&str; 7] = [
     "/api/kiln/v1/node",
     "/api/kiln/v1/stat",
