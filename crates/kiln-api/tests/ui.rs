@@ -203,7 +203,7 @@ async fn browser_lists_directories_and_previews_files() {
     let r = get(&f.app, &format!("/ui/browse?path={root}/hello.txt")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("hello from kiln\nsecond line\n"));
-    assert!(r.body.contains(&format!("({} bytes)", f.file_bytes.len())));
+    assert!(r.body.contains(&format!(">{} bytes<", f.file_bytes.len())));
     assert!(r.body.contains("text/plain"));
     assert!(
         r.body

@@ -335,7 +335,10 @@ fn render(shown: &Shown) -> Markup {
             h2 { "File" }
             dl.facts {
                 dt { "CID" } dd { code.cid { (shown.cid) } }
-                dt { "Size" } dd #file-size { (human_bytes(*size)) " (" (size) " bytes)" }
+                dt { "Size" } dd #file-size {
+                    @if *size < 1024 { (size) " bytes" }
+                    @else { (human_bytes(*size)) " (" (size) " bytes)" }
+                }
                 dt { "Type" } dd { (ctype) }
             }
             p { a.button href=(download_href(&here)) { "Download " (title) } }
