@@ -3,6 +3,7 @@
 //! statistics). The command line uses it when it talks to a running daemon; `openapi.json`
 //! documents it.
 
+use crate::activity::Kind;
 use crate::rpc::blocking;
 use crate::types::{GcView, NodeView, PinList, PinView, StatView, VerifyView};
 use crate::{ApiError, AppState};
@@ -79,6 +80,8 @@ async fn gc(State(s): State<AppState>) -> Result<Json<GcView>, ApiError> {
         bytes = report.bytes_freed,
         "gc"
     );
+    s.activity
+        .record(Kind::Gc, None, crate::rpc::gc_summary(&report));
     Ok(Json(GcView::from(&report)))
 }
 

@@ -514,6 +514,15 @@ async fn rpc_work_shows_in_the_activity_list() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // kiln's own API (what `kiln gc` calls when a daemon runs) records its runs too.
+    let r = send(
+        &f.app,
+        Request::post("/api/kiln/v1/gc")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
     let d = get(&f.app, "/").await.body;
     let (gc, unpin, pin) = (
@@ -524,4 +533,5 @@ async fn rpc_work_shows_in_the_activity_list() {
     assert!(gc < unpin && unpin < pin, "newest first");
     assert!(d.contains("via-rpc"));
     assert!(d.contains("blocks removed"));
+    assert_eq!(d.matches(">gc<").count(), 2);
 }
