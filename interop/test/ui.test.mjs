@@ -145,6 +145,9 @@ test('browser: into a subdirectory, open a file, download it', { skip }, async t
   assert.equal(await page.locator('#listing a.name', { hasText: 'onerror' }).innerText(), HOSTILE)
   assert.equal(await page.locator('#listing img').count(), 0)
   await shot(t, 'ui-browse-dir.png')
+  await page.setViewportSize(PHONE)
+  await shot(t, 'ui-browse-dir-phone.png')
+  await page.setViewportSize(DESKTOP)
 
   await page.getByRole('link', { name: 'guide.md', exact: true }).click()
   await page.waitForURL(new RegExp(`path=${root}/docs/guide.md$`))
@@ -169,7 +172,7 @@ test('browser: into a subdirectory, open a file, download it', { skip }, async t
   assert.deepEqual(dialogs, [], 'no script ran')
 })
 
-test('browser: a malformed CID gets a clear error page', { skip }, async () => {
+test('browser: a malformed CID gets a clear error page', { skip }, async t => {
   await page.goto(`${daemon.api}/ui/browse`)
   await page.getByLabel('CID or path').fill('definitely-not-a-cid')
   const [res] = await Promise.all([
@@ -179,4 +182,5 @@ test('browser: a malformed CID gets a clear error page', { skip }, async () => {
   assert.equal(res.status(), 400)
   assert.equal(await page.getByRole('alert').locator('h2').innerText(), 'Not a valid CID or path')
   assert.equal(await page.getByLabel('CID or path').inputValue(), 'definitely-not-a-cid')
+  await shot(t, 'ui-error.png')
 })
