@@ -13,6 +13,7 @@ pub mod metrics;
 mod native;
 mod openapi;
 mod rpc;
+mod server;
 mod stream;
 pub mod types;
 mod ui;
@@ -76,7 +77,7 @@ pub fn gateway_router(state: AppState) -> axum::Router {
 }
 
 /// Serve `router` on `listener` under `limits` until `shutdown` completes, then finish
-/// in-flight requests.
+/// in-flight requests (see `server.rs` for the connection-level protections).
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
@@ -90,10 +91,5 @@ pub async fn serve(
             limits::per_ip,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(body_cap));
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    server::serve(listener, router, limits, shutdown).await
 }

@@ -16,6 +16,14 @@ pub struct Limits {
     pub max_body_bytes: u64,
     /// Requests one client IP may have in flight at once.
     pub per_ip_concurrency: usize,
+    /// Open connections per listener; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers), bytes; larger → 431.
+    pub max_header_bytes: usize,
+    /// Time a client has to send a complete request head.
+    pub header_timeout: std::time::Duration,
+    /// A connection on which no byte moves either way for this long is closed.
+    pub idle_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -23,6 +31,10 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 16 << 30,
             per_ip_concurrency: 256,
+            max_connections: 4096,
+            max_header_bytes: 64 << 10,
+            header_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -51,6 +51,10 @@ pub enum Command {
     ///   [limits]
     ///   max_body_bytes = 17179869184     # largest request body (16 GiB)
     ///   per_ip_concurrency = 256         # requests in flight per client IP (then 429)
+    ///   max_connections = 4096           # open connections per listener (more wait)
+    ///   max_header_bytes = 65536         # largest request line + headers (then 431)
+    ///   header_timeout_secs = 10         # time to send a request head (then closed)
+    ///   idle_timeout_secs = 60           # no bytes either way for this long: closed
     Daemon(DaemonArgs),
     /// Add files or directories; prints `added CID NAME` lines like `ipfs add`.
     Add(AddArgs),

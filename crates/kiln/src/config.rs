@@ -1,9 +1,10 @@
 //! The daemon's configuration file (TOML); see `kiln daemon --help`.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// `config.toml`. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -33,6 +34,14 @@ pub struct LimitsConfig {
     pub max_body_bytes: Option<u64>,
     /// Requests in flight per client IP.
     pub per_ip_concurrency: Option<usize>,
+    /// Open connections per listener.
+    pub max_connections: Option<usize>,
+    /// Largest request head, bytes.
+    pub max_header_bytes: Option<usize>,
+    /// Seconds a client has to send a request head.
+    pub header_timeout_secs: Option<f64>,
+    /// Seconds without traffic after which a connection is closed.
+    pub idle_timeout_secs: Option<f64>,
 }
 
 impl Config {
@@ -56,14 +65,29 @@ impl Config {
     }
 
     /// The limits, defaults filled in.
-    pub fn limits(&self) -> kiln_api::Limits {
+    pub fn limits(&self) -> Result<kiln_api::Limits> {
         let d = kiln_api::Limits::default();
-        kiln_api::Limits {
-            max_body_bytes: self.limits.max_body_bytes.unwrap_or(d.max_body_bytes),
-            per_ip_concurrency: self
-                .limits
-                .per_ip_concurrency
-                .unwrap_or(d.per_ip_concurrency),
-        }
+        let l = &self.limits;
+        let secs = |v: Option<f64>, name: &str, default: Duration| -> Result<Duration> {
+            match v {
+                None => Ok(default),
+                Some(s) => Duration::try_from_secs_f64(s)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| anyhow!("[limits] {name} must be a positive number of seconds")),
+            }
+        };
+        Ok(kiln_api::Limits {
+            max_body_bytes: l.max_body_bytes.unwrap_or(d.max_body_bytes),
+            per_ip_concurrency: l.per_ip_concurrency.unwrap_or(d.per_ip_concurrency),
+            max_connections: l.max_connections.unwrap_or(d.max_connections),
+            max_header_bytes: l.max_header_bytes.unwrap_or(d.max_header_bytes),
+            header_timeout: secs(
+                l.header_timeout_secs,
+                "header_timeout_secs",
+                d.header_timeout,
+            )?,
+            idle_timeout: secs(l.idle_timeout_secs, "idle_timeout_secs", d.idle_timeout)?,
+        })
     }
 }

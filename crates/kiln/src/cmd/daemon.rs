@@ -38,7 +38,18 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         .gateway
         .or(config.gateway.listen)
         .unwrap_or(([127, 0, 0, 1], 8080).into());
-    let limits = config.limits();
+    let mut limits = config.limits()?;
+    // Two listeners share the descriptors, with room for the store and the blocking pool.
+    let fds = raise_fd_limit();
+    let fit = (fds.saturating_sub(512) / 2).max(16) as usize;
+    if limits.max_connections > fit {
+        tracing::warn!(
+            configured = limits.max_connections,
+            used = fit,
+            "connection cap lowered to fit the open-file limit ({fds})"
+        );
+        limits.max_connections = fit;
+    }
     tracing::info!(repo = %home.display(), "opening repository");
     let store = crate::repo::open(home)?;
     let key = crate::repo::identity(home)?;
@@ -168,6 +179,29 @@ impl Drop for ApiFile {
         // Only if it is still ours: another daemon may have started on the repository since.
         if std::fs::read_to_string(&self.path).is_ok_and(|c| c == self.content) {
             let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Raise the soft open-file limit to the hard one (every connection is a descriptor) and
+/// return the soft limit now in force.
+fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                tracing::debug!("could not raise the open-file limit");
+            }
+        }
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur
+        } else {
+            1024
         }
     }
 }
