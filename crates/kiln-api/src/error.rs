@@ -35,6 +35,16 @@ impl ApiError {
         }
     }
 
+    /// A request the node refuses to act on (403).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            not_found: false,
+            message: message.into(),
+            code: 1,
+        }
+    }
+
     /// Content that is not in the store (404).
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError {

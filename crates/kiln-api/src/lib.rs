@@ -12,6 +12,7 @@ mod limits;
 pub mod metrics;
 mod native;
 mod openapi;
+mod origin;
 mod rpc;
 mod server;
 mod stream;
@@ -62,6 +63,7 @@ pub fn api_router(state: AppState) -> axum::Router {
         .merge(ui::router())
         .route("/metrics", axum::routing::get(metrics::render))
         .with_state(state)
+        .layer(axum::middleware::from_fn(origin::guard_api))
         .layer(axum::middleware::from_fn(|req, next| {
             metrics::track("api", req, next)
         }))

@@ -217,58 +217,12 @@ impl<S: Send + Sync> FromRequestParts<S> for SameOrigin {
 }
 
 fn check_same_origin(h: &HeaderMap) -> Result<(), UiError> {
-    let refuse = |why: String| {
+    crate::origin::check(h).map_err(|why| {
         UiError::new(
             StatusCode::FORBIDDEN,
             format!("cross-site request refused: {why}. Use the forms on this node's own pages."),
         )
-    };
-    if let Some(site) = h.get("sec-fetch-site") {
-        return match site.as_bytes() {
-            b"same-origin" | b"none" => Ok(()),
-            other => Err(refuse(format!(
-                "the browser says it comes from a {} page",
-                String::from_utf8_lossy(other)
-            ))),
-        };
-    }
-    let Some(origin) = h.get(header::ORIGIN) else {
-        return Ok(());
-    };
-    let origin = origin.to_str().unwrap_or("");
-    let host = h
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if same_authority(origin, host) {
-        Ok(())
-    } else {
-        Err(refuse(format!("Origin {origin:?} is not this server")))
-    }
-}
-
-/// Does `origin` (`scheme://host[:port]`) name the same host and port as the `Host` header?
-fn same_authority(origin: &str, host: &str) -> bool {
-    let (default_port, rest) = if let Some(r) = origin.strip_prefix("http://") {
-        ("80", r)
-    } else if let Some(r) = origin.strip_prefix("https://") {
-        ("443", r)
-    } else {
-        return false;
-    };
-    let with_port = |a: &str| {
-        // `[v6]:port`, `[v6]`, `name:port`, `name`
-        let has_port = match a.rfind(']') {
-            Some(i) => a[i..].contains(':'),
-            None => a.contains(':'),
-        };
-        if has_port {
-            a.to_ascii_lowercase()
-        } else {
-            format!("{}:{default_port}", a.to_ascii_lowercase())
-        }
-    };
-    !rest.is_empty() && !host.is_empty() && with_port(rest) == with_port(host)
+    })
 }
 
 /// Which navigation entry is the current page.
@@ -435,14 +389,32 @@ mod tests {
 
     #[test]
     fn origins() {
-        assert!(same_authority("http://127.0.0.1:5001", "127.0.0.1:5001"));
-        assert!(same_authority("http://Kiln.example", "kiln.example:80"));
-        assert!(same_authority("https://kiln.example", "kiln.example"));
-        assert!(same_authority("http://[::1]:5001", "[::1]:5001"));
-        assert!(!same_authority("http://127.0.0.1:8080", "127.0.0.1:5001"));
-        assert!(!same_authority("null", "127.0.0.1:5001"));
-        assert!(!same_authority("http://evil.example", "kiln.example"));
-        assert!(!same_authority("http://", ""));
+        assert!(crate::origin::same_authority(
+            "http://127.0.0.1:5001",
+            "127.0.0.1:5001"
+        ));
+        assert!(crate::origin::same_authority(
+            "http://Kiln.example",
+            "kiln.example:80"
+        ));
+        assert!(crate::origin::same_authority(
+            "https://kiln.example",
+            "kiln.example"
+        ));
+        assert!(crate::origin::same_authority(
+            "http://[::1]:5001",
+            "[::1]:5001"
+        ));
+        assert!(!crate::origin::same_authority(
+            "http://127.0.0.1:8080",
+            "127.0.0.1:5001"
+        ));
+        assert!(!crate::origin::same_authority("null", "127.0.0.1:5001"));
+        assert!(!crate::origin::same_authority(
+            "http://evil.example",
+            "kiln.example"
+        ));
+        assert!(!crate::origin::same_authority("http://", ""));
     }
 
     #[test]

@@ -238,3 +238,38 @@ fn thousands_of_concurrent_requests() {
     assert!(!log.contains("panicked"), "{log}");
     d.stop();
 }
+
+#[test]
+fn cross_site_browser_requests_to_the_api_are_refused() {
+    let r = Repo::new();
+    let f = r.path("f.txt");
+    common::write(&f, b"not to be pinned by a web page");
+    let cid = r.add(&["--pin=false", f.to_str().unwrap()]);
+    let d = start(&r);
+    let pin = format!("/api/v0/pin/add?arg={cid}");
+    let gateway_origin = format!("http://{}", d.gateway);
+    for headers in [
+        vec![("Origin", "http://evil.example")],
+        vec![("Origin", gateway_origin.as_str())],
+        vec![("Sec-Fetch-Site", "cross-site")],
+        vec![
+            ("Sec-Fetch-Site", "same-site"),
+            ("Origin", gateway_origin.as_str()),
+        ],
+    ] {
+        let reply = common::daemon::request(&d.api, "POST", &pin, &headers);
+        assert_eq!(reply.status, 403, "{headers:?}");
+        let e: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert!(e["Message"].as_str().unwrap().contains("cross-site"), "{e}");
+        let gc = common::daemon::request(&d.api, "POST", "/api/kiln/v1/gc", &headers);
+        assert_eq!(gc.status, 403, "{headers:?}");
+    }
+    assert!(r.ok(&["pin", "ls"]).is_empty(), "a refused request pinned");
+    // The node's own pages, and clients that are not browsers, pass.
+    let own = format!("http://{}", d.api);
+    let reply = common::daemon::request(&d.api, "POST", &pin, &[("Origin", own.as_str())]);
+    assert_eq!(reply.status, 200);
+    let reply = common::daemon::request(&d.api, "POST", "/api/v0/version", &[]);
+    assert_eq!(reply.status, 200);
+    d.stop();
+}
