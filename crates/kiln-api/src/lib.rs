@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod activity;
+mod archive;
 mod error;
 mod gateway;
 mod limits;

@@ -3,73 +3,17 @@
 
 use super::{Args, blocking, flag, ndjson, required, resolve};
 use crate::activity::Kind;
+use crate::archive;
 use crate::stream::{ChannelReader, blocking_body};
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use kiln_core::Cid;
-use kiln_core::export::{self, Node};
+use kiln_core::export;
 use kiln_store::PinMode;
 use serde_json::json;
-use std::io::Write;
 use tokio::sync::mpsc;
-
-/// A name that is safe as a tar path segment.
-fn safe(name: &str) -> bool {
-    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
-}
-
-fn append(
-    src: &dyn kiln_core::BlockSource,
-    tar: &mut tar::Builder<&mut dyn Write>,
-    cid: &Cid,
-    path: &str,
-    depth: usize,
-) -> Result<(), String> {
-    if depth > 1024 {
-        return Err(format!("directory tree under {cid} is too deep"));
-    }
-    let node = export::stat(src, cid).map_err(|e| e.to_string())?;
-    let mut h = tar::Header::new_gnu();
-    h.set_mtime(0);
-    match node {
-        Node::File { size } => {
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(0o644);
-            h.set_size(size);
-            let reader = export::FileReader::new(src, cid).map_err(|e| e.to_string())?;
-            tar.append_data(&mut h, path, reader)
-                .map_err(|e| e.to_string())
-        }
-        Node::Symlink { target } => {
-            h.set_entry_type(tar::EntryType::Symlink);
-            h.set_mode(0o777);
-            h.set_size(0);
-            let target = String::from_utf8_lossy(&target).into_owned();
-            tar.append_link(&mut h, path, target)
-                .map_err(|e| e.to_string())
-        }
-        Node::Directory { .. } => {
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-            tar.append_data(&mut h, path, std::io::empty())
-                .map_err(|e| e.to_string())?;
-            for e in export::list(src, cid).map_err(|e| e.to_string())? {
-                if !safe(&e.name) {
-                    return Err(format!(
-                        "refusing unsafe entry name {:?} in directory {cid}",
-                        e.name
-                    ));
-                }
-                append(src, tar, &e.cid, &format!("{path}/{}", e.name), depth + 1)?;
-            }
-            Ok(())
-        }
-    }
-}
 
 pub async fn get(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
     let path = required(&q)?.to_string();
@@ -88,15 +32,13 @@ pub async fn get(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
         Ok((cid, name))
     })
     .await?;
-    let name = if safe(&name) { name } else { cid.to_string() };
+    let name = if archive::safe_name(&name) {
+        name
+    } else {
+        cid.to_string()
+    };
     let store = s.store.clone();
-    let mut r = blocking_body(move |w| {
-        let mut tar = tar::Builder::new(w);
-        tar.mode(tar::HeaderMode::Deterministic);
-        append(&store, &mut tar, &cid, &name, 0)?;
-        tar.finish().map_err(|e| e.to_string())
-    })
-    .into_response();
+    let mut r = blocking_body(move |w| archive::write_tar(&store, &cid, &name, w)).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-tar"),
