@@ -61,6 +61,19 @@ test('add a file (each profile) and cat it back, with ranges', { skip: kilnSkip 
   }
 })
 
+test('add reports progress as NDJSON while it runs', { skip: kilnSkip }, async () => {
+  const data = Buffer.alloc(5 << 20)
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 11)) & 0xff
+  const seen = []
+  const r = await client.add({ path: 'big.bin', content: data }, { cidVersion: 1, progress: (bytes, name) => seen.push([bytes, name]) })
+  assert.ok(seen.length >= 5, `progress called ${seen.length} times`)
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i][0] >= seen[i - 1][0], 'progress never goes back')
+  assert.equal(seen.at(-1)[0], data.length)
+  assert.equal(seen.at(-1)[1], 'big.bin')
+  assert.equal(r.path, 'big.bin')
+  assert.deepEqual(await concat(client.cat(r.cid)), data)
+})
+
 test('add a directory tree (addAll) and list it', { skip: kilnSkip }, async () => {
   const enc = new TextEncoder()
   const entries = [
@@ -88,7 +101,9 @@ test('blocks, pins, repo, dag export', { skip: kilnSkip }, async () => {
   const st = await all(client.pin.ls({ paths: [cid] }))
   assert.equal(st[0].type, 'recursive')
   await client.pin.rm(cid)
-  await all(client.repo.gc())
+  const removed = await all(client.repo.gc())
+  assert.ok(removed.every(r => r.err == null), JSON.stringify(removed))
+  assert.ok(removed.some(r => r.cid?.toString() === cid.toString()), 'gc reports the removed block')
   await assert.rejects(client.block.get(cid))
   const stat = await client.repo.stat()
   assert.ok(Number(stat.numObjects) > 0)

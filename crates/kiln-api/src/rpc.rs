@@ -411,16 +411,49 @@ async fn pin_ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiEr
     .await
 }
 
-async fn repo_gc(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let report = blocking(&s, |st| Ok(st.gc()?)).await?;
-    tracing::info!(
-        blocks = report.blocks_removed,
-        bytes = report.bytes_freed,
-        "gc via RPC"
+/// Kubo's `repo/gc`: one `{"Key": {"/": CID}}` line per removed block, streamed as GC
+/// commits them (none with `quiet=true`); a failure ends the stream with `{"Error": …}`.
+async fn repo_gc(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+    let quiet = flag(&q, "quiet", false)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Value>(256);
+    let (store, activity) = (s.store.clone(), s.activity.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut send = |c: &Cid| {
+            if !quiet {
+                // A client that stopped reading does not stop the collection.
+                let _ = tx.blocking_send(json!({"Key": {"/": c.to_string()}}));
+            }
+        };
+        match store.gc_reporting(&mut send) {
+            Ok(report) => {
+                tracing::info!(
+                    blocks = report.blocks_removed,
+                    bytes = report.bytes_freed,
+                    "gc via RPC"
+                );
+                activity.record(Kind::Gc, None, gc_summary(&report));
+            }
+            Err(e) => {
+                tracing::warn!("gc via RPC failed: {e}");
+                let _ = tx.blocking_send(json!({"Error": e.to_string()}));
+            }
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        let v = rx.recv().await?;
+        Some((
+            Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(format!("{v}\n"))),
+            rx,
+        ))
+    }));
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
     );
-    s.activity.record(Kind::Gc, None, gc_summary(&report));
-    // Kubo streams one {"Key": {"/": cid}} line per removed block; kiln's GC reports counts.
-    Ok(ndjson(Vec::new()))
+    r.headers_mut()
+        .insert("x-chunked-output", HeaderValue::from_static("1"));
+    Ok(r)
 }
 
 /// One line about a GC run, for the activity log.

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::FileExt;
 
+use cid::Cid;
 use rusqlite::params;
 
 use crate::dag::{self, IdSet, OnMissing};
@@ -21,7 +22,13 @@ const TEMP_PACK_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 /// Packs smaller than this are merged when there are several.
 const SMALL_PACK: u64 = 64 << 20;
 
-pub(crate) fn run(inner: &Inner) -> Result<GcReport> {
+/// `on_removed` is called with each removed block's CID once its removal is committed, when
+/// `report_removed` is set.
+pub(crate) fn run(
+    inner: &Inner,
+    on_removed: &mut dyn FnMut(&Cid),
+    report_removed: bool,
+) -> Result<GcReport> {
     // One GC at a time (per repository, across processes).
     let _gc_lock = LockFile::acquire(&inner.locks_dir.join("gc"))?;
     let mut report = GcReport::default();
@@ -29,13 +36,19 @@ pub(crate) fn run(inner: &Inner) -> Result<GcReport> {
     // A larger page cache while GC runs (the sweep touches index pages all over the file);
     // restored before the connection goes back to the pool.
     conn.execute_batch("PRAGMA cache_size=-131072")?;
-    let result = run_with(inner, &mut conn, &mut report);
+    let result = run_with(inner, &mut conn, &mut report, on_removed, report_removed);
     conn.execute_batch("PRAGMA cache_size=-8192")?;
     result?;
     Ok(report)
 }
 
-fn run_with(inner: &Inner, conn: &mut rusqlite::Connection, report: &mut GcReport) -> Result<()> {
+fn run_with(
+    inner: &Inner,
+    conn: &mut rusqlite::Connection,
+    report: &mut GcReport,
+    on_removed: &mut dyn FnMut(&Cid),
+    report_removed: bool,
+) -> Result<()> {
     // 1. New epoch; forget dead sessions; blocks touched at or after `threshold` are protected.
     // (No fsync needed: see `db::light_write`; a lost bump only repeats an epoch no
     // surviving session can have started in.)
@@ -164,9 +177,10 @@ fn run_with(inner: &Inner, conn: &mut rusqlite::Connection, report: &mut GcRepor
             break;
         };
         let mut deleted = 0u64;
+        let mut removed = Vec::new();
         {
             let mut del = tx.prepare_cached(
-                "DELETE FROM blocks WHERE id = ?1 AND touched < ?2 RETURNING len, nlinks",
+                "DELETE FROM blocks WHERE id = ?1 AND touched < ?2 RETURNING len, nlinks, ver, codec, mh",
             )?;
             let mut del_links = tx.prepare_cached("DELETE FROM links WHERE parent = ?1")?;
             for &id in chunk {
@@ -176,6 +190,11 @@ fn run_with(inner: &Inner, conn: &mut rusqlite::Connection, report: &mut GcRepor
                 let mut rows = del.query(params![id, threshold])?;
                 if let Some(row) = rows.next()? {
                     let (len, nlinks): (i64, i64) = (row.get(0)?, row.get(1)?);
+                    if report_removed {
+                        let (ver, codec, mh): (i64, i64, Vec<u8>) =
+                            (row.get(2)?, row.get(3)?, row.get(4)?);
+                        removed.push(db::cid_from_parts(ver, codec, &mh)?);
+                    }
                     drop(rows);
                     if nlinks > 0 {
                         del_links.execute(params![id])?;
@@ -190,6 +209,9 @@ fn run_with(inner: &Inner, conn: &mut rusqlite::Connection, report: &mut GcRepor
             db::bump_del_seq(&tx)?;
         }
         tx.commit()?;
+        for c in &removed {
+            on_removed(c);
+        }
     }
 
     // 4. Reclaim pack space.

@@ -313,9 +313,19 @@ impl Store {
     /// protected by a live write session, then delete or compact pack files. Safe to run while
     /// other sessions, in this or other processes, keep writing.
     pub fn gc(&self) -> Result<GcReport> {
-        match crate::gc::run(&self.inner) {
+        self.gc_inner(&mut |_| {}, false)
+    }
+
+    /// [`Store::gc`], calling `on_removed` with each removed block's CID as soon as its
+    /// removal is committed (in batches, during the run).
+    pub fn gc_reporting(&self, on_removed: &mut dyn FnMut(&Cid)) -> Result<GcReport> {
+        self.gc_inner(on_removed, true)
+    }
+
+    fn gc_inner(&self, on_removed: &mut dyn FnMut(&Cid), report: bool) -> Result<GcReport> {
+        match crate::gc::run(&self.inner, on_removed, report) {
             Err(Error::DiskFull { .. }) if self.release_reserve() => {
-                let r = crate::gc::run(&self.inner);
+                let r = crate::gc::run(&self.inner, on_removed, report);
                 let _ = ensure_reserve(
                     &self.inner.root.join(RESERVE),
                     self.inner.opts.reserve_bytes,

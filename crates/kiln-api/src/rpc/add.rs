@@ -8,7 +8,7 @@ use crate::stream::ChannelReader;
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{Multipart, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use kiln_core::import::{self, DirEntry, ImportOptions, Imported};
 use kiln_core::{BlockSink, NullSink};
 use kiln_store::{PinMode, Session, Store};
@@ -61,7 +61,10 @@ struct Importer {
     nodes: BTreeMap<String, Imported>,
     dirs: BTreeSet<String>,
     order: Vec<String>,
+    /// The answer's lines, when they are sent at the end.
     lines: Vec<Value>,
+    /// Where lines go as they are made, with `progress=true`.
+    stream: Option<mpsc::Sender<Value>>,
 }
 
 impl Importer {
@@ -87,12 +90,20 @@ impl Importer {
         } else {
             path.clone()
         };
-        self.lines.push(
+        self.emit(
             json!({"Name": name, "Hash": node.cid.to_string(), "Size": node.tsize.to_string()}),
         );
         self.order.push(path.clone());
         self.nodes.insert(path, node);
         Ok(())
+    }
+
+    fn emit(&mut self, line: Value) {
+        match &self.stream {
+            // A client that went away stops reading; the add still completes.
+            Some(tx) => drop(tx.blocking_send(line)),
+            None => self.lines.push(line),
+        }
     }
 
     fn event(&mut self, e: Event) -> Result<(), ApiError> {
@@ -114,7 +125,26 @@ impl Importer {
             Event::File(p, rx) => {
                 let opts = self.opts.clone();
                 let mut reader = ChannelReader::new(rx);
-                let node = import::import_reader(self.sink(), &mut reader, &opts, &mut |_| {})?;
+                // Progress lines (`{"Name","Bytes"}`) at most every MiB, as the bytes go in.
+                let progress = self.stream.clone();
+                let shown = if p.starts_with(UNNAMED) {
+                    String::new()
+                } else {
+                    p.clone()
+                };
+                let mut last = 0u64;
+                let mut report = |n: u64| {
+                    if let Some(tx) = &progress
+                        && n >= last + (1 << 20)
+                    {
+                        last = n;
+                        let _ = tx.blocking_send(json!({"Name": shown, "Bytes": n}));
+                    }
+                };
+                let node = import::import_reader(self.sink(), &mut reader, &opts, &mut report)?;
+                if let Some(tx) = &self.stream {
+                    let _ = tx.blocking_send(json!({"Name": shown, "Bytes": node.size}));
+                }
                 self.record(p, node)
             }
         }
@@ -162,10 +192,17 @@ impl Importer {
             .collect();
         let opts = self.opts.clone();
         let w = import::build_directory(self.sink(), entries, &opts)?;
-        self.lines
-            .push(json!({"Name": "", "Hash": w.cid.to_string(), "Size": w.tsize.to_string()}));
+        self.emit(json!({"Name": "", "Hash": w.cid.to_string(), "Size": w.tsize.to_string()}));
         Ok(vec![w])
     }
+}
+
+/// The add flags that are not import options.
+#[derive(Clone, Copy)]
+struct Flags {
+    pin: bool,
+    wrap: bool,
+    only_hash: bool,
 }
 
 fn run(
@@ -173,9 +210,12 @@ fn run(
     activity: &Activity,
     mut events: mpsc::Receiver<Event>,
     opts: ImportOptions,
-    pin: bool,
-    wrap: bool,
-    only_hash: bool,
+    Flags {
+        pin,
+        wrap,
+        only_hash,
+    }: Flags,
+    stream: Option<mpsc::Sender<Value>>,
 ) -> Result<Vec<Value>, ApiError> {
     let session = if only_hash {
         None
@@ -190,6 +230,7 @@ fn run(
         dirs: BTreeSet::new(),
         order: Vec::new(),
         lines: Vec::new(),
+        stream,
     };
     while let Some(e) = events.blocking_recv() {
         imp.event(e)?;
@@ -217,11 +258,7 @@ fn multipart_err(e: axum::extract::multipart::MultipartError) -> ApiError {
     ApiError::multipart(e)
 }
 
-pub async fn add(
-    State(s): State<AppState>,
-    q: Args,
-    mut m: Multipart,
-) -> Result<Response, ApiError> {
+pub async fn add(State(s): State<AppState>, q: Args, m: Multipart) -> Result<Response, ApiError> {
     let cid_version = one(&q, "cid-version")
         .map(|v| {
             v.parse::<u8>()
@@ -241,58 +278,105 @@ pub async fn add(
     let wrap = flag(&q, "wrap-with-directory", false)?;
     let only_hash = flag(&q, "only-hash", false)?;
 
+    let progress = flag(&q, "progress", false)?;
+
+    // With progress=true the answer streams: progress and entry lines as they are made, and
+    // an error line if the add fails part way. Otherwise it comes whole at the end, with an
+    // error status if the add failed.
+    let (line_tx, line_rx) = if progress {
+        let (t, r) = mpsc::channel::<Value>(64);
+        (Some(t), Some(r))
+    } else {
+        (None, None)
+    };
     let (tx, rx) = mpsc::channel::<Event>(4);
     let (store, activity) = (s.store.clone(), s.activity.clone());
-    let job =
-        tokio::task::spawn_blocking(move || run(store, &activity, rx, opts, pin, wrap, only_hash));
+    let stream = line_tx.clone();
+    let job = tokio::task::spawn_blocking(move || {
+        let flags = Flags {
+            pin,
+            wrap,
+            only_hash,
+        };
+        run(store, &activity, rx, opts, flags, stream)
+    });
+    let work = async move {
+        let fed = feed(m, tx).await;
+        let result = job
+            .await
+            .map_err(|e| ApiError::internal(format!("add task failed: {e}")))?;
+        // An importer error explains a feed that stopped early; report it first.
+        let lines = result?;
+        fed?;
+        Ok::<Vec<Value>, ApiError>(lines)
+    };
+    let (Some(line_tx), Some(line_rx)) = (line_tx, line_rx) else {
+        return Ok(ndjson(work.await?));
+    };
+    tokio::spawn(async move {
+        if let Err(e) = work.await {
+            let _ = line_tx
+                .send(json!({"Message": e.message(), "Code": 0, "Type": "error"}))
+                .await;
+        }
+    });
+    let body =
+        axum::body::Body::from_stream(futures_util::stream::unfold(line_rx, |mut rx| async move {
+            let v = rx.recv().await?;
+            let line = Bytes::from(format!("{v}\n"));
+            Some((Ok::<_, std::convert::Infallible>(line), rx))
+        }));
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut().insert(
+        "x-chunked-output",
+        axum::http::HeaderValue::from_static("1"),
+    );
+    Ok(r)
+}
+
+/// Hand the multipart parts to the importer as events; file bytes stream through.
+async fn feed(mut m: Multipart, tx: mpsc::Sender<Event>) -> Result<(), ApiError> {
     let mut unnamed = 0u32;
-    let feed = async {
-        while let Some(mut field) = m.next_field().await.map_err(multipart_err)? {
-            let name = field
-                .file_name()
-                .or(field.name())
-                .map(str::to_string)
-                .ok_or_else(|| ApiError::bad_request("a multipart part has no file name"))?;
-            let mut path = clean_path(&name)?;
-            if path.is_empty() {
-                unnamed += 1;
-                path = format!("{UNNAMED}{unnamed}");
+    while let Some(mut field) = m.next_field().await.map_err(multipart_err)? {
+        let name = field
+            .file_name()
+            .or(field.name())
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::bad_request("a multipart part has no file name"))?;
+        let mut path = clean_path(&name)?;
+        if path.is_empty() {
+            unnamed += 1;
+            path = format!("{UNNAMED}{unnamed}");
+        }
+        let ctype = field
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let event = match ctype.as_str() {
+            "application/x-directory" => Event::Dir(path),
+            "application/symlink" => {
+                Event::Symlink(path, field.bytes().await.map_err(multipart_err)?.to_vec())
             }
-            let ctype = field
-                .content_type()
-                .unwrap_or("application/octet-stream")
-                .to_string();
-            let event = match ctype.as_str() {
-                "application/x-directory" => Event::Dir(path),
-                "application/symlink" => {
-                    Event::Symlink(path, field.bytes().await.map_err(multipart_err)?.to_vec())
+            _ => {
+                let (ctx, crx) = mpsc::channel::<Bytes>(8);
+                if tx.send(Event::File(path, crx)).await.is_err() {
+                    return Ok(());
                 }
-                _ => {
-                    let (ctx, crx) = mpsc::channel::<Bytes>(8);
-                    if tx.send(Event::File(path, crx)).await.is_err() {
+                while let Some(chunk) = field.chunk().await.map_err(multipart_err)? {
+                    if ctx.send(chunk).await.is_err() {
                         return Ok(());
                     }
-                    while let Some(chunk) = field.chunk().await.map_err(multipart_err)? {
-                        if ctx.send(chunk).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    continue;
                 }
-            };
-            if tx.send(event).await.is_err() {
-                return Ok(());
+                continue;
             }
+        };
+        if tx.send(event).await.is_err() {
+            return Ok(());
         }
-        Ok::<(), ApiError>(())
-    };
-    let fed = feed.await;
-    drop(tx);
-    let result = job
-        .await
-        .map_err(|e| ApiError::internal(format!("add task failed: {e}")))?;
-    // An importer error explains a feed that stopped early; report it first.
-    let lines = result?;
-    fed?;
-    Ok(ndjson(lines))
+    }
+    Ok(())
 }
