@@ -1,21 +1,27 @@
 //! The read-only gateway: `GET|HEAD /ipfs/{cid}[/path]`, and the same as `GET|HEAD /path`
-//! on a `{cidv1-base32}.ipfs.{host}` subdomain.
+//! on a `{cidv1-base32}.ipfs.{host}` subdomain. `/ipns/…` (and `{name}.ipns.{host}`)
+//! answers 501: kiln resolves no IPNS names yet.
 //!
-//! One route; the response format is negotiated (`?format=` beats `Accept`):
+//! One route; the response format is negotiated (`negotiate`: `?format=` beats `Accept`):
 //! - `raw` / `application/vnd.ipld.raw`: the one block the path names (`trustless`);
 //! - `car` / `application/vnd.ipld.car`: a CARv1 of the path's blocks then the named DAG,
-//!   cut by `dag-scope` and `entity-bytes` (`trustless`);
+//!   cut by `dag-scope` and `entity-bytes`, with or without duplicates (`trustless`);
+//! - `tar` / `application/x-tar`: the UnixFS tree as a tar stream (`unixfs`);
+//! - `dag-json`, `dag-cbor`, `json`, `cbor`: the block as it is when its codec matches, else
+//!   406 (`unixfs`);
 //! - otherwise the path gateway: file bytes (ranges, content types), `index.html` or an
 //!   HTML listing for directories (`unixfs`).
 //!
 //! Paths are decoded here, once, from the raw request target: every segment is
 //! percent-decoded and refused if it is `..`, holds a `/` or NUL, or is not UTF-8, so
 //! nothing below sees an encoded traversal. Errors are plain text with a status:
-//! 400 malformed request, 404 content not in the store, 5xx failures (logged).
+//! 400 malformed request, 404 content not in the store, 406 a format the content cannot
+//! take, 412 `only-if-cached` and the root is not here, 5xx failures (logged).
 
 // kiln-core errors carry the CIDs they are about; they are cold paths (as in kiln-core).
 #![allow(clippy::result_large_err)]
 
+mod negotiate;
 mod trustless;
 pub(crate) mod unixfs;
 
@@ -28,6 +34,7 @@ use axum::routing::get;
 use kiln_core::cids::{self, ContentPath};
 use kiln_core::export;
 use kiln_core::{BlockSource, Cid};
+use negotiate::Format;
 use std::collections::HashMap;
 
 /// Every gateway route. `get` also answers HEAD.
@@ -36,11 +43,27 @@ pub fn router() -> Router<AppState> {
         .route("/ipfs/{*path}", get(ipfs))
         .route("/ipfs/", get(no_cid))
         .route("/ipfs", get(no_cid))
+        .route("/ipns/{*path}", get(no_ipns))
+        .route("/ipns/", get(no_ipns))
+        .route("/ipns", get(no_ipns))
         .fallback(subdomain)
 }
 
 async fn no_cid() -> GatewayError {
     GatewayError::bad_request("no CID in the path: expected /ipfs/{cid}[/path]")
+}
+
+async fn no_ipns() -> GatewayError {
+    ipns_not_implemented()
+}
+
+/// `/ipns/` names (keys and DNSLink) are not resolved by kiln yet.
+fn ipns_not_implemented() -> GatewayError {
+    GatewayError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "kiln does not resolve IPNS names yet: /ipns/ paths cannot be served; \
+         use /ipfs/{cid}[/path]",
+    )
 }
 
 /// A gateway failure, rendered as plain text.
@@ -146,6 +169,8 @@ struct Request {
     head: bool,
     /// The `If-None-Match` entity tags.
     if_none_match: Vec<String>,
+    /// `?filename=`, when given and not empty.
+    filename: Option<String>,
 }
 
 impl Request {
@@ -155,9 +180,13 @@ impl Request {
         self.head || self.holds(etag)
     }
 
-    /// The client's `If-None-Match` names `etag`.
+    /// The client's `If-None-Match` names `etag` (weak comparison, RFC 9110 §8.8.3.2:
+    /// `W/"x"` and `"x"` match).
     fn holds(&self, etag: &str) -> bool {
-        self.if_none_match.iter().any(|t| t == etag || t == "*")
+        let opaque = |t: &str| t.strip_prefix("W/").unwrap_or(t).to_string();
+        self.if_none_match
+            .iter()
+            .any(|t| t == "*" || opaque(t) == opaque(etag))
     }
 }
 
@@ -251,52 +280,6 @@ fn parse_request_path(raw: &str) -> Result<(ContentPath, bool), GatewayError> {
     Ok((ContentPath { root, segments }, trailing_slash))
 }
 
-/// The response format asked for.
-enum Format {
-    UnixFs,
-    Raw,
-    Car(trustless::CarParams),
-}
-
-fn negotiate(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<Format, GatewayError> {
-    let car = || trustless::CarParams::from_query(q);
-    if let Some(f) = q.get("format") {
-        return match f.as_str() {
-            "raw" => Ok(Format::Raw),
-            "car" => Ok(Format::Car(car()?)),
-            other => Err(GatewayError::bad_request(format!(
-                "unsupported format {other:?} (raw or car)"
-            ))),
-        };
-    }
-    let accept = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','));
-    for item in accept {
-        let mut parts = item.split(';').map(str::trim);
-        let mime = parts.next().unwrap_or_default().to_ascii_lowercase();
-        match mime.as_str() {
-            "application/vnd.ipld.raw" => return Ok(Format::Raw),
-            "application/vnd.ipld.car" => {
-                for p in parts {
-                    if let Some(v) = p.strip_prefix("version=")
-                        && v.trim_matches('"') != "1"
-                    {
-                        return Err(GatewayError::bad_request(format!(
-                            "unsupported CAR version {v} (1 only)"
-                        )));
-                    }
-                }
-                return Ok(Format::Car(car()?));
-            }
-            _ => {}
-        }
-    }
-    Ok(Format::UnixFs)
-}
-
 async fn ipfs(
     State(s): State<AppState>,
     method: Method,
@@ -328,9 +311,19 @@ async fn subdomain(
             "the gateway is read-only: GET or HEAD",
         ));
     }
+    // Host names are case-insensitive; base32 CIDs are lower case.
+    let host = host.to_ascii_lowercase();
+    if host.contains(".ipns.") {
+        return Err(ipns_not_implemented());
+    }
     let Some((label, _)) = host.split_once(".ipfs.") else {
         return Err(GatewayError::new(StatusCode::NOT_FOUND, "not found"));
     };
+    if label.len() > 63 {
+        return Err(GatewayError::bad_request(format!(
+            "{label:?} is longer than a DNS label (63 characters)"
+        )));
+    }
     let root = cids::parse_cid(label)?;
     if root.version() == cid::Version::V0 || root.to_string() != label {
         return Err(GatewayError::bad_request(format!(
@@ -338,16 +331,8 @@ async fn subdomain(
         )));
     }
     let path = format!("/ipfs/{label}{}", uri.path());
-    answer(
-        &s,
-        &method,
-        path,
-        uri.path().to_string(),
-        &uri,
-        &q,
-        &headers,
-    )
-    .await
+    let link_path = uri.path().to_string();
+    answer(&s, &method, path, link_path, &uri, &q, &headers).await
 }
 
 /// Serve `/ipfs/…` (`path`, still percent-encoded); `link_path` is the same resource as
@@ -362,6 +347,19 @@ async fn answer(
     headers: &HeaderMap,
 ) -> Result<Response, GatewayError> {
     let (content, trailing_slash) = parse_request_path(&path)?;
+    // A service worker registered from `/ipfs/{cid}` would control all of `/ipfs/`.
+    if content.segments.is_empty()
+        && !trailing_slash
+        && link_path.starts_with("/ipfs/")
+        && headers
+            .get("service-worker")
+            .is_some_and(|v| v.as_bytes() == b"script")
+    {
+        return Err(GatewayError::bad_request(
+            "navigator.serviceWorker: registration is not allowed for this scope \
+             (register from /ipfs/{cid}/ with the trailing slash)",
+        ));
+    }
     let req = Request {
         path: content,
         raw_path: path,
@@ -376,11 +374,25 @@ async fn answer(
             .flat_map(|v| v.split(','))
             .map(|t| t.trim().to_string())
             .collect(),
+        filename: q.get("filename").filter(|f| !f.is_empty()).cloned(),
     };
-    let mut resp = match negotiate(q, headers)? {
+    if only_if_cached(headers) {
+        let store = s.store.clone();
+        let root = req.path.root;
+        let here = tokio::task::spawn_blocking(move || store.has(&root))
+            .await?
+            .map_err(|e| GatewayError::internal(format!("store: {e}")))?;
+        if !here {
+            return Ok(StatusCode::PRECONDITION_FAILED.into_response());
+        }
+    }
+    let negotiated = negotiate::negotiate(q, headers)?;
+    let mut resp = match negotiated.format {
         Format::Raw => trustless::raw(s, &req).await?,
         Format::Car(params) => trustless::car(s, &req, params).await?,
-        Format::UnixFs => unixfs::serve(s, &req, q, headers).await?,
+        Format::Tar => unixfs::tar(s, &req).await?,
+        Format::Codec(c) => unixfs::serve(s, &req, q, headers, Some(c)).await?,
+        Format::UnixFs => unixfs::serve(s, &req, q, headers, None).await?,
     };
     let ok = resp.status().is_success();
     let h = resp.headers_mut();
@@ -388,12 +400,19 @@ async fn answer(
         h.insert(X_IPFS_PATH, v);
     }
     h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    if ok
+        && let Some(loc) = negotiated.content_location(&req.link_path, req.raw_query.as_deref())
+        && let Ok(v) = HeaderValue::from_str(&loc)
+    {
+        h.insert(header::CONTENT_LOCATION, v);
+    }
     let cached = |tag: &HeaderValue| tag.to_str().is_ok_and(|t| req.holds(t));
     if ok && h.get(header::ETAG).is_some_and(cached) {
         let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
         for name in [
             header::ETAG,
             header::CACHE_CONTROL,
+            header::CONTENT_LOCATION,
             header::VARY,
             X_IPFS_PATH,
             X_IPFS_ROOTS,
@@ -407,8 +426,19 @@ async fn answer(
     Ok(resp)
 }
 
+/// `Cache-Control: only-if-cached`: answer only from what is here (412 otherwise).
+fn only_if_cached(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| d.trim().eq_ignore_ascii_case("only-if-cached"))
+}
+
 const X_IPFS_PATH: HeaderName = HeaderName::from_static("x-ipfs-path");
 const X_IPFS_ROOTS: HeaderName = HeaderName::from_static("x-ipfs-roots");
+const X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-type-options");
 
 /// Headers every successful `/ipfs/` response carries.
 fn immutable_headers(h: &mut HeaderMap, etag: &str, roots: &Resolved) {

@@ -1,17 +1,20 @@
 //! Trustless responses: the one block a path names (`format=raw`), or a CARv1
 //! (`format=car`) holding the blocks needed to walk the path, then the named DAG cut by
-//! `dag-scope` and `entity-bytes`. Depth-first, each block once, never identity blocks.
+//! `dag-scope` and `entity-bytes`. Depth-first (`order=dfs`); each block once (`dups=n`,
+//! the default) or every time the walk meets it (`dups=y`); never identity blocks.
 
+use super::negotiate::RAW_TYPE;
 use super::{
-    GatewayError, Request, SendFirstAtOnce, content_disposition, immutable_headers, resolve,
+    GatewayError, Request, Resolved, SendFirstAtOnce, X_CONTENT_TYPE_OPTIONS, content_disposition,
+    immutable_headers, resolve,
 };
 use crate::AppState;
 use crate::stream::blocking_body;
 use axum::body::Body;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use kiln_core::car::CarWriter;
-use kiln_core::cids::{self, ContentPath, DAG_PB};
+use kiln_core::cids::{self, ContentPath, DAG_PB, RAW};
 use kiln_core::export::{self, Node};
 use kiln_core::{BlockSource, Cid, Error};
 use std::cell::RefCell;
@@ -55,6 +58,12 @@ impl EntityBytes {
         Ok(EntityBytes { from, to })
     }
 
+    /// The range starts after the last byte of a file of `size` bytes (`0:…` never does:
+    /// it is the whole of an empty file).
+    fn past_the_end(&self, size: u64) -> bool {
+        self.from > 0 && self.from.unsigned_abs() >= size
+    }
+
     /// `[start, end)` within a file of `size` bytes (possibly empty).
     fn window(&self, size: u64) -> (u64, u64) {
         let at = |i: i64| -> u64 {
@@ -75,15 +84,27 @@ impl EntityBytes {
 }
 
 /// The CAR request's parameters.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CarParams {
     scope: Scope,
     bytes: Option<EntityBytes>,
+    /// `dups=y`: a block is sent every time the walk meets it, not only the first time.
+    pub(super) dups: bool,
 }
 
 impl CarParams {
-    pub(super) fn from_query(q: &HashMap<String, String>) -> Result<CarParams, GatewayError> {
+    /// `dag-scope` and `entity-bytes` from the query; `dups` as negotiated. `entity-bytes`
+    /// implies `dag-scope=entity` and contradicts any other scope (400).
+    pub(super) fn from_query(
+        q: &HashMap<String, String>,
+        dups: bool,
+    ) -> Result<CarParams, GatewayError> {
+        let bytes = q
+            .get("entity-bytes")
+            .map(|s| EntityBytes::parse(s))
+            .transpose()?;
         let scope = match q.get("dag-scope").map(String::as_str) {
+            None if bytes.is_some() => Scope::Entity,
             None | Some("all") => Scope::All,
             Some("entity") => Scope::Entity,
             Some("block") => Scope::Block,
@@ -93,24 +114,35 @@ impl CarParams {
                 )));
             }
         };
-        let bytes = q
-            .get("entity-bytes")
-            .map(|s| EntityBytes::parse(s))
-            .transpose()?;
-        Ok(CarParams { scope, bytes })
+        if bytes.is_some() && scope != Scope::Entity {
+            return Err(GatewayError::bad_request(
+                "entity-bytes selects bytes of an entity: it needs dag-scope=entity (or no dag-scope)",
+            ));
+        }
+        Ok(CarParams { scope, bytes, dups })
     }
 
-    /// A tag for the Etag: differs for every scope and byte range.
+    /// The media type, with every parameter kiln knows.
+    fn content_type(&self) -> &'static str {
+        if self.dups {
+            "application/vnd.ipld.car; version=1; order=dfs; dups=y"
+        } else {
+            "application/vnd.ipld.car; version=1; order=dfs; dups=n"
+        }
+    }
+
+    /// A tag for the Etag: differs for every scope, byte range and duplicate setting.
     fn tag(&self) -> String {
         let scope = match self.scope {
             Scope::Block => "block",
             Scope::Entity => "entity",
             Scope::All => "all",
         };
+        let dups = if self.dups { "y" } else { "n" };
         match self.bytes {
-            None => scope.to_string(),
+            None => format!("{scope}.dfs.{dups}"),
             Some(b) => format!(
-                "{scope}.{}:{}",
+                "{scope}.dfs.{dups}.{}:{}",
                 b.from,
                 b.to.map_or("*".to_string(), |t| t.to_string())
             ),
@@ -120,6 +152,17 @@ impl CarParams {
 
 fn store_of(s: &AppState) -> kiln_store::Store {
     s.store.clone()
+}
+
+/// Headers of every trustless answer: `Content-Disposition: attachment` (`?filename=` or
+/// `default`), `nosniff`, and the immutable caching headers.
+fn trustless_headers(h: &mut HeaderMap, req: &Request, default: &str, etag: &str, r: &Resolved) {
+    let name = req.filename.as_deref().unwrap_or(default);
+    if let Some(v) = content_disposition("attachment", name) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    immutable_headers(h, etag, r);
 }
 
 /// `format=raw`: one block.
@@ -141,19 +184,15 @@ pub(super) async fn raw(s: &AppState, req: &Request) -> Result<Response, Gateway
         data.into_response()
     };
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.ipld.raw"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(RAW_TYPE));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    if let Some(v) = content_disposition("attachment", &format!("{cid}.bin")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
+    trustless_headers(
+        h,
+        req,
+        &format!("{cid}.bin"),
+        &format!("\"{cid}.raw\""),
+        &resolved,
     );
-    immutable_headers(h, &format!("\"{cid}.raw\""), &resolved);
     Ok(resp)
 }
 
@@ -165,11 +204,22 @@ pub(super) async fn car(
 ) -> Result<Response, GatewayError> {
     let store = store_of(s);
     let path = req.path.clone();
-    // Resolve first, so a missing root or path answers 404 before any byte is sent.
+    // Resolve first, so a missing root or path answers 404 before any byte is sent, and a
+    // byte range wholly past the end of a file 400.
     let resolved = tokio::task::spawn_blocking(move || {
         let src: &dyn BlockSource = &store;
         let r = resolve(src, &path)?;
         src.get(&r.cid)?.ok_or(Error::NotFound(r.cid))?;
+        if let Some(b) = params.bytes
+            && matches!(r.cid.codec(), DAG_PB | RAW)
+            && let Node::File { size } = export::stat(src, &r.cid)?
+            && b.past_the_end(size)
+        {
+            return Err(GatewayError::bad_request(format!(
+                "entity-bytes starts at {} but {} is {size} bytes long",
+                b.from, r.cid
+            )));
+        }
         Ok::<_, GatewayError>(r)
     })
     .await??;
@@ -192,25 +242,22 @@ pub(super) async fn car(
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.ipld.car; version=1; order=dfs; dups=n"),
+        HeaderValue::from_static(params.content_type()),
     );
-    if let Some(v) = content_disposition("attachment", &format!("{root}.car")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    immutable_headers(h, &etag, &resolved);
+    // Byte ranges of a CAR are not served: `entity-bytes` is the verifiable way.
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
+    trustless_headers(h, req, &format!("{root}.car"), &etag, &resolved);
     Ok(resp)
 }
 
-/// A block source that writes every block it hands out into the CAR, once, in the order
-/// asked for; identity blocks are handed out but never written.
+/// A block source that writes every block it hands out into the CAR, in the order asked
+/// for: each block once, or (`dups`) every time it is asked for. Identity blocks are
+/// handed out but never written.
 struct Emitter<'a, W: Write> {
     src: &'a dyn BlockSource,
     car: RefCell<CarWriter<W>>,
     sent: RefCell<HashSet<Cid>>,
+    dups: bool,
 }
 
 impl<W: Write> BlockSource for Emitter<'_, W> {
@@ -218,7 +265,7 @@ impl<W: Write> BlockSource for Emitter<'_, W> {
         let data = self.src.get(cid)?;
         if let Some(d) = &data
             && cids::identity_data(cid).is_none()
-            && self.sent.borrow_mut().insert(*cid)
+            && (self.sent.borrow_mut().insert(*cid) || self.dups)
         {
             self.car.borrow_mut().write_block(cid, d)?;
         }
@@ -227,7 +274,9 @@ impl<W: Write> BlockSource for Emitter<'_, W> {
 }
 
 /// Write the CAR for `path`: the blocks walked to reach its end, then what `params`
-/// selects under it.
+/// selects under it, depth first. Every block is fetched through the emitter exactly as
+/// often as the walk meets it (decisions that need a block a second time read the store
+/// directly), so with `dups` the CAR holds each occurrence, in walk order.
 pub(crate) fn write_car(
     src: &dyn BlockSource,
     path: &ContentPath,
@@ -238,6 +287,7 @@ pub(crate) fn write_car(
         src,
         car: RefCell::new(CarWriter::new(w, &[path.root])?),
         sent: RefCell::new(HashSet::new()),
+        dups: params.dups,
     };
     let mut cur = path.root;
     for seg in &path.segments {
@@ -251,21 +301,28 @@ pub(crate) fn write_car(
         Scope::Entity if cur.codec() != DAG_PB => {
             need(&cur)?;
         }
-        Scope::Entity => match export::stat(&em, &cur)? {
-            Node::File { size } => {
-                let (start, end) = params.bytes.map_or((0, size), |b| b.window(size));
-                export::read_file(&em, &cur, start, Some(end - start), &mut std::io::sink())?;
-            }
+        Scope::Entity => match export::stat(src, &cur)? {
+            Node::File { size } => match params.bytes.map_or((0, size), |b| b.window(size)) {
+                // No bytes selected: the file's root alone (as dag-scope=block).
+                (start, end) if start == end && size > 0 => {
+                    need(&cur)?;
+                }
+                (start, end) => {
+                    export::read_file(&em, &cur, start, Some(end - start), &mut std::io::sink())?;
+                }
+            },
             Node::Directory { sharded: true } => {
                 export::list(&em, &cur)?;
             }
-            Node::Directory { sharded: false } | Node::Symlink { .. } => {}
+            Node::Directory { sharded: false } | Node::Symlink { .. } => {
+                need(&cur)?;
+            }
         },
         Scope::All => {
             let mut seen = HashSet::new();
             let mut stack = vec![cur];
             while let Some(c) = stack.pop() {
-                if !seen.insert(c) {
+                if !params.dups && !seen.insert(c) {
                     continue;
                 }
                 let data = need(&c)?;
@@ -294,5 +351,46 @@ mod tests {
         for bad in ["", "1", "a:b", "5:1", "-1:-5", "1:x"] {
             assert!(EntityBytes::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn entity_bytes_imply_the_entity_scope() {
+        let q = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let p = |pairs: &[(&str, &str)]| CarParams::from_query(&q(pairs), false);
+        assert_eq!(p(&[]).unwrap().scope, Scope::All);
+        assert_eq!(p(&[("entity-bytes", "0:9")]).unwrap().scope, Scope::Entity);
+        let both = p(&[("dag-scope", "entity"), ("entity-bytes", "0:9")]).unwrap();
+        assert_eq!(both, p(&[("entity-bytes", "0:9")]).unwrap());
+        for scope in ["block", "all"] {
+            let e = p(&[("dag-scope", scope), ("entity-bytes", "0:9")]).unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{scope}");
+        }
+        // Etags: every scope, range and duplicate setting is a different tag.
+        let dups = CarParams::from_query(&q(&[]), true).unwrap();
+        assert_ne!(dups.tag(), p(&[]).unwrap().tag());
+        assert_ne!(
+            p(&[("entity-bytes", "0:9")]).unwrap().tag(),
+            p(&[("entity-bytes", "0:10")]).unwrap().tag()
+        );
+        assert_eq!(
+            dups.content_type(),
+            "application/vnd.ipld.car; version=1; order=dfs; dups=y"
+        );
+    }
+
+    #[test]
+    fn ranges_past_the_end() {
+        let past = |s: &str, size| EntityBytes::parse(s).unwrap().past_the_end(size);
+        assert!(past("100:*", 100));
+        assert!(past("500:600", 100));
+        assert!(!past("99:*", 100));
+        assert!(!past("0:*", 0));
+        assert!(!past("-500:*", 100));
+        assert!(past("1:*", 0));
     }
 }
