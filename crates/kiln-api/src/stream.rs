@@ -44,7 +44,9 @@ pub fn blocking_body<F>(produce: F) -> Body
 where
     F: FnOnce(&mut dyn Write) -> Result<(), String> + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel(8);
+    // Two pieces in flight per stream: enough to keep the socket busy, and bounded memory
+    // when many clients download at once.
+    let (tx, rx) = mpsc::channel(2);
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter {
             tx: tx.clone(),

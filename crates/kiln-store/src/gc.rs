@@ -209,6 +209,9 @@ fn run_with(
             db::bump_del_seq(&tx)?;
         }
         tx.commit()?;
+        if deleted > 0 {
+            inner.deleted_blocks();
+        }
         for c in &removed {
             on_removed(c);
         }

@@ -39,6 +39,7 @@
 #![allow(clippy::result_large_err)]
 
 mod blocks;
+mod cache;
 mod dag;
 mod db;
 mod error;
@@ -74,6 +75,9 @@ pub struct StoreOptions {
     /// disk is full (it deletes the file, collects, then recreates it). Default 8 MiB; 0
     /// disables it.
     pub reserve_bytes: u64,
+    /// Memory for the cache of small blocks (≤ 64 KiB) shared by the handles of one
+    /// `Store::open` (default 32 MiB; 0 turns it off).
+    pub cache_bytes: usize,
 }
 
 impl Default for StoreOptions {
@@ -84,6 +88,7 @@ impl Default for StoreOptions {
             batch_blocks: 100_000,
             busy_timeout: Duration::from_secs(30),
             reserve_bytes: 8 << 20,
+            cache_bytes: 32 << 20,
         }
     }
 }

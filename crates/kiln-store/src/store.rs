@@ -32,6 +32,16 @@ pub(crate) struct Inner {
     pub opts: StoreOptions,
     pool: Mutex<Vec<Connection>>,
     pub packs: PackFiles,
+    pub cache: Option<crate::cache::BlockCache>,
+}
+
+impl Inner {
+    /// Blocks were deleted (committed): caches in every process forget what they hold.
+    pub(crate) fn deleted_blocks(&self) {
+        if let Some(c) = &self.cache {
+            c.deleted();
+        }
+    }
 }
 
 /// Idle database connections kept for reuse.
@@ -114,7 +124,9 @@ impl Store {
         let conn = db::open(&db_path, opts.busy_timeout, true)?;
         // Best effort: without it GC on a full disk may fail, nothing worse.
         let _ = ensure_reserve(&root.join(RESERVE), opts.reserve_bytes);
+        let cache = crate::cache::BlockCache::open(&locks_dir.join("generation"), opts.cache_bytes);
         let inner = Inner {
+            cache,
             root: root.to_owned(),
             db_path,
             packs: PackFiles::new(packs_dir.clone()),
@@ -146,12 +158,19 @@ impl Store {
             return Ok(Some(cid.hash().digest().to_vec()));
         }
         let mh = cid.hash().to_bytes();
+        let cache = self.inner.cache.as_ref();
+        if let Some(d) = cache.and_then(|c| c.get(&mh)) {
+            return Ok(Some(d.to_vec()));
+        }
         let conn = self.inner.conn()?;
         for _ in 0..READ_RETRIES {
             let Some((pack, offset, len)) = locate(&conn, &mh)? else {
                 return Ok(None);
             };
             if let Some(data) = self.inner.packs.read(pack, offset, len)? {
+                if let Some(c) = cache {
+                    c.insert(&mh, &data);
+                }
                 return Ok(Some(data));
             }
             // The pack vanished: another process compacted it; the index now says where to look.
@@ -159,6 +178,17 @@ impl Store {
         Err(Error::Corrupt(format!(
             "block {cid} is indexed but its pack file is missing"
         )))
+    }
+
+    /// The block if it is in the memory cache (or an identity CID), without any I/O: for
+    /// answering hot content without going to the blocking pool. `None` says nothing about
+    /// whether the block is stored.
+    pub fn get_cached(&self, cid: &Cid) -> Option<Vec<u8>> {
+        if cid.hash().code() == IDENTITY {
+            return Some(cid.hash().digest().to_vec());
+        }
+        let c = self.inner.cache.as_ref()?;
+        c.get(&cid.hash().to_bytes()).map(|d| d.to_vec())
     }
 
     /// Is the block stored? Always true for identity-hash CIDs.
@@ -217,6 +247,7 @@ impl Store {
         tx.execute("DELETE FROM links WHERE parent = ?1", params![node.id])?;
         db::bump_del_seq(&tx)?;
         tx.commit()?;
+        self.inner.deleted_blocks();
         Ok(())
     }
 
