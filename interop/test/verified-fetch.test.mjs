@@ -2,7 +2,9 @@
 // its one and only block source: no delegated routers, no libp2p, no bitswap, no
 // public gateways. verified-fetch pulls single blocks (`/ipfs/{cid}?format=raw`) from
 // kiln's trustless gateway, checks every hash itself and rebuilds files, byte ranges,
-// directory paths, index.html, HAMT lookups and CARs on the client side.
+// directory paths, index.html, HAMT lookups and CARs on the client side. Where both sides
+// build the same answer (several byte ranges as multipart/byteranges, depth-first CARs with
+// and without duplicate blocks), kiln's own answer is compared with verified-fetch's.
 //
 // createVerifiedFetch({gateways, routers}) would still start a libp2p node (DHT client,
 // bootstrap peers) in this version, so the test builds a light Helia node with only the
@@ -16,7 +18,7 @@ import path from 'node:path'
 import { createHeliaLight } from 'helia'
 import { withHTTP } from '@helia/http'
 import { createVerifiedFetch } from '@helia/verified-fetch'
-import { CarReader } from '@ipld/car'
+import { CarBlockIterator, CarReader } from '@ipld/car'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
@@ -36,6 +38,9 @@ const BIG = randomBytes(3 * MiB + 12_345, seedOf('verified-fetch-big'))
 const INDEX_HTML = '<!doctype html>\n<title>kiln</title>\n<p>served by kiln, verified by helia</p>\n'
 const SUB_TXT = 'a file one directory down\n'
 const DEEP_BIN = randomBytes(70_000, seedOf('verified-fetch-deep'))
+// Repeating blocks: a multi-leaf file twice, and zeros (identical leaves).
+const TWICE = randomBytes(MiB + 300_000, seedOf('verified-fetch-twice'))
+const ZEROS = Buffer.alloc(2 * MiB + 512 * 1024)
 
 const PROFILES = {
   v1: ['--cid-version', '1'], // `ipfs add --cid-version=1`: 256 KiB chunks, 174 links
@@ -74,6 +79,12 @@ before(async () => {
     'big.bin': BIG,
     sub: { 'file.txt': SUB_TXT, deeper: { 'deep.bin': DEEP_BIN } }
   })
+  const dups = writeTree(path.join(src, 'dups'), {
+    'a.bin': TWICE,
+    'b.bin': TWICE,
+    'zeros.bin': ZEROS,
+    nested: { 'a-again.bin': TWICE }
+  })
   const bigFile = path.join(src, 'big.bin')
   fs.writeFileSync(bigFile, BIG)
   // One count above the larger of the two thresholds: a HAMT root under both profiles.
@@ -84,6 +95,7 @@ before(async () => {
       site: kiln.addQ(['-r', ...flags, site]),
       big: kiln.addQ([...flags, bigFile]),
       hamt: kiln.addQ(['-r', ...flags, hamt]),
+      dups: kiln.addQ(['-r', ...flags, dups]),
       hamtCount
     }
   }
@@ -226,6 +238,85 @@ for (const [profile] of Object.entries(PROFILES)) {
     const bigLeaves = Math.ceil(BIG.length / (profile === 'v1' ? 256 * 1024 : MiB))
     assert.equal(seen.size, 1 + 1 + (1 + bigLeaves) + 1 + 1 + 1 + 1)
     assert.ok(seen.has(site) && seen.has(big), 'the CAR holds the root and big.bin')
+  })
+}
+
+// The parts of a multipart/byteranges body, cut by the lengths their Content-Range
+// gives (not by searching for the boundary): [{ type, range, bytes }].
+function byteranges (contentType, body) {
+  const m = /^multipart\/byteranges; boundary=(.+)$/.exec(contentType ?? '')
+  assert.ok(m, `not multipart/byteranges: ${contentType}`)
+  const delim = Buffer.from(`--${m[1]}`)
+  const parts = []
+  let i = 0
+  for (;;) {
+    assert.ok(body.subarray(i, i + delim.length).equals(delim), `boundary expected at ${i}`)
+    i += delim.length
+    if (body.subarray(i, i + 2).toString() === '--') {
+      assert.equal(body.subarray(i).toString(), '--\r\n', 'closing boundary')
+      return parts
+    }
+    assert.equal(body.subarray(i, i + 2).toString(), '\r\n')
+    i += 2
+    const end = body.indexOf('\r\n\r\n', i)
+    assert.ok(end > 0, 'part headers')
+    const fields = Object.fromEntries(body.subarray(i, end).toString().split('\r\n').map(l => {
+      const at = l.indexOf(':')
+      return [l.slice(0, at).trim().toLowerCase(), l.slice(at + 1).trim()]
+    }))
+    i = end + 4
+    const r = /^bytes (\d+)-(\d+)\/\d+$/.exec(fields['content-range'] ?? '')
+    assert.ok(r, `part Content-Range: ${fields['content-range']}`)
+    const len = Number(r[2]) - Number(r[1]) + 1
+    parts.push({ type: fields['content-type'], range: fields['content-range'], bytes: body.subarray(i, i + len) })
+    i += len
+    assert.equal(body.subarray(i, i + 2).toString(), '\r\n', 'CRLF after a part')
+    i += 2
+  }
+}
+
+// The CIDs of a CAR body, in order, duplicates kept.
+async function carCids (body) {
+  const out = []
+  for await (const { cid } of await CarBlockIterator.fromIterable(body)) out.push(String(cid))
+  return out
+}
+
+for (const [profile] of Object.entries(PROFILES)) {
+  test(`${profile}: several byte ranges: kiln's multipart/byteranges holds the parts verified-fetch builds`, { skip: kilnSkip }, async () => {
+    const { big } = roots[profile]
+    const chunk = profile === 'v1' ? 256 * 1024 : MiB
+    const cases = [[0, 99], [chunk - 10, chunk + 9], [BIG.length - 1000, BIG.length - 1]]
+    const range = `bytes=${cases.map(([a, b]) => `${a}-${b}`).join(', ')}`
+    const direct = await fetch(`${gateway}/ipfs/${big}`, { headers: { Range: range } })
+    assert.equal(direct.status, 206)
+    const body = await bytesOf(direct)
+    assert.equal(direct.headers.get('content-length'), String(body.length))
+    const mine = byteranges(direct.headers.get('content-type'), body)
+    const verified = await get(`ipfs://${big}`, { headers: { Range: range } })
+    assert.equal(verified.status, 206)
+    const theirs = byteranges(verified.headers.get('content-type'), await bytesOf(verified))
+    const summary = (parts) => parts.map(p => [p.range, sha(p.bytes)])
+    assert.deepEqual(summary(mine), summary(theirs))
+    assert.deepEqual(summary(mine), cases.map(([a, b]) => [`bytes ${a}-${b}/${BIG.length}`, sha(BIG.subarray(a, b + 1))]))
+  })
+
+  test(`${profile}: depth-first CARs, with and without duplicate blocks: kiln sends what verified-fetch's walk yields`, { skip: kilnSkip }, async () => {
+    const { dups } = roots[profile]
+    for (const d of ['y', 'n']) {
+      const accept = `application/vnd.ipld.car; version=1; order=dfs; dups=${d}`
+      const mine = await fetch(`${gateway}/ipfs/${dups}`, { headers: { accept } })
+      assert.equal(mine.status, 200)
+      assert.equal(mine.headers.get('content-type'), accept)
+      const verified = await get(`ipfs://${dups}`, { headers: { Accept: accept } })
+      assert.equal(verified.status, 200)
+      assert.match(verified.headers.get('content-type'), new RegExp(`order=dfs; dups=${d}$`))
+      const [ours, walked] = [await carCids(mine.body), await carCids(verified.body)]
+      assert.deepEqual(ours, walked, `dups=${d}`)
+      const repeats = ours.length - new Set(ours).size
+      if (d === 'y') assert.ok(repeats > 0, 'the tree repeats blocks')
+      else assert.equal(repeats, 0)
+    }
   })
 }
 
