@@ -21,6 +21,19 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Drain the histograms' raw samples into their buckets every few seconds. The recorder
+/// keeps every sample until then, so without this a busy daemon that nobody scrapes would
+/// grow without bound.
+pub fn spawn_upkeep(handle: PrometheusHandle) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
+
 /// Record one request (a layer on each listener; `listener` is "api" or "gateway").
 pub(crate) async fn track(listener: &'static str, req: Request, next: Next) -> Response {
     let route = req

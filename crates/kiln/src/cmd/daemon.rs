@@ -72,6 +72,9 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     let metrics = kiln_api::metrics::install()
         .map_err(|e| tracing::warn!("metrics disabled: {e}"))
         .ok();
+    if let Some(h) = &metrics {
+        kiln_api::metrics::spawn_upkeep(h.clone());
+    }
     let state = AppState {
         store,
         node: Arc::new(node),
