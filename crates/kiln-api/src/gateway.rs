@@ -49,12 +49,73 @@ pub fn router() -> Router<AppState> {
         .fallback(subdomain)
 }
 
-async fn no_cid() -> GatewayError {
-    GatewayError::bad_request("no CID in the path: expected /ipfs/{cid}[/path]")
+/// `/ipfs/` alone: the URI router when `?uri=` is given, else a client error.
+async fn no_cid(Query(q): Query<HashMap<String, String>>) -> Result<Response, GatewayError> {
+    match q.get("uri") {
+        Some(uri) => uri_router(uri),
+        None => Err(GatewayError::bad_request(
+            "no CID in the path: expected /ipfs/{cid}[/path]",
+        )),
+    }
 }
 
-async fn no_ipns() -> GatewayError {
-    ipns_not_implemented()
+/// `/ipfs/?uri=ipfs://{cid}[/path][?query]` (and `ipns://…`), the form browsers use for
+/// `registerProtocolHandler`: a redirect to the gateway path of that address.
+fn uri_router(uri: &str) -> Result<Response, GatewayError> {
+    let bad =
+        || GatewayError::bad_request(format!("uri {uri:?} is not an ipfs:// or ipns:// address"));
+    let (scheme, rest) = uri.split_once("://").ok_or_else(bad)?;
+    let ns = match scheme.to_ascii_lowercase().as_str() {
+        "ipfs" => "ipfs",
+        "ipns" => "ipns",
+        _ => return Err(bad()),
+    };
+    let rest = rest.split('#').next().unwrap_or_default();
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let mut segments = path.split('/');
+    let root = segments.next().unwrap_or_default();
+    if root.is_empty() {
+        return Err(bad());
+    }
+    if ns == "ipfs" {
+        cids::parse_cid(root)?;
+    }
+    let mut to = format!("/{ns}/{}", percent_encode(root));
+    for seg in segments {
+        to.push('/');
+        to.push_str(&percent_encode(seg));
+    }
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        to.push('?');
+        to.push_str(&encode_query(q));
+    }
+    let mut r = StatusCode::MOVED_PERMANENTLY.into_response();
+    let location = HeaderValue::from_str(&to).map_err(|_| bad())?;
+    r.headers_mut().insert(header::LOCATION, location);
+    Ok(r)
+}
+
+/// Percent-encode what may not stand in a query as it is (delimiters are kept).
+fn encode_query(q: &str) -> String {
+    let mut out = String::with_capacity(q.len());
+    for &c in q.as_bytes() {
+        if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&c) {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+    out
+}
+
+async fn no_ipns(Query(q): Query<HashMap<String, String>>) -> Result<Response, GatewayError> {
+    match q.get("uri") {
+        Some(uri) => uri_router(uri),
+        None => Err(ipns_not_implemented()),
+    }
 }
 
 /// `/ipns/` names (keys and DNSLink) are not resolved by kiln yet.
@@ -500,6 +561,36 @@ mod tests {
         ] {
             let e = parse_request_path(bad).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
+    fn uri_router_redirects() {
+        let to = |uri: &str| {
+            uri_router(uri).map(|r| {
+                r.headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string()
+            })
+        };
+        assert_eq!(to("ipfs://bafkqaaa").unwrap(), "/ipfs/bafkqaaa");
+        assert_eq!(
+            to("IPFS://bafkqaaa/a b/é.txt?filename=x y#top").unwrap(),
+            "/ipfs/bafkqaaa/a%20b/%C3%A9.txt?filename=x%20y"
+        );
+        assert_eq!(to("ipns://example.com/x").unwrap(), "/ipns/example.com/x");
+        assert_eq!(
+            to("ipfs://bafkqaaa/a\r\nb").unwrap(),
+            "/ipfs/bafkqaaa/a%0D%0Ab"
+        );
+        for bad in ["https://x", "ipfs://", "ipfs://notacid", "bafkqaaa"] {
+            assert_eq!(
+                to(bad).unwrap_err().status,
+                StatusCode::BAD_REQUEST,
+                "{bad}"
+            );
         }
     }
 

@@ -1288,7 +1288,7 @@ fn multi_range_requests() {
 }
 
 #[test]
-fn ipns_is_not_implemented() {
+fn ipns_is_not_implemented_and_the_uri_router_redirects() {
     let (r, root, _) = site();
     let d = Daemon::start(&r);
     let key = "k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8";
@@ -1316,6 +1316,20 @@ fn ipns_is_not_implemented() {
         &[],
     );
     assert_eq!(sub.status, 501);
+    // The URI router (registerProtocolHandler's /ipfs/?uri=%s) redirects to the path.
+    let routed = get(
+        &d,
+        &format!("/ipfs/?uri=ipfs%3A%2F%2F{root}%2Fwe%20x.txt%3Fdownload%3Dtrue"),
+    );
+    assert_eq!(routed.status, 301);
+    assert_eq!(
+        routed.header("location").unwrap(),
+        format!("/ipfs/{root}/we%20x.txt?download=true")
+    );
+    let routed = get(&d, "/ipns/?uri=ipns%3A%2F%2Fexample.com%2Fa");
+    assert_eq!(routed.status, 301);
+    assert_eq!(routed.header("location").unwrap(), "/ipns/example.com/a");
+    assert_eq!(get(&d, "/ipfs/?uri=https%3A%2F%2Fexample.com").status, 400);
     // IPNS records exist for /ipns/ names only.
     assert_eq!(
         get(&d, &format!("/ipfs/{root}?format=ipns-record")).status,
