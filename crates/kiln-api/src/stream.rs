@@ -94,3 +94,84 @@ impl std::io::Read for ChannelReader {
         Ok(n)
     }
 }
+
+/// The blocks of a store that are in its memory cache, as a [`BlockSource`]; any other
+/// block is an error, and is noted so the caller can retry against the store itself.
+pub(crate) struct CachedOnly<'a> {
+    store: &'a kiln_store::Store,
+    missed: std::cell::Cell<bool>,
+}
+
+impl<'a> CachedOnly<'a> {
+    pub(crate) fn new(store: &'a kiln_store::Store) -> Self {
+        CachedOnly {
+            store,
+            missed: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Did a lookup need a block that is not in memory?
+    pub(crate) fn missed(&self) -> bool {
+        self.missed.get()
+    }
+}
+
+impl kiln_core::BlockSource for CachedOnly<'_> {
+    fn get(&self, cid: &kiln_core::Cid) -> kiln_core::Result<Option<Vec<u8>>> {
+        match self.store.get_cached(cid) {
+            Some(d) => Ok(Some(d)),
+            None => {
+                self.missed.set(true);
+                Err(kiln_core::Error::Io {
+                    context: format!("block {cid}"),
+                    source: std::io::Error::other("not in the memory cache"),
+                })
+            }
+        }
+    }
+}
+
+/// Run `f` over the store's blocks: first inline over the cached blocks alone (hot content
+/// is answered without a hop to the blocking pool), and, if that needed a block that is not
+/// in memory, again on the blocking pool against the store. `f` must not have side effects
+/// beyond its result, since it may run twice.
+pub(crate) async fn with_blocks<T, E, F>(
+    store: &kiln_store::Store,
+    f: F,
+) -> Result<Result<T, E>, tokio::task::JoinError>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    F: Fn(&dyn kiln_core::BlockSource) -> Result<T, E> + Send + 'static,
+{
+    {
+        let fast = CachedOnly::new(store);
+        let r = f(&fast);
+        if !fast.missed() {
+            return Ok(r);
+        }
+    }
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store)).await
+}
+
+/// Bodies up to this size whose blocks are all in memory are made inline.
+const INLINE_BODY: u64 = 256 << 10;
+
+/// A body written by `produce` from the store's blocks: made at once when it is at most
+/// 256 KiB (`len`) and every block it needs is cached, else streamed from the blocking pool
+/// as [`blocking_body`] does.
+pub(crate) fn store_body<F>(store: &kiln_store::Store, len: u64, produce: F) -> Body
+where
+    F: Fn(&dyn kiln_core::BlockSource, &mut dyn Write) -> Result<(), String> + Send + 'static,
+{
+    if len <= INLINE_BODY {
+        let fast = CachedOnly::new(store);
+        let mut out = Vec::with_capacity(len as usize);
+        if produce(&fast, &mut out).is_ok() && !fast.missed() {
+            return Body::from(out);
+        }
+    }
+    let store = store.clone();
+    blocking_body(move |w| produce(&store, w))
+}

@@ -167,10 +167,8 @@ fn trustless_headers(h: &mut HeaderMap, req: &Request, default: &str, etag: &str
 
 /// `format=raw`: one block.
 pub(super) async fn raw(s: &AppState, req: &Request) -> Result<Response, GatewayError> {
-    let store = store_of(s);
     let path = req.path.clone();
-    let (resolved, data) = tokio::task::spawn_blocking(move || {
-        let src: &dyn BlockSource = &store;
+    let (resolved, data) = crate::stream::with_blocks(&s.store, move |src: &dyn BlockSource| {
         let r = resolve(src, &path)?;
         let data = src.get(&r.cid)?.ok_or(Error::NotFound(r.cid))?;
         Ok::<_, GatewayError>((r, data))

@@ -9,7 +9,7 @@ use super::{
     GatewayError, Request, Resolved, SendFirstAtOnce, X_CONTENT_TYPE_OPTIONS, content_disposition,
     immutable_headers, percent_encode, resolve,
 };
-use crate::stream::blocking_body;
+use crate::stream::{blocking_body, store_body, with_blocks};
 use crate::{AppState, archive};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -49,11 +49,9 @@ pub(super) async fn serve(
     headers: &HeaderMap,
     want: Option<CodecFormat>,
 ) -> Result<Response, GatewayError> {
-    let store = s.store.clone();
     let path = req.path.clone();
     let trailing_slash = req.trailing_slash;
-    let (resolved, answer) = tokio::task::spawn_blocking(move || {
-        let src: &dyn BlockSource = &store;
+    let (resolved, answer) = with_blocks(&s.store, move |src: &dyn BlockSource| {
         let r = resolve(src, &path)?;
         let codec = r.cid.codec();
         if let Some(w) = want {
@@ -449,19 +447,18 @@ fn file(
     let body = if req.bodiless(&etag) || len == 0 {
         Body::empty()
     } else {
-        let store = s.store.clone();
         let layout = multipart
             .as_ref()
             .map(|m| (m.heads.clone(), m.tail.clone()));
         let parts = parts.clone();
-        blocking_body(move |w| {
+        store_body(&s.store, len, move |src, w| {
             let mut w = SendFirstAtOnce::new(w);
             let read = |w: &mut dyn Write, (a, b): (u64, u64)| {
-                export::read_file(&store, &cid, a, Some(b - a), w)
+                export::read_file(src, &cid, a, Some(b - a), w)
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             };
-            let Some((heads, tail)) = layout else {
+            let Some((heads, tail)) = &layout else {
                 return read(&mut w, parts[0]);
             };
             let io = |e: std::io::Error| e.to_string();
