@@ -7,6 +7,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use metrics::{Label, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::time::Instant;
 
@@ -36,20 +37,32 @@ pub fn spawn_upkeep(handle: PrometheusHandle) {
 
 /// Record one request (a layer on each listener; `listener` is "api" or "gateway").
 pub(crate) async fn track(listener: &'static str, req: Request, next: Next) -> Response {
-    let route = req
+    let route: SharedString = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+        .map_or(SharedString::const_str("unmatched"), |p| {
+            SharedString::from(p.as_str().to_owned())
+        });
     let started = Instant::now();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
+    let status: SharedString = match resp.status().as_u16() {
+        // The common ones without an allocation.
+        200 => SharedString::const_str("200"),
+        206 => SharedString::const_str("206"),
+        301 => SharedString::const_str("301"),
+        304 => SharedString::const_str("304"),
+        400 => SharedString::const_str("400"),
+        404 => SharedString::const_str("404"),
+        429 => SharedString::const_str("429"),
+        other => SharedString::from(other.to_string()),
+    };
     let labels = [
-        ("listener", listener.to_string()),
-        ("route", route),
-        ("status", status),
+        Label::from_static_parts("listener", listener),
+        Label::new("route", route),
+        Label::new("status", status),
     ];
-    metrics::counter!("kiln_http_requests_total", &labels).increment(1);
-    metrics::histogram!("kiln_http_request_duration_seconds", &labels[..2])
+    metrics::counter!("kiln_http_requests_total", labels.to_vec()).increment(1);
+    metrics::histogram!("kiln_http_request_duration_seconds", labels[..2].to_vec())
         .record(started.elapsed().as_secs_f64());
     if let Some(n) = resp
         .headers()
@@ -57,7 +70,7 @@ pub(crate) async fn track(listener: &'static str, req: Request, next: Next) -> R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
     {
-        metrics::counter!("kiln_http_response_bytes_total", &labels[..1]).increment(n);
+        metrics::counter!("kiln_http_response_bytes_total", labels[..1].to_vec()).increment(n);
     }
     resp
 }

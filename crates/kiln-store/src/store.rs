@@ -188,7 +188,11 @@ impl Store {
             return Some(cid.hash().digest().to_vec());
         }
         let c = self.inner.cache.as_ref()?;
-        c.get(&cid.hash().to_bytes()).map(|d| d.to_vec())
+        // The multihash's bytes, on the stack: this runs on every hot request.
+        let mut key = [0u8; 96];
+        let mut w = &mut key[..];
+        let n = cid.hash().write(&mut w).ok()?;
+        c.get(&key[..n]).map(|d| d.to_vec())
     }
 
     /// Is the block stored? Always true for identity-hash CIDs.

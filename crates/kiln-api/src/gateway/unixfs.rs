@@ -471,6 +471,8 @@ fn file(
         })
     };
     let mut r = (status, body).into_response();
+    // Room for every header set below and by the caller, so the map never regrows.
+    r.headers_mut().reserve(16);
     let h = r.headers_mut();
     match &multipart {
         Some(m) => {
