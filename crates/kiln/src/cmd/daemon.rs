@@ -105,6 +105,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "API listening on http://{api_addr}")?;
+        writeln!(out, "Web UI on http://{api_addr}/")?;
         writeln!(out, "Gateway listening on http://{gateway_addr}")?;
         writeln!(out, "Daemon is ready")?;
         out.flush()?;
