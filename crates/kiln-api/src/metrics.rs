@@ -35,6 +35,13 @@ pub fn spawn_upkeep(handle: PrometheusHandle) {
     });
 }
 
+/// Count blocks that a request added to the store (not counting ones already there).
+pub(crate) fn blocks_added(n: u64) {
+    if n > 0 {
+        metrics::counter!("kiln_blocks_added_total").increment(n);
+    }
+}
+
 /// Record one request (a layer on each listener; `listener` is "api" or "gateway").
 pub(crate) async fn track(listener: &'static str, req: Request, next: Next) -> Response {
     let route: SharedString = req

@@ -308,6 +308,7 @@ async fn block_put(
         if pin {
             session.pin(&cid, PinMode::Recursive, None);
         }
+        crate::metrics::blocks_added(session.blocks_written());
         session.commit()?;
         Ok(Json(json!({"Key": cid.to_string(), "Size": data.len()})))
     })

@@ -38,6 +38,8 @@ pub struct Session {
     batch_bytes: u64,
     pins: Vec<(Cid, PinMode, Option<String>)>,
     poisoned: bool,
+    /// Blocks this session wrote that were not already stored.
+    written: u64,
 }
 
 /// A block newly written to a pack in this batch (or an identity block with links: no pack).
@@ -99,11 +101,17 @@ impl Session {
             batch_bytes: 0,
             pins: Vec::new(),
             poisoned: false,
+            written: 0,
         })
     }
 
     fn conn(&self) -> Result<&Connection> {
         self.conn.as_ref().ok_or(Error::SessionPoisoned)
+    }
+
+    /// How many blocks this session has written that the store did not already hold.
+    pub fn blocks_written(&self) -> u64 {
+        self.written
     }
 
     /// Store a block. The caller vouches that `cid` is the hash of `data` (see
@@ -168,6 +176,7 @@ impl Session {
             } else {
                 let fresh = self.write_block(cid, data, links)?;
                 self.fresh.push(fresh);
+                self.written += 1;
             }
         }
         self.staged.insert(mh);

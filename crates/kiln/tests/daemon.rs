@@ -76,9 +76,16 @@ fn daemon_serves_rpc_and_gateway_and_stops_on_sigterm() {
     let (st, _, _) = http(&d.gateway, "GET", "/ipfs/notacid", &[]);
     assert_eq!(st, 400);
 
+    // A block added through the daemon is counted (the CLI sends it there).
+    let other = r.path("other.txt");
+    write(&other, b"a second block, through the daemon");
+    r.add(&[other.to_str().unwrap()]);
+
     let (st, _, body) = http(&d.api, "GET", "/metrics", &[]);
     assert_eq!(st, 200);
     let m = String::from_utf8(body).unwrap();
+    assert!(m.contains("kiln_blocks_added_total 1"), "{m}");
+    assert!(m.contains("kiln_store_blocks 2"), "{m}");
     assert!(
         m.contains(
             r#"kiln_http_requests_total{listener="api",route="/api/v0/version",status="200"} 1"#
@@ -93,7 +100,6 @@ fn daemon_serves_rpc_and_gateway_and_stops_on_sigterm() {
         m.contains("kiln_http_request_duration_seconds_bucket"),
         "{m}"
     );
-    assert!(m.contains("kiln_store_blocks 1"), "{m}");
 
     let status = d.stop();
     assert!(status.success(), "daemon exit: {status:?}");

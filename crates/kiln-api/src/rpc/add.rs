@@ -242,6 +242,7 @@ fn run(
                 s.pin(&r.cid, PinMode::Recursive, None);
             }
         }
+        crate::metrics::blocks_added(s.blocks_written());
         s.commit()?;
         for r in &roots {
             activity.record(

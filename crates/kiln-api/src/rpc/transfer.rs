@@ -86,6 +86,7 @@ pub async fn dag_import(
                     session.pin(r, PinMode::Recursive, None);
                 }
             }
+            crate::metrics::blocks_added(session.blocks_written());
             session.commit()?;
             Ok((roots, blocks, bytes))
         })
