@@ -97,6 +97,12 @@ impl ApiError {
     }
 }
 
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::internal(format!("task failed: {e}"))
+    }
+}
+
 impl From<kiln_store::Error> for ApiError {
     fn from(e: kiln_store::Error) -> Self {
         ApiError::internal(e.to_string())

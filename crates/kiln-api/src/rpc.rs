@@ -95,10 +95,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
     s: &AppState,
     f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let store = s.store.clone();
-    tokio::task::spawn_blocking(move || f(&store))
-        .await
-        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+    crate::stream::on_store(&s.store, f).await
 }
 
 pub(crate) fn resolve(store: &Store, path: &str) -> Result<Cid, ApiError> {
@@ -440,21 +437,7 @@ async fn repo_gc(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
             }
         }
     });
-    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        let v = rx.recv().await?;
-        Some((
-            Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(format!("{v}\n"))),
-            rx,
-        ))
-    }));
-    let mut r = body.into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r.headers_mut()
-        .insert("x-chunked-output", HeaderValue::from_static("1"));
-    Ok(r)
+    Ok(crate::stream::ndjson_stream(rx))
 }
 
 /// One line about a GC run, for the activity log.

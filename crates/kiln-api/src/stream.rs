@@ -175,3 +175,39 @@ where
     let store = store.clone();
     blocking_body(move |w| produce(&store, w))
 }
+
+/// Run `f` on the store from the blocking pool; a task that panicked or was cancelled
+/// becomes the caller's error type.
+pub(crate) async fn on_store<T, E>(
+    store: &kiln_store::Store,
+    f: impl FnOnce(&kiln_store::Store) -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<tokio::task::JoinError> + Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store)).await?
+}
+
+/// A streamed answer of newline-delimited JSON: each value sent on `rx` becomes a line as
+/// soon as it is made (Kubo's streaming outputs, `X-Chunked-Output: 1`).
+pub(crate) fn ndjson_stream(rx: mpsc::Receiver<serde_json::Value>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        let v = rx.recv().await?;
+        let line = Bytes::from(format!("{v}\n"));
+        Some((Ok::<_, std::convert::Infallible>(line), rx))
+    }));
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        "x-chunked-output",
+        axum::http::HeaderValue::from_static("1"),
+    );
+    r
+}

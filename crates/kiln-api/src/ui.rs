@@ -192,15 +192,16 @@ pub(crate) async fn blocking<T: Send + 'static>(
     s: &AppState,
     f: impl FnOnce(&Store) -> Result<T, UiError> + Send + 'static,
 ) -> Result<T, UiError> {
-    let store = s.store.clone();
-    tokio::task::spawn_blocking(move || f(&store))
-        .await
-        .map_err(|e| {
-            UiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("task failed: {e}"),
-            )
-        })?
+    crate::stream::on_store(&s.store, f).await
+}
+
+impl From<tokio::task::JoinError> for UiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        UiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("task failed: {e}"),
+        )
+    }
 }
 
 /// Proof that a POST comes from the UI itself: browsers mark cross-site requests with

@@ -8,7 +8,7 @@ use crate::stream::ChannelReader;
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{Multipart, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use kiln_core::import::{self, DirEntry, ImportOptions, Imported};
 use kiln_core::{BlockSink, NullSink};
 use kiln_store::{PinMode, Session, Store};
@@ -321,22 +321,7 @@ pub async fn add(State(s): State<AppState>, q: Args, m: Multipart) -> Result<Res
                 .await;
         }
     });
-    let body =
-        axum::body::Body::from_stream(futures_util::stream::unfold(line_rx, |mut rx| async move {
-            let v = rx.recv().await?;
-            let line = Bytes::from(format!("{v}\n"));
-            Some((Ok::<_, std::convert::Infallible>(line), rx))
-        }));
-    let mut r = body.into_response();
-    r.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/json"),
-    );
-    r.headers_mut().insert(
-        "x-chunked-output",
-        axum::http::HeaderValue::from_static("1"),
-    );
-    Ok(r)
+    Ok(crate::stream::ndjson_stream(line_rx))
 }
 
 /// Hand the multipart parts to the importer as events; file bytes stream through.
