@@ -65,18 +65,14 @@ pub fn api_router(state: AppState) -> axum::Router {
         .route("/metrics", axum::routing::get(metrics::render))
         .with_state(state)
         .layer(axum::middleware::from_fn(origin::guard_api))
-        .layer(axum::middleware::from_fn(|req, next| {
-            metrics::track("api", req, next)
-        }))
+        .layer(metrics::TrackLayer("api"))
 }
 
 /// The gateway listener's router: trustless and path gateway, read-only.
 pub fn gateway_router(state: AppState) -> axum::Router {
     gateway::router()
         .with_state(state)
-        .layer(axum::middleware::from_fn(|req, next| {
-            metrics::track("gateway", req, next)
-        }))
+        .layer(metrics::TrackLayer("gateway"))
 }
 
 /// Serve `router` on `listener` under `limits` until `shutdown` completes, then finish
@@ -88,11 +84,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let body_cap = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
-    let router = router
-        .layer(axum::middleware::from_fn_with_state(
-            limits::InFlight::new(limits.per_ip_concurrency.max(1)),
-            limits::per_ip,
-        ))
-        .layer(axum::extract::DefaultBodyLimit::max(body_cap));
+    let router = router.layer(axum::extract::DefaultBodyLimit::max(body_cap));
     server::serve(listener, router, limits, shutdown).await
 }

@@ -1,13 +1,12 @@
 //! Protection for the listeners: a request body cap and a per-client-IP cap on requests in
 //! flight (over it: 429, the request is not run).
 
-use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Limits applied by [`crate::serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,67 +38,62 @@ impl Default for Limits {
     }
 }
 
-/// Requests in flight per client IP.
-#[derive(Clone, Default)]
+/// Requests in flight per client IP. Each connection looks its address's counter up once;
+/// a request then costs one atomic increment and one decrement. Counters of addresses with
+/// no connection left are dropped.
 pub(crate) struct InFlight {
     max: usize,
-    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    counts: Mutex<HashMap<IpAddr, Arc<AtomicUsize>>>,
 }
 
 impl InFlight {
     pub(crate) fn new(max: usize) -> Self {
         InFlight {
-            max,
-            counts: Arc::default(),
+            max: max.max(1),
+            counts: Mutex::default(),
         }
+    }
+
+    /// The counter of `ip`, for one connection's lifetime (see [`InFlight::release`]).
+    pub(crate) fn counter(&self, ip: IpAddr) -> Arc<AtomicUsize> {
+        let mut m = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        m.entry(ip).or_default().clone()
+    }
+
+    /// A connection from `ip` ended: forget the counter when no other connection holds it.
+    pub(crate) fn release(&self, ip: IpAddr, counter: Arc<AtomicUsize>) {
+        let mut m = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(counter);
+        if m.get(&ip).is_some_and(|c| Arc::strong_count(c) == 1) {
+            m.remove(&ip);
+        }
+    }
+
+    /// Take a slot on `counter`, or `None` when the address is at its limit.
+    pub(crate) fn enter(&self, counter: &Arc<AtomicUsize>) -> Option<Slot> {
+        if counter.fetch_add(1, Ordering::AcqRel) >= self.max {
+            counter.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(counter.clone()))
     }
 }
 
-/// Decrements the count when the request is done (also if it is dropped or panics).
-struct Slot {
-    ip: IpAddr,
-    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
+/// A request in flight; gives its slot back when dropped (also if the request is dropped
+/// or panics).
+pub(crate) struct Slot(Arc<AtomicUsize>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = c.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                c.remove(&self.ip);
-            }
-        }
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-pub(crate) async fn per_ip(
-    State(limit): State<InFlight>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let ip = peer.ip();
-    let slot = {
-        let mut c = limit.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let n = c.entry(ip).or_insert(0);
-        if *n >= limit.max {
-            None
-        } else {
-            *n += 1;
-            Some(Slot {
-                ip,
-                counts: Arc::clone(&limit.counts),
-            })
-        }
-    };
-    let Some(_slot) = slot else {
-        tracing::debug!(%ip, "per-IP concurrency limit reached");
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many requests in flight from this address\n",
-        )
-            .into_response();
-    };
-    next.run(req).await
+/// The answer to a request over its address's limit.
+pub(crate) fn too_many() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many requests in flight from this address\n",
+    )
+        .into_response()
 }

@@ -5,10 +5,11 @@
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{Label, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// Install the process-wide recorder (once, at daemon start-up).
@@ -42,44 +43,140 @@ pub(crate) fn blocks_added(n: u64) {
     }
 }
 
-/// Record one request (a layer on each listener; `listener` is "api" or "gateway").
-pub(crate) async fn track(listener: &'static str, req: Request, next: Next) -> Response {
-    let route: SharedString = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(SharedString::const_str("unmatched"), |p| {
-            SharedString::from(p.as_str().to_owned())
-        });
-    let started = Instant::now();
-    let resp = next.run(req).await;
-    let status: SharedString = match resp.status().as_u16() {
-        // The common ones without an allocation.
-        200 => SharedString::const_str("200"),
-        206 => SharedString::const_str("206"),
-        301 => SharedString::const_str("301"),
-        304 => SharedString::const_str("304"),
-        400 => SharedString::const_str("400"),
-        404 => SharedString::const_str("404"),
-        429 => SharedString::const_str("429"),
-        other => SharedString::from(other.to_string()),
-    };
-    let labels = [
-        Label::from_static_parts("listener", listener),
-        Label::new("route", route),
-        Label::new("status", status),
-    ];
-    metrics::counter!("kiln_http_requests_total", labels.to_vec()).increment(1);
-    metrics::histogram!("kiln_http_request_duration_seconds", labels[..2].to_vec())
-        .record(started.elapsed().as_secs_f64());
-    if let Some(n) = resp
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        metrics::counter!("kiln_http_response_bytes_total", labels[..1].to_vec()).increment(n);
+/// The metric handles of one (listener, route, status).
+#[derive(Clone)]
+struct Handles {
+    requests: metrics::Counter,
+    latency: metrics::Histogram,
+    bytes: metrics::Counter,
+}
+
+impl Handles {
+    fn new(listener: &'static str, route: &str, status: u16) -> Handles {
+        let labels = [
+            Label::from_static_parts("listener", listener),
+            Label::new("route", SharedString::from(route.to_owned())),
+            Label::new("status", SharedString::from(status.to_string())),
+        ];
+        Handles {
+            requests: metrics::counter!("kiln_http_requests_total", labels.to_vec()),
+            latency: metrics::histogram!(
+                "kiln_http_request_duration_seconds",
+                labels[..2].to_vec()
+            ),
+            bytes: metrics::counter!("kiln_http_response_bytes_total", labels[..1].to_vec()),
+        }
     }
-    resp
+}
+
+type HandleMap = HashMap<(&'static str, u16), HashMap<String, Handles>>;
+
+thread_local! {
+    /// Handles already registered, per worker thread: a request then costs a map lookup and
+    /// three atomic updates instead of registering its labels with the recorder each time.
+    static HANDLES: RefCell<HandleMap> = RefCell::new(HashMap::new());
+}
+
+fn handles(listener: &'static str, route: &str, status: u16) -> Handles {
+    HANDLES.with(|h| {
+        let mut h = h.borrow_mut();
+        let by_route = h.entry((listener, status)).or_default();
+        if let Some(found) = by_route.get(route) {
+            return found.clone();
+        }
+        let made = Handles::new(listener, route, status);
+        by_route.insert(route.to_owned(), made.clone());
+        made
+    })
+}
+
+/// Records every request of a listener (`listener` is "api" or "gateway"): a plain tower
+/// layer, so the per-request cost is a map lookup and a few atomic updates, with no boxed
+/// future.
+#[derive(Clone, Copy)]
+pub(crate) struct TrackLayer(pub &'static str);
+
+impl<S> tower::Layer<S> for TrackLayer {
+    type Service = Track<S>;
+    fn layer(&self, inner: S) -> Track<S> {
+        Track {
+            inner,
+            listener: self.0,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Track<S> {
+    inner: S,
+    listener: &'static str,
+}
+
+impl<S> tower::Service<Request> for Track<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Tracked<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Tracked<S::Future> {
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        Tracked {
+            inner: self.inner.call(req),
+            listener: self.listener,
+            route,
+            started: Instant::now(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner response future, recorded when it completes.
+    pub(crate) struct Tracked<F> {
+        #[pin]
+        inner: F,
+        listener: &'static str,
+        route: Option<MatchedPath>,
+        started: Instant,
+    }
+}
+
+impl<F, E> std::future::Future for Tracked<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        if let Ok(resp) = &out {
+            let route = this.route.as_ref().map_or("unmatched", |p| p.as_str());
+            let h = handles(this.listener, route, resp.status().as_u16());
+            h.requests.increment(1);
+            h.latency.record(this.started.elapsed().as_secs_f64());
+            if let Some(n) = resp
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                h.bytes.increment(n);
+            }
+        }
+        std::task::Poll::Ready(out)
+    }
 }
 
 /// `GET /metrics`: Prometheus text format.

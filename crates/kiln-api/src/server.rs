@@ -146,6 +146,7 @@ pub async fn serve(
         .max_concurrent_streams(limits.per_ip_concurrency.max(1) as u32);
     let builder = Arc::new(builder);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let per_ip = Arc::new(crate::limits::InFlight::new(limits.per_ip_concurrency));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -177,10 +178,21 @@ pub async fn serve(
             last: last.clone(),
         });
         let app = router.clone();
+        let counter = per_ip.counter(peer.ip());
+        let (limiter, in_flight, release_to) = (per_ip.clone(), counter.clone(), per_ip.clone());
+        // Requests over the address's in-flight limit get 429 without running.
         let service = tower::service_fn(
             move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                let slot = limiter.enter(&in_flight);
                 req.extensions_mut().insert(ConnectInfo(peer));
-                app.clone().oneshot(req.map(axum::body::Body::new))
+                let call = app.clone().oneshot(req.map(axum::body::Body::new));
+                async move {
+                    let Some(_slot) = slot else {
+                        tracing::debug!(ip = %peer.ip(), "per-IP concurrency limit reached");
+                        return Ok(crate::limits::too_many());
+                    };
+                    call.await
+                }
             },
         );
         let conn = builder
@@ -199,6 +211,7 @@ pub async fn serve(
                     tracing::debug!(%peer, "closing idle connection");
                 }
             }
+            release_to.release(peer.ip(), counter);
             drop(permit);
         });
     }
