@@ -1,0 +1,223 @@
+//! Actions: the canonical, content-addressed form of a step. An action's CID (dag-cbor,
+//! sha2-256, CIDv1) is the step's action key.
+//!
+//! What goes in: the builder, the command and environment after parameter substitution, every
+//! input by its path in the sandbox and its content (a CID, or the action key and output path
+//! of the step that makes it), the declared outputs, and the fixed-output hash with the network
+//! flag it implies. What stays out: the step's name, the recipe's location and layout, TOML key
+//! order, limits and cache directories.
+
+use crate::error::{Error, Problem, Result};
+use crate::graph::Graph;
+use crate::recipe::{Builder, Input, Recipe, substitute};
+use crate::tree;
+use kiln_core::Cid;
+use kiln_core::cids::{DAG_CBOR, cid_of};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The format tag written in every action; a change of meaning changes it.
+pub const ACTION_FORMAT: &str = "kiln-action-1";
+
+/// A step normalised for hashing. Maps are `BTreeMap`s and dag-cbor sorts keys canonically,
+/// so the encoding does not depend on declaration order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// [`ACTION_FORMAT`].
+    pub format: String,
+    /// The root file system, or the impure host builder.
+    pub builder: Builder,
+    /// Program and arguments, parameters substituted.
+    pub command: Vec<String>,
+    /// Environment variables, parameters substituted.
+    pub env: BTreeMap<String, String>,
+    /// Inputs by their path in the sandbox.
+    pub inputs: BTreeMap<String, ActionInput>,
+    /// Declared outputs (a set: order in the recipe does not matter).
+    pub outputs: BTreeSet<String>,
+    /// The CID the single output must have, for a fixed-output step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_hash: Option<Cid>,
+    /// Whether the step may use the network (only fixed-output steps may).
+    pub network: bool,
+}
+
+/// The content of an input, as an action refers to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionInput {
+    /// Content by CID (source files and directories, `/ipfs/` inputs), optionally a path
+    /// below it.
+    Content {
+        /// The root CID.
+        cid: Cid,
+        /// A path below it (empty for the root itself).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        path: String,
+    },
+    /// An output of another step, known before anything is built.
+    Output {
+        /// That step's action key.
+        action: Cid,
+        /// The output path (a declared output or a path below one).
+        path: String,
+    },
+}
+
+impl Action {
+    /// The canonical dag-cbor encoding.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        serde_ipld_dagcbor::to_vec(self).map_err(|source| Error::Encode { source })
+    }
+
+    /// The action key: CIDv1, dag-cbor, sha2-256 of [`Action::encode`].
+    pub fn key(&self) -> Result<Cid> {
+        Ok(cid_of(cid::Version::V1, DAG_CBOR, &self.encode()?))
+    }
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStep {
+    /// The step's name.
+    pub name: String,
+    /// Its concurrency group (see [`Graph::groups`]).
+    pub group: usize,
+    /// Its action.
+    pub action: Action,
+    /// The action's CID.
+    pub key: Cid,
+}
+
+/// Every step of a recipe with its action and key, in topological order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The steps, each after the steps it depends on.
+    pub steps: Vec<PlannedStep>,
+}
+
+impl Plan {
+    /// Compute every step's action. `params` override the recipe's defaults; naming an
+    /// undeclared parameter is an error. Source inputs are hashed from `recipe.root`.
+    pub fn new(recipe: &Recipe, params: &BTreeMap<String, String>) -> Result<Plan> {
+        let mut values = recipe.params.clone();
+        for (k, v) in params {
+            let Some(slot) = values.get_mut(k) else {
+                return Err(Error::UnknownParam {
+                    file: recipe.file.clone(),
+                    name: k.clone(),
+                    declared: recipe.params.keys().cloned().collect(),
+                });
+            };
+            v.clone_into(slot);
+        }
+        let graph = Graph::new(recipe)?;
+        let mut keys: BTreeMap<&str, Cid> = BTreeMap::new();
+        let mut sources: BTreeMap<&str, Cid> = BTreeMap::new();
+        let mut steps = Vec::with_capacity(recipe.steps.len());
+        for (group, names) in graph.groups().iter().enumerate() {
+            for name in names {
+                let Some(step) = recipe.steps.get(name) else {
+                    continue;
+                };
+                let invalid = |key: String, problem: Problem| Error::Invalid {
+                    file: recipe.file.clone(),
+                    step: Some(name.clone()),
+                    key,
+                    problem,
+                };
+                let command = step
+                    .command
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        substitute(a, &values).map_err(|p| invalid(format!("command[{i}]"), p))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let env = step
+                    .env
+                    .iter()
+                    .map(|(k, v)| {
+                        substitute(v, &values)
+                            .map(|v| (k.clone(), v))
+                            .map_err(|p| invalid(format!("env.{k:?}"), p))
+                    })
+                    .collect::<Result<BTreeMap<_, _>>>()?;
+                let mut inputs = BTreeMap::new();
+                for (at, input) in &step.inputs {
+                    let ai = match input {
+                        Input::Source(rel) => {
+                            let cid = match sources.get(rel.as_str()) {
+                                Some(c) => *c,
+                                None => {
+                                    let host = if rel == "." {
+                                        recipe.root.clone()
+                                    } else {
+                                        recipe.root.join(rel)
+                                    };
+                                    if let Err(source) = std::fs::symlink_metadata(&host) {
+                                        return Err(Error::Input {
+                                            file: recipe.file.clone(),
+                                            step: name.clone(),
+                                            path: at.clone(),
+                                            host,
+                                            source,
+                                        });
+                                    }
+                                    let c = tree::hash_path(&host)?;
+                                    sources.insert(rel, c);
+                                    c
+                                }
+                            };
+                            ActionInput::Content {
+                                cid,
+                                path: String::new(),
+                            }
+                        }
+                        Input::Content(cp) => ActionInput::Content {
+                            cid: cp.root,
+                            path: cp.segments.join("/"),
+                        },
+                        Input::Step { step: dep, path } => {
+                            let Some(action) = keys.get(dep.as_str()) else {
+                                return Err(invalid(
+                                    format!("inputs.{at:?}"),
+                                    Problem::UnknownStep(dep.clone()),
+                                ));
+                            };
+                            ActionInput::Output {
+                                action: *action,
+                                path: path.clone(),
+                            }
+                        }
+                    };
+                    inputs.insert(at.clone(), ai);
+                }
+                let action = Action {
+                    format: ACTION_FORMAT.into(),
+                    builder: step.builder,
+                    command,
+                    env,
+                    inputs,
+                    outputs: step.outputs.iter().cloned().collect(),
+                    output_hash: step.output_hash,
+                    network: step.output_hash.is_some(),
+                };
+                let key = action.key()?;
+                keys.insert(name, key);
+                steps.push(PlannedStep {
+                    name: name.clone(),
+                    group,
+                    action,
+                    key,
+                });
+            }
+        }
+        Ok(Plan { steps })
+    }
+
+    /// The planned step called `name`.
+    pub fn step(&self, name: &str) -> Option<&PlannedStep> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+}

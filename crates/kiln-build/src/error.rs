@@ -1,0 +1,165 @@
+//! The crate's one error type. Every recipe error is one line that names the recipe file and,
+//! where there is one, the step and the key.
+
+use std::path::PathBuf;
+
+/// Errors from loading a recipe, ordering its steps and computing action keys.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The recipe file could not be read.
+    #[error("{}: cannot read recipe: {source}", file.display())]
+    Read {
+        /// The recipe file.
+        file: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The recipe is not valid TOML or does not have the recipe's shape.
+    #[error("{}{}: {message}", file.display(), step_part(step))]
+    Syntax {
+        /// The recipe file.
+        file: PathBuf,
+        /// The step, when the error is inside one.
+        step: Option<String>,
+        /// The parser's message, on one line.
+        message: String,
+    },
+    /// A value in the recipe is not allowed.
+    #[error("{}{}: {key}: {problem}", file.display(), step_part(step))]
+    Invalid {
+        /// The recipe file.
+        file: PathBuf,
+        /// The step, when the error is inside one.
+        step: Option<String>,
+        /// The key holding the bad value (`inputs."src"`, `command`, …).
+        key: String,
+        /// What is wrong with it.
+        problem: Problem,
+    },
+    /// Steps depend on each other in a circle.
+    #[error("{}: step {:?}: steps form a cycle: {}", file.display(), cycle[0], cycle.join(" -> "))]
+    Cycle {
+        /// The recipe file.
+        file: PathBuf,
+        /// The steps of the cycle, the first repeated at the end.
+        cycle: Vec<String>,
+    },
+    /// A parameter given on the command line is not declared in the recipe.
+    #[error("{}: unknown parameter {name:?} (declared: {})", file.display(), declared.join(", "))]
+    UnknownParam {
+        /// The recipe file.
+        file: PathBuf,
+        /// The parameter given.
+        name: String,
+        /// The parameters the recipe declares.
+        declared: Vec<String>,
+    },
+    /// A source input could not be read.
+    #[error("{}: step {step:?}: input {path:?}: cannot read {}: {source}", file.display(), host.display())]
+    Input {
+        /// The recipe file.
+        file: PathBuf,
+        /// The step.
+        step: String,
+        /// The input's path in the sandbox.
+        path: String,
+        /// The file on the host that could not be read.
+        host: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Hashing a source input failed.
+    #[error("hashing {}: {source}", host.display())]
+    Import {
+        /// The file or directory being hashed.
+        host: PathBuf,
+        /// The importer's error.
+        #[source]
+        source: kiln_core::Error,
+    },
+    /// An action could not be encoded as dag-cbor.
+    #[error("encoding an action: {source}")]
+    Encode {
+        /// The encoder's error.
+        #[source]
+        source: serde_ipld_dagcbor::EncodeError<std::collections::TryReserveError>,
+    },
+}
+
+fn step_part(step: &Option<String>) -> String {
+    match step {
+        Some(s) => format!(": step {s:?}"),
+        None => String::new(),
+    }
+}
+
+/// What is wrong with a value in a recipe.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// The recipe declares no steps.
+    #[error("the recipe declares no steps")]
+    NoSteps,
+    /// A step name that cannot be referenced as `step:NAME/path`.
+    #[error("step names may only use letters, digits, '-' and '_'")]
+    BadStepName,
+    /// A builder that is neither `host` nor a CID.
+    #[error("unknown builder {0:?} (expected \"host\" or the CID of a root file system)")]
+    UnknownBuilder(String),
+    /// An empty command, or an empty program name.
+    #[error("the command is empty")]
+    EmptyCommand,
+    /// A path that must be relative and clean is not.
+    #[error("{0:?} is not a relative path without '.', '..' or empty segments")]
+    NotRelative(String),
+    /// A source input that leaves the source tree.
+    #[error("{0:?} escapes the source tree")]
+    Escapes(String),
+    /// `step:NAME/path` naming a step the recipe does not declare.
+    #[error("unknown step {0:?}")]
+    UnknownStep(String),
+    /// `step:NAME/path` naming a path the step does not declare as an output.
+    #[error("step {step:?} declares no output {path:?}")]
+    UnknownOutput {
+        /// The step referred to.
+        step: String,
+        /// The path asked for.
+        path: String,
+    },
+    /// A malformed `step:` or `/ipfs/` reference.
+    #[error(
+        "bad reference {0:?} (expected step:NAME/PATH, /ipfs/CID[/PATH] or a path in the source tree)"
+    )]
+    BadReference(String),
+    /// A `{name}` placeholder naming no declared parameter.
+    #[error("unknown parameter {{{0}}}")]
+    UnknownParam(String),
+    /// A `{` without its `}` (write `{{` and `}}` for braces).
+    #[error("unbalanced braces in {0:?} (write {{{{ and }}}} for literal braces)")]
+    Braces(String),
+    /// A step declares no outputs.
+    #[error("the step declares no outputs")]
+    NoOutputs,
+    /// The same path twice.
+    #[error("{0:?} is declared twice")]
+    Duplicate(String),
+    /// A fixed-output hash that is not a CID.
+    #[error("{0:?} is not a CID")]
+    BadCid(String),
+    /// A fixed-output step must have exactly one output.
+    #[error("a fixed-output step must declare exactly one output")]
+    FixedOutputCount,
+    /// A time limit that cannot be read.
+    #[error("bad duration {0:?} (expected e.g. 90s, 10m, 2h)")]
+    BadDuration(String),
+    /// A memory limit that cannot be read.
+    #[error("bad size {0:?} (expected e.g. 512MiB, 2GiB)")]
+    BadSize(String),
+    /// An environment variable name that a process cannot have.
+    #[error("{0:?} is not a valid environment variable name")]
+    BadEnvName(String),
+}
+
+/// Results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

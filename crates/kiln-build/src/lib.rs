@@ -1,0 +1,43 @@
+//! Builds for kiln: recipes (`kiln.toml`), the graph of their steps, and the canonical
+//! [`Action`] each step normalises to, whose CID is the step's action key.
+//!
+//! ```
+//! use kiln_build::{Recipe, Plan};
+//! use std::collections::BTreeMap;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::write(dir.path().join("hello.c"), "int main(void) { return 0; }\n").unwrap();
+//! std::fs::write(
+//!     dir.path().join("kiln.toml"),
+//!     r#"
+//! [step.hello]
+//! builder = "host"
+//! command = ["cc", "-o", "out/hello", "src/hello.c"]
+//! inputs = { "src/hello.c" = "hello.c" }
+//! outputs = ["out/hello"]
+//! "#,
+//! )
+//! .unwrap();
+//! let recipe = Recipe::load(dir.path()).unwrap();
+//! let plan = Plan::new(&recipe, &BTreeMap::new()).unwrap();
+//! assert_eq!(plan.steps[0].name, "hello");
+//! println!("{}", plan.steps[0].key);
+//! ```
+//!
+//! The format is documented in `RECIPES.md` beside this crate.
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+// Recipe errors carry the file, step and key they are about; they are cold paths.
+#![allow(clippy::result_large_err)]
+
+pub mod action;
+mod error;
+pub mod graph;
+pub mod recipe;
+pub mod tree;
+
+pub use action::{Action, ActionInput, Plan, PlannedStep};
+pub use error::{Error, Problem, Result};
+pub use graph::Graph;
+pub use recipe::{Builder, Input, Limits, Recipe, Step};
