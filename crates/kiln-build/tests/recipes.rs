@@ -434,3 +434,19 @@ fn concurrency_groups() {
         .collect();
     assert_eq!(groups, [vec!["docs", "lib"], vec!["app"]]);
 }
+
+#[test]
+fn the_documented_example_loads() {
+    let doc = include_str!("../RECIPES.md");
+    let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
+    let example = &doc[start..start + doc[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    tree(dir.path(), example);
+    let r = Recipe::load(dir.path()).unwrap();
+    let plan = Plan::new(&r, &BTreeMap::from([("version".into(), "1.0".into())])).unwrap();
+    let names: Vec<_> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["fetch", "lib", "app"]);
+    let fetch = plan.step("fetch").unwrap();
+    assert!(fetch.action.network && fetch.action.output_hash.is_some());
+    assert!(!plan.step("app").unwrap().action.network);
+}
