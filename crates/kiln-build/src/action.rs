@@ -164,6 +164,12 @@ impl Plan {
                                             source,
                                         });
                                     }
+                                    if through_symlink(&recipe.root, rel) {
+                                        return Err(invalid(
+                                            format!("inputs.{at:?}"),
+                                            Problem::Escapes(rel.clone()),
+                                        ));
+                                    }
                                     let c = tree::hash_path(&host)?;
                                     sources.insert(rel, c);
                                     c
@@ -220,4 +226,16 @@ impl Plan {
     pub fn step(&self, name: &str) -> Option<&PlannedStep> {
         self.steps.iter().find(|s| s.name == name)
     }
+}
+
+/// Whether a directory on the way to `rel` (below `root`) is a symlink, which could lead out
+/// of the source tree. (The input itself may be a symlink: it is hashed as one, not followed.)
+fn through_symlink(root: &std::path::Path, rel: &str) -> bool {
+    let mut p = root.to_path_buf();
+    let mut segs: Vec<&str> = rel.split('/').collect();
+    segs.pop();
+    segs.into_iter().any(|seg| {
+        p.push(seg);
+        std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink())
+    })
 }

@@ -450,3 +450,36 @@ fn the_documented_example_loads() {
     assert!(fetch.action.network && fetch.action.output_hash.is_some());
     assert!(!plan.step("app").unwrap().action.network);
 }
+
+#[test]
+fn inputs_cannot_leave_the_tree_through_a_symlinked_directory() {
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret"), "s").unwrap();
+    let recipe = ONE.replace("\"src\" = \"src\"", "\"x\" = \"link/secret\"");
+    let dir = tempfile::tempdir().unwrap();
+    tree(dir.path(), &recipe);
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+    let r = Recipe::load(dir.path()).unwrap();
+    let e = Plan::new(&r, &BTreeMap::new()).unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "kiln.toml: step \"one\": inputs.\"x\": \"link/secret\" escapes the source tree"
+        ),
+        "{e}"
+    );
+    // A symlink as the input itself is hashed as a link, not followed.
+    let recipe = ONE.replace("\"src\" = \"src\"", "\"x\" = \"link\"");
+    fs::write(dir.path().join("kiln.toml"), recipe).unwrap();
+    let r = Recipe::load(dir.path()).unwrap();
+    let plan = Plan::new(&r, &BTreeMap::new()).unwrap();
+    let ActionInput::Content { cid, .. } = plan.steps[0].action.inputs["x"] else {
+        panic!("not content");
+    };
+    let want = kiln_core::import::symlink(
+        &mut kiln_core::NullSink,
+        outside.path().as_os_str().as_encoded_bytes(),
+        &kiln_build::tree::options(),
+    )
+    .unwrap();
+    assert_eq!(cid, want.cid);
+}
