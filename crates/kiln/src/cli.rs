@@ -78,6 +78,23 @@ pub enum Command {
     /// DAG import and export as CAR files.
     #[command(subcommand)]
     Dag(DagCommand),
+    /// Build the recipe (`kiln.toml`) of a source tree. So far only `--plan`: print each
+    /// step's name and action key (`NAME CID`), dependencies first. The recipe format is
+    /// documented in `crates/kiln-build/RECIPES.md`.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The source tree holding `kiln.toml`.
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Print the steps and their action keys in build order; build nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// A recipe parameter, replacing its default (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
 }
 
 /// Parse `true`/`false` flags that may be given bare (`--pin`) or with a value (`--pin=false`).

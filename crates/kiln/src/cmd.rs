@@ -4,6 +4,7 @@
 
 mod add;
 mod block;
+mod build;
 mod daemon;
 mod dag;
 mod files;
@@ -71,6 +72,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Repo(RepoCommand::Verify) => repo::verify(&repo),
         Command::Block(b) => block::run(&repo, b),
         Command::Dag(d) => dag::run(&repo, d),
+        Command::Build(a) => build::run(a),
     }
 }
 
