@@ -239,3 +239,63 @@ fn through_symlink(root: &std::path::Path, rel: &str) -> bool {
         std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Action {
+        let cid: Cid = "bafkqaaa".parse().unwrap();
+        Action {
+            format: ACTION_FORMAT.into(),
+            builder: Builder::RootFs(cid),
+            command: vec!["sh".into(), "-c".into(), "echo hi > out/x".into()],
+            env: BTreeMap::from([("LANG".into(), "C".into()), ("A".into(), "1".into())]),
+            inputs: BTreeMap::from([
+                (
+                    "src".into(),
+                    ActionInput::Content {
+                        cid,
+                        path: String::new(),
+                    },
+                ),
+                (
+                    "dep".into(),
+                    ActionInput::Output {
+                        action: cid,
+                        path: "out/lib".into(),
+                    },
+                ),
+            ]),
+            outputs: BTreeSet::from(["out/x".into()]),
+            output_hash: None,
+            network: false,
+        }
+    }
+
+    /// The encoding is the key: this pins it. If it changes on purpose, change
+    /// [`ACTION_FORMAT`] too, since every cached key changes with it.
+    #[test]
+    fn encoding_is_pinned() {
+        let a = sample();
+        let key = a.key().unwrap();
+        assert_eq!(
+            key.to_string(),
+            "bafyreidofkl5ch34rd2cucnxyx2ymrls3osoiaxtbgnqc3oosgxv6vaibi"
+        );
+        let back: Action = serde_ipld_dagcbor::from_slice(&a.encode().unwrap()).unwrap();
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn host_builder_and_fixed_output_are_in_the_key() {
+        let a = sample();
+        let mut h = a.clone();
+        h.builder = Builder::Host;
+        assert_ne!(a.key().unwrap(), h.key().unwrap());
+        let mut f = a.clone();
+        f.output_hash = Some("bafkqaaa".parse().unwrap());
+        f.network = true;
+        assert_ne!(a.key().unwrap(), f.key().unwrap());
+    }
+}

@@ -156,6 +156,10 @@ pub enum Problem {
     /// A memory limit that cannot be read.
     #[error("bad size {0:?} (expected e.g. 512MiB, 2GiB)")]
     BadSize(String),
+    /// Two sandbox paths of a step (inputs, outputs, cache directories) that are the same or
+    /// one inside the other.
+    #[error("{0:?} overlaps {1}")]
+    Overlap(String, String),
     /// An environment variable name that a process cannot have.
     #[error("{0:?} is not a valid environment variable name")]
     BadEnvName(String),

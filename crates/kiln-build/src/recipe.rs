@@ -286,6 +286,12 @@ pub(crate) fn relative_clean(s: &str) -> bool {
             .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
 }
 
+/// The same path, or one inside the other.
+fn overlaps(a: &str, b: &str) -> bool {
+    let inside = |x: &str, y: &str| x.strip_prefix(y).is_some_and(|r| r.starts_with('/'));
+    a == b || inside(a, b) || inside(b, a)
+}
+
 /// Validation context: the file errors name.
 struct Cx<'a> {
     file: &'a Path,
@@ -337,6 +343,24 @@ impl Cx<'_> {
         }
         let outputs = clean_list(&rs.outputs).map_err(|p| bad("outputs".into(), p))?;
         let cache = clean_list(&rs.cache).map_err(|p| bad("cache".into(), p))?;
+        // Every sandbox path of the step must stand alone: inputs are read-only, outputs and
+        // caches writable, and none may hide another.
+        let mut claimed: Vec<(String, String)> = Vec::new();
+        let places = inputs
+            .keys()
+            .map(|p| ("input", format!("inputs.{p:?}"), p))
+            .chain(outputs.iter().map(|p| ("output", "outputs".to_string(), p)))
+            .chain(
+                cache
+                    .iter()
+                    .map(|p| ("cache directory", "cache".to_string(), p)),
+            );
+        for (what, key, p) in places {
+            if let Some((_, other)) = claimed.iter().find(|(q, _)| overlaps(p, q)) {
+                return Err(bad(key, Problem::Overlap(p.clone(), other.clone())));
+            }
+            claimed.push((p.clone(), format!("{what} {p:?}")));
+        }
         let output_hash = match rs.output_hash {
             None => None,
             Some(h) => {
@@ -552,6 +576,15 @@ mod tests {
         assert_eq!(parse_size("2G"), Some(2 << 30));
         assert_eq!(parse_size("100"), Some(100));
         assert_eq!(parse_size("1TB"), None);
+    }
+
+    #[test]
+    fn overlapping_paths() {
+        assert!(overlaps("out", "out"));
+        assert!(overlaps("out/a", "out"));
+        assert!(overlaps("out", "out/a"));
+        assert!(!overlaps("out", "out2"));
+        assert!(!overlaps("out2/a", "out"));
     }
 
     #[test]

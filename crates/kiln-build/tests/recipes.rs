@@ -346,6 +346,21 @@ fn bad_recipes_name_file_step_and_key() {
             "step \"one\": unknown field `cpu`",
         ),
         (
+            "\"src\" = \"src\"",
+            "\"src\" = \"src\", \"src/x\" = \"main.c\"",
+            "step \"one\": inputs.\"src/x\": \"src/x\" overlaps input \"src\"",
+        ),
+        (
+            "outputs = [\"out\"]",
+            "outputs = [\"src/out\"]",
+            "step \"one\": outputs: \"src/out\" overlaps input \"src\"",
+        ),
+        (
+            "outputs = [\"out\"]",
+            "outputs = [\"out\"]\ncache = [\"out/target\"]",
+            "step \"one\": cache: \"out/target\" overlaps output \"out\"",
+        ),
+        (
             "[step.one]",
             "[step.\"one/two\"]",
             "step \"one/two\": step: step names may only use",
