@@ -101,9 +101,9 @@ pub enum Problem {
     /// The recipe declares no steps.
     #[error("the recipe declares no steps")]
     NoSteps,
-    /// A step name that cannot be referenced as `step:NAME/path`.
-    #[error("step names may only use letters, digits, '-' and '_'")]
-    BadStepName,
+    /// A step or parameter name that cannot be referenced as `step:NAME/path` or `{NAME}`.
+    #[error("names may only use letters, digits, '-' and '_'")]
+    BadName,
     /// A builder that is neither `host` nor a CID.
     #[error("unknown builder {0:?} (expected \"host\" or the CID of a root file system)")]
     UnknownBuilder(String),

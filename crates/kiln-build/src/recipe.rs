@@ -188,7 +188,7 @@ impl Recipe {
         let cx = Cx { file };
         for name in raw.params.keys() {
             if !valid_name(name) {
-                return Err(cx.invalid(None, format!("params.{name:?}"), Problem::BadStepName));
+                return Err(cx.invalid(None, format!("params.{name:?}"), Problem::BadName));
             }
         }
         if raw.step.is_empty() {
@@ -197,7 +197,7 @@ impl Recipe {
         let mut steps = BTreeMap::new();
         for (name, value) in raw.step {
             if !valid_name(&name) {
-                return Err(cx.invalid(Some(&name), "step".into(), Problem::BadStepName));
+                return Err(cx.invalid(Some(&name), "step".into(), Problem::BadName));
             }
             let rs = RawStep::deserialize(value.clone()).map_err(|e| {
                 let key = key_of_error(&value)

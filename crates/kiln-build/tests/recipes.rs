@@ -363,7 +363,7 @@ fn bad_recipes_name_file_step_and_key() {
         (
             "[step.one]",
             "[step.\"one/two\"]",
-            "step \"one/two\": step: step names may only use",
+            "step \"one/two\": step: names may only use",
         ),
     ];
     for (from, to, want) in cases {
