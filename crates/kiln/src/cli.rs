@@ -6,8 +6,10 @@ use std::path::PathBuf;
 /// kiln: a self-hosted, content-addressed cloud for software.
 ///
 /// Stores file trees by content ID exactly as IPFS does (same CIDs as kubo and Helia),
-/// pins, garbage-collects, and moves them as CAR files. The repository is
-/// `$KILN_HOME` (default `~/.kiln`), created on first use.
+/// pins, garbage-collects, moves them as CAR files, and serves them (`kiln daemon`: the
+/// Kubo RPC API, kiln's API, a web UI and the IPFS gateway). The repository is
+/// `$KILN_HOME` (default `~/.kiln`), created on first use; while a daemon runs on it,
+/// commands send their work to the daemon.
 #[derive(Debug, Parser)]
 #[command(name = "kiln", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
@@ -32,10 +34,10 @@ pub enum Command {
     Init,
     /// Show the node's identity: peer ID, did:key, public key, version (JSON like `ipfs id`).
     Id,
-    /// Run the node: the RPC API (Kubo subset) on `--api`, the read-only gateway on `--gateway`.
+    /// Run the node: Kubo RPC, kiln's API and the web UI on `--api`, the gateway on `--gateway`.
     ///
-    /// Binds 127.0.0.1 by default (API 5001, gateway 8080). Port 0 picks a free port; the
-    /// addresses actually bound are printed on lines of their own (`API listening on
+    /// Binds 127.0.0.1 by default (API and web UI 5001, gateway 8080). Port 0 picks a free
+    /// port; the addresses actually bound are printed on lines of their own (`API listening on
     /// http://ADDR`, `Gateway listening on http://ADDR`, then `Daemon is ready`) so scripts can
     /// find them. SIGINT or SIGTERM stop it gracefully: new connections are refused, requests
     /// in flight finish, then the store is closed. Logs go to stderr; set `RUST_LOG` (e.g.
@@ -55,6 +57,10 @@ pub enum Command {
     ///   max_header_bytes = 65536         # largest request line + headers (then 431)
     ///   header_timeout_secs = 10         # time to send a request head (then closed)
     ///   idle_timeout_secs = 60           # no bytes either way for this long: closed
+    ///
+    /// While it runs, the daemon's API address is in `$KILN_HOME/api`, and kiln commands run
+    /// on the repository send their work to it.
+    #[command(verbatim_doc_comment)]
     Daemon(DaemonArgs),
     /// Add files or directories; prints `added CID NAME` lines like `ipfs add`.
     Add(AddArgs),
