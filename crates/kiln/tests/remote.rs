@@ -187,13 +187,11 @@ fn a_stale_api_file_falls_back_to_the_repository() {
     let f = r.path("f.txt");
     write(&f, b"stale");
     let cid = r.add(&[f.to_str().unwrap()]);
-    let d = Daemon::start(&r);
+    let mut d = Daemon::start(&r);
     let api = std::fs::read_to_string(r.home().join("api")).unwrap();
     assert!(api.trim().starts_with("http://127.0.0.1:"), "{api}");
     // A daemon killed outright leaves its file behind.
-    let mut child = d.child;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    d.kill();
     assert!(r.home().join("api").exists());
     assert_eq!(r.ok(&["cat", &cid]), "stale");
     // A clean stop removes it.

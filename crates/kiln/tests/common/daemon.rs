@@ -54,6 +54,12 @@ impl Daemon {
         }
     }
 
+    /// SIGKILL, as a crash would, and reap it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill daemon");
+        self.child.wait().expect("wait daemon");
+    }
+
     /// SIGTERM, then wait (at most 10 s) for the exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
@@ -71,6 +77,16 @@ impl Daemon {
                 "daemon did not stop after SIGTERM"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A test that fails before `stop` must not leave its daemon running.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
