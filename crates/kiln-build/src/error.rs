@@ -6,6 +6,12 @@ use std::path::PathBuf;
 /// Errors from loading a recipe, ordering its steps and computing action keys.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The sandbox could not be set up or its helper failed.
+    #[error("sandbox: {message}")]
+    Sandbox {
+        /// What went wrong.
+        message: String,
+    },
     /// The recipe file could not be read.
     #[error("{}: cannot read recipe: {source}", file.display())]
     Read {

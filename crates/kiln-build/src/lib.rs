@@ -35,6 +35,7 @@ pub mod action;
 mod error;
 pub mod graph;
 pub mod recipe;
+pub mod sandbox;
 pub mod tree;
 
 pub use action::{Action, ActionInput, Plan, PlannedStep};
