@@ -101,6 +101,14 @@ pub fn stat(src: &dyn BlockSource, cid: &Cid) -> Result<Node> {
     Ok(describe(&load(src, cid)?))
 }
 
+/// The UnixFS `mode` recorded in the node at `cid` (see
+/// [`crate::import::import_chunks_with_mode`]): `None` for raw blocks and for nodes that
+/// record none. The value is returned as stored (permission bits, possibly with file-type
+/// bits above them).
+pub fn file_mode(src: &dyn BlockSource, cid: &Cid) -> Result<Option<u32>> {
+    Ok(load(src, cid)?.pb.and_then(|(_, u)| u.mode))
+}
+
 /// Find the CID a path names.
 pub fn resolve(src: &dyn BlockSource, path: &ContentPath) -> Result<Cid> {
     let mut cur = path.root;

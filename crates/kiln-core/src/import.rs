@@ -7,7 +7,10 @@ mod hamt;
 mod options;
 
 pub use dir::{DirEntry, build_directory, symlink};
-pub use file::{Chunk, ChunkSource, ReaderSource, import_bytes, import_chunks, import_reader};
+pub use file::{
+    Chunk, ChunkSource, ReaderSource, import_bytes, import_chunks, import_chunks_with_mode,
+    import_reader,
+};
 pub use hamt::{MURMUR3_X64_64, hash_name as hamt_hash_name};
 pub use options::{HamtRule, ImportOptions, MAX_CHUNK_SIZE, Profile};
 

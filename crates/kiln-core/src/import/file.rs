@@ -114,25 +114,45 @@ struct Child {
 /// Builds the balanced tree as leaves stream in: level k holds up to `max_links`
 /// children waiting for their parent. The result is the tree that grouping every
 /// level in consecutive runs of `max_links` gives (kubo's and JS's balanced layout).
+///
+/// With a mode, every node above the leaves carries it (as in the JS importer), and the first
+/// leaf is held back until a second one comes: a file of one chunk becomes a single File node
+/// carrying the bytes inline and the mode.
 struct Balanced<'a> {
     opts: &'a ImportOptions,
+    mode: Option<u32>,
     levels: Vec<Vec<Child>>,
     leaves: u64,
+    /// With a mode: the first leaf, not yet stored.
+    held: Option<Leaf>,
 }
 
 impl<'a> Balanced<'a> {
-    fn new(opts: &'a ImportOptions) -> Self {
+    fn new(opts: &'a ImportOptions, mode: Option<u32>) -> Self {
         Balanced {
             opts,
+            mode,
             levels: vec![Vec::new()],
             leaves: 0,
+            held: None,
         }
     }
 
     /// Store a leaf and place it in the tree; gives its buffer back for reuse.
     fn push_leaf(&mut self, sink: &mut dyn BlockSink, leaf: Leaf) -> Result<Chunk> {
-        sink.put(&leaf.cid, leaf.data.bytes(), &[])?;
         self.leaves += 1;
+        if self.mode.is_some() && self.leaves == 1 {
+            self.held = Some(leaf);
+            return Ok(Chunk::Owned(Vec::new()));
+        }
+        if let Some(first) = self.held.take() {
+            self.store_leaf(sink, first)?;
+        }
+        self.store_leaf(sink, leaf)
+    }
+
+    fn store_leaf(&mut self, sink: &mut dyn BlockSink, leaf: Leaf) -> Result<Chunk> {
+        sink.put(&leaf.cid, leaf.data.bytes(), &[])?;
         let child = Child {
             cid: leaf.cid,
             tsize: leaf.data.len() as u64,
@@ -160,6 +180,7 @@ impl<'a> Balanced<'a> {
         let filesize: u64 = group.iter().map(|c| c.filesize).sum();
         u.filesize = Some(filesize);
         u.blocksizes = group.iter().map(|c| c.filesize).collect();
+        u.mode = self.mode;
         let node = PbNode {
             links: group
                 .iter()
@@ -184,6 +205,9 @@ impl<'a> Balanced<'a> {
     }
 
     fn finish(mut self, sink: &mut dyn BlockSink) -> Result<Imported> {
+        if let Some(leaf) = self.held.take() {
+            return self.single_with_mode(sink, leaf);
+        }
         let mut level = 0;
         loop {
             let top = self.levels.len() - 1;
@@ -209,6 +233,37 @@ impl<'a> Balanced<'a> {
                 return Err(Error::Options("internal: empty file tree".into()));
             }
         }
+    }
+}
+
+impl Balanced<'_> {
+    /// A file of one chunk with a mode: one File node holding the bytes inline, its size and
+    /// the mode (what the JS importer makes; kubo's `--preserve-mode` gives the same node).
+    fn single_with_mode(&self, sink: &mut dyn BlockSink, leaf: Leaf) -> Result<Imported> {
+        let mut u = if leaf.cid.codec() == RAW {
+            let mut u = UnixfsData::new(DataType::File);
+            if leaf.filesize > 0 {
+                u.data = Some(leaf.data.bytes().to_vec());
+            }
+            u
+        } else {
+            let node = PbNode::decode(leaf.data.bytes(), Some(leaf.cid))?;
+            UnixfsData::decode(node.data.as_deref().unwrap_or_default(), Some(leaf.cid))?
+        };
+        u.filesize = Some(leaf.filesize);
+        u.mode = self.mode;
+        let bytes = PbNode {
+            links: Vec::new(),
+            data: Some(u.encode()),
+        }
+        .encode();
+        let cid = cids::cid_of(self.opts.cid_version, DAG_PB, &bytes);
+        sink.put(&cid, &bytes, &[])?;
+        Ok(Imported {
+            cid,
+            tsize: bytes.len() as u64,
+            size: leaf.filesize,
+        })
     }
 }
 
@@ -254,8 +309,26 @@ pub fn import_chunks(
     opts: &ImportOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Imported> {
+    import_chunks_with_mode(sink, source, opts, None, progress)
+}
+
+/// Import a file as [`import_chunks`] does, recording `mode` (UnixFS 1.5 `mode`, e.g.
+/// `0o755`) in its root. With `None` the result is exactly [`import_chunks`]'s. With a mode
+/// the root is always a dag-pb File node, since a raw block has nowhere to keep one: a file
+/// of one chunk becomes a single File node holding its bytes inline, a longer file gets the
+/// mode on every node above its leaves. Both are byte for byte what the JS importer
+/// (`ipfs-unixfs-importer`) makes for an entry with `mode` set. (kubo's `--preserve-mode`
+/// differs only for multi-chunk files: it turns raw leaves off and sets the mode on the root
+/// alone.)
+pub fn import_chunks_with_mode(
+    sink: &mut dyn BlockSink,
+    source: &mut dyn ChunkSource,
+    opts: &ImportOptions,
+    mode: Option<u32>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Imported> {
     let threads = opts.hash_threads();
-    let mut tree = Balanced::new(opts);
+    let mut tree = Balanced::new(opts, mode);
     let mut done: u64 = 0;
     let read_err = |e| Error::io("reading input", e);
     // The first chunk is read here: a file of one chunk (most files in a tree) needs no threads.
@@ -432,5 +505,189 @@ mod tests {
             assert_eq!(a.blocks.len(), b.blocks.len());
             assert_eq!(seq.size, data.len() as u64);
         }
+    }
+
+    /// Root CIDs from `ipfs-unixfs-importer` 17.1.1 (the interop harness's pin) for the same
+    /// bytes, without and with `mode: 0o755` (`chunker: fixedSize`, `layout: balanced` with
+    /// the same chunk size and links per node).
+    #[test]
+    fn mode_matches_the_js_importer() {
+        let data = |n: usize| -> Vec<u8> { (0..n).map(|i| (i * 7 + (i >> 5)) as u8).collect() };
+        // (profile, bytes, chunk size, max links, CID without mode, CID with 0o755)
+        type Case = (Profile, Vec<u8>, usize, usize, &'static str, &'static str);
+        let cases: Vec<Case> = vec![
+            (
+                Profile::V1_2025,
+                vec![],
+                0,
+                0,
+                "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
+                "bafybeihotrbjn3vr2qdxsrxwb352tadnvc4kyxsl2ahvli3uhapwrmmzda",
+            ),
+            (
+                Profile::V1_2025,
+                b"hello\n".to_vec(),
+                0,
+                0,
+                "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am",
+                "bafybeigci6lwb2rb6tv4ld2a6i27wpesmp2kprahfzauwbcvtqgb2iqmmi",
+            ),
+            (
+                Profile::KuboV1,
+                b"hello\n".to_vec(),
+                0,
+                0,
+                "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am",
+                "bafybeigci6lwb2rb6tv4ld2a6i27wpesmp2kprahfzauwbcvtqgb2iqmmi",
+            ),
+            (
+                Profile::V1_2025,
+                data(1000),
+                1000,
+                0,
+                "bafkreibacjc6w5chahh6wivfhdyfyd5xlxaewvprkpc2x6zgaiie25uflu",
+                "bafybeigiagymwrq76jzw4fep4mf6mmnenferdjxgqhut6hhqramypxasee",
+            ),
+            (
+                Profile::V1_2025,
+                data(2500),
+                1000,
+                0,
+                "bafybeifdgdpxea62ehjmwwmr7bxlf2w3dzkklybvze3gvzgx5et2gri2by",
+                "bafybeihbpkpadsgn5tbqkegio2pskjuoc5smmrv7qpmwickedajd2hnn7e",
+            ),
+            (
+                Profile::V1_2025,
+                data(5500),
+                1000,
+                3,
+                "bafybeicxopn34yf4a2panhxegap5lvfqj6hvpmqjbstgttwh65hosegsq4",
+                "bafybeid5kev6cxjdutgxpuzfr7epkiggiyc4nn2u2egi7qm2mrmrrt57ve",
+            ),
+            // Exactly max_links and max_links² leaves: the root is a full level.
+            (
+                Profile::V1_2025,
+                data(3000),
+                1000,
+                3,
+                "bafybeiey2wqu7h3vpcqjkfpapmwxia5g6stpq2oybaffy7v6fln4axgttu",
+                "bafybeids3iqcakxhmvea22mls7myltjpg4qfgvolwafsvyczs5sfnhf7se",
+            ),
+            (
+                Profile::V1_2025,
+                data(9000),
+                1000,
+                3,
+                "bafybeicjxmc3wpvp65fadeg7sb6ow5dg7zwboc5egaro4e5izm3sn5vzca",
+                "bafybeicf6yn6vc3hslrvx77oko5ugvyrgjvyj5tx27yla3ztg55sjss2gy",
+            ),
+            (
+                Profile::V1_2025,
+                data(9001),
+                1000,
+                3,
+                "bafybeibf4a7hi2dds2lrtswu7dfqe4jwvawyjaxmyp2kw6q5gfh6oybzpu",
+                "bafybeibn6l6lid4yendgvs627flexqa4lewh6v2hvuobi53ddrs6hepv6y",
+            ),
+            (
+                Profile::KuboV0,
+                data(2500),
+                1000,
+                0,
+                "QmaZHDTSYdeabbs4n8GKSoGXd15QWHA8kjsD3s1GPSH5xa",
+                "QmdqzqjGn9LQJzimC8v6Dw8Pj7ZpX4rujDmPwgJdhMhxTS",
+            ),
+            (
+                Profile::KuboV0,
+                data(9000),
+                1000,
+                3,
+                "QmPucCTubRroEEh8L3FuXGSWQrtjbKjFj3PhrX7ThKj6Eb",
+                "QmPSw61SKtKt5GKr6tgNEfHAncKSY1irUNxgQ2DbuZZDjC",
+            ),
+        ];
+        for (p, bytes, chunk, links, plain, with_mode) in cases {
+            let mut o = ImportOptions::from_profile(p);
+            if chunk > 0 {
+                o.chunk_size = chunk;
+            }
+            if links > 0 {
+                o.max_links = links;
+            }
+            for threads in [1, 2] {
+                o.threads = threads;
+                let what = format!("{p:?} {} bytes, {threads} threads", bytes.len());
+                let none = import_bytes(&mut NullSink, &bytes, &o).unwrap();
+                assert_eq!(none.cid.to_string(), plain, "{what}");
+                let same = import_chunks_with_mode(
+                    &mut NullSink,
+                    &mut ReaderSource(&mut &bytes[..]),
+                    &o,
+                    None,
+                    &mut |_| {},
+                )
+                .unwrap();
+                assert_eq!(same, none, "{what}: mode None");
+                let mut m = MemoryBlocks::default();
+                let moded = import_chunks_with_mode(
+                    &mut m,
+                    &mut ReaderSource(&mut &bytes[..]),
+                    &o,
+                    Some(0o755),
+                    &mut |_| {},
+                )
+                .unwrap();
+                assert_eq!(moded.cid.to_string(), with_mode, "{what}: mode 0o755");
+                assert_eq!(moded.size, bytes.len() as u64);
+                assert_eq!(
+                    crate::export::file_mode(&m, &moded.cid).unwrap(),
+                    Some(0o755)
+                );
+                let mut back = Vec::new();
+                crate::export::read_file(&m, &moded.cid, 0, None, &mut back).unwrap();
+                assert_eq!(back, bytes, "{what}: bytes read back");
+                // Every dag-pb node carries the mode (leaves are raw except in v0).
+                for (cid, block) in &m.blocks {
+                    if cid.codec() == DAG_PB {
+                        let n = PbNode::decode(block, None).unwrap();
+                        let u = UnixfsData::decode(n.data.as_deref().unwrap(), None).unwrap();
+                        let leaf = n.links.is_empty() && *cid != moded.cid;
+                        let want = if leaf { None } else { Some(0o755) };
+                        assert_eq!(u.mode, want, "{what}: mode of {cid}");
+                    }
+                }
+                // tsize: the root block plus its links' tsizes, as for any other node.
+                let root = PbNode::decode(&m.blocks[&moded.cid], None).unwrap();
+                let tsize = m.blocks[&moded.cid].len() as u64
+                    + root.links.iter().map(|l| l.tsize).sum::<u64>();
+                assert_eq!(moded.tsize, tsize, "{what}: tsize");
+            }
+        }
+    }
+
+    /// Not compared with JS: for a one-chunk file with dag-pb leaves (v0) and a mode, the JS
+    /// importer wraps the *encoded* leaf node as the new node's data (its bytes then read back
+    /// wrong); kiln makes kubo's node, the leaf's Data message plus the mode.
+    #[test]
+    fn no_mode_for_raw_leaves_and_plain_nodes() {
+        let mut m = MemoryBlocks::default();
+        let o = ImportOptions::from_profile(Profile::V1_2025);
+        let raw = import_bytes(&mut m, b"x", &o).unwrap();
+        assert_eq!(crate::export::file_mode(&m, &raw.cid).unwrap(), None);
+        let v0 = import_bytes(&mut m, b"x", &ImportOptions::from_profile(Profile::KuboV0)).unwrap();
+        assert_eq!(crate::export::file_mode(&m, &v0.cid).unwrap(), None);
+        // A one-chunk dag-pb leaf with a mode keeps its bytes inline and gains the mode.
+        let v0m = import_chunks_with_mode(
+            &mut m,
+            &mut ReaderSource(&mut &b"x"[..]),
+            &ImportOptions::from_profile(Profile::KuboV0),
+            Some(0o755),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(crate::export::file_mode(&m, &v0m.cid).unwrap(), Some(0o755));
+        let mut back = Vec::new();
+        crate::export::read_file(&m, &v0m.cid, 0, None, &mut back).unwrap();
+        assert_eq!(back, b"x");
     }
 }
