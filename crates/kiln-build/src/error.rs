@@ -85,6 +85,42 @@ pub enum Error {
         #[source]
         source: kiln_core::Error,
     },
+    /// Writing content out to the file system failed.
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        /// The file, directory or symlink being written.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Content could not be read or is not UnixFS.
+    #[error("reading {cid}: {source}")]
+    Content {
+        /// The node being read.
+        cid: cid::Cid,
+        /// The exporter's error.
+        #[source]
+        source: kiln_core::Error,
+    },
+    /// A directory holds an entry whose name could leave it on disk.
+    #[error(
+        "refusing unsafe entry name {name:?} in directory {dir} (names may not be empty, '.', '..', or contain '/' or NUL)"
+    )]
+    UnsafeName {
+        /// The directory.
+        dir: cid::Cid,
+        /// The entry's name.
+        name: String,
+    },
+    /// A tree too deep to write out.
+    #[error("the tree is more than {limit} directories deep (at {cid})")]
+    TooDeep {
+        /// The directory past the limit.
+        cid: cid::Cid,
+        /// The limit.
+        limit: usize,
+    },
     /// An action could not be encoded as dag-cbor.
     #[error("encoding an action: {source}")]
     Encode {

@@ -1,12 +1,14 @@
-//! Content CIDs of source files and directories, as `kiln add -r --hidden` with the default
-//! import options would give them, computed without storing anything.
+//! Content CIDs of source files and directories: `kiln add -r --hidden` with the default
+//! import options, except that executable files record the mode `0o755` (the convention of
+//! [`crate::content`]), computed without storing anything (or storing the blocks in a sink).
 
 use crate::error::{Error, Result};
-use kiln_core::import::{self, DirEntry, ImportOptions, Imported, Profile};
+use kiln_core::import::{self, DirEntry, ImportOptions, Imported, Profile, ReaderSource};
 use kiln_core::{BlockSink, Cid, NullSink};
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// The import options source inputs are hashed with: `kiln add`'s default profile
@@ -16,7 +18,8 @@ pub fn options() -> ImportOptions {
 }
 
 /// The CID of the file, symlink or directory at `path` (directories include hidden entries;
-/// modes and times are not recorded). Blocks go to `sink`.
+/// an executable file records the mode `0o755`, see [`crate::content`]; no other mode and no
+/// times are recorded). Blocks go to `sink`.
 pub fn import_path(
     sink: &mut dyn BlockSink,
     path: &Path,
@@ -55,7 +58,9 @@ pub fn import_path(
         import::build_directory(sink, entries, opts).map_err(core_err)
     } else if ft.is_file() {
         let mut f = fs::File::open(path).map_err(io_err)?;
-        import::import_reader(sink, &mut f, opts, &mut |_| {}).map_err(core_err)
+        let mode = crate::content::recorded_mode(meta.permissions().mode());
+        import::import_chunks_with_mode(sink, &mut ReaderSource(&mut f), opts, mode, &mut |_| {})
+            .map_err(core_err)
     } else {
         Err(io_err(io::Error::new(
             io::ErrorKind::InvalidInput,
