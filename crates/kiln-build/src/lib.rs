@@ -32,6 +32,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod action;
+pub mod builtin;
 pub mod content;
 mod error;
 pub mod graph;
