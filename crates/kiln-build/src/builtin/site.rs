@@ -361,9 +361,9 @@ fn build(args: &Args, work: &Path, log: &mut dyn io::Write) -> Result<(), Builti
             None => line(
                 log,
                 format_args!(
-                    "page {} (generated: list of {} pages)",
+                    "page {} (generated: list of {})",
                     page.out.join("/"),
-                    pages.len() - 1
+                    count(pages.len() - 1, "page")
                 ),
             )?,
         }
@@ -1088,6 +1088,18 @@ mod tests {
         assert!(html.contains("<p>text  more</p>"), "{html}");
         assert!(!html.contains("javascript"), "{html}");
         assert!(html.contains("<a href=\"#\">click</a>"), "{html}");
+        let (_, html) = render(
+            "[a](java&#x73;cript:alert(1)) [b](<java\tscript:alert(1)>) \
+             [c](&#106;avascript:x \"t\\\"><script>\")\n\n\
+             # T {#x\"><script>alert(1)</script>}\n\n\
+             ```x\"><script>\ncode\n```\n",
+        );
+        assert!(!html.contains("<script"), "{html}");
+        assert!(
+            !html.contains("javascript") && !html.contains("java\tscript"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<a href=\"#\"").count(), 3, "{html}");
     }
 
     #[test]
