@@ -16,6 +16,9 @@ use kiln_core::cids::{DAG_CBOR, cid_of};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The kiln version recorded in the actions of builtin steps.
+pub const KILN_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The format tag written in every action; a change of meaning changes it.
 pub const ACTION_FORMAT: &str = "kiln-action-1";
 
@@ -40,6 +43,10 @@ pub struct Action {
     pub output_hash: Option<Cid>,
     /// Whether the step may use the network (only fixed-output steps may).
     pub network: bool,
+    /// For a builtin builder, the version of kiln whose code runs it (its output may change
+    /// between versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kiln: Option<String>,
 }
 
 /// The content of an input, as an action refers to it.
@@ -208,6 +215,7 @@ impl Plan {
                     outputs: step.outputs.iter().cloned().collect(),
                     output_hash: step.output_hash,
                     network: step.output_hash.is_some(),
+                    kiln: (step.builder == Builder::Builtin).then(|| KILN_VERSION.to_string()),
                 };
                 let key = action.key()?;
                 keys.insert(name, key);
@@ -270,6 +278,7 @@ mod tests {
             outputs: BTreeSet::from(["out/x".into()]),
             output_hash: None,
             network: false,
+            kiln: None,
         }
     }
 

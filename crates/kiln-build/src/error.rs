@@ -6,6 +6,49 @@ use std::path::PathBuf;
 /// Errors from loading a recipe, ordering its steps and computing action keys.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An action asked for by its key (`kiln get ACTION`) cannot be found or built.
+    #[error("action {action}: {message}")]
+    Action {
+        /// The action key.
+        action: cid::Cid,
+        /// Why.
+        message: String,
+    },
+    /// A step could not be built: the recipe file (or the action, for `kiln get`), the
+    /// step and what went wrong, on one line (a failing command's log tail follows it).
+    #[error("{where_}: step {step:?}: {message}")]
+    Step {
+        /// The recipe file, or `action CID`.
+        where_: String,
+        /// The step.
+        step: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A stored build record that cannot be read or whose signature does not hold.
+    #[error("build record: {reason}")]
+    BadRecord {
+        /// Why.
+        reason: String,
+    },
+    /// The build index (its SQLite database) failed.
+    #[error("build index: {0}")]
+    Index(#[from] rusqlite::Error),
+    /// The content store failed.
+    #[error("{0}")]
+    Store(#[from] kiln_store::Error),
+    /// Reading or writing content failed.
+    #[error("{0}")]
+    Core(#[from] kiln_core::Error),
+    /// A file system operation on kiln's build directories failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The sandbox could not be set up or its helper failed.
     #[error("sandbox: {message}")]
     Sandbox {
@@ -146,9 +189,14 @@ pub enum Problem {
     /// A step or parameter name that cannot be referenced as `step:NAME/path` or `{NAME}`.
     #[error("names may only use letters, digits, '-' and '_'")]
     BadName,
-    /// A builder that is neither `host` nor a CID.
-    #[error("unknown builder {0:?} (expected \"host\" or the CID of a root file system)")]
+    /// A builder that is neither `host`, `builtin` nor a CID.
+    #[error(
+        "unknown builder {0:?} (expected \"host\", \"builtin\" or the CID of a root file system)"
+    )]
     UnknownBuilder(String),
+    /// A builtin step whose `command[0]` names no builtin.
+    #[error("unknown builtin {0:?} (known: {known})", known = crate::builtin::BUILTINS.join(", "))]
+    UnknownBuiltin(String),
     /// An empty command, or an empty program name.
     #[error("the command is empty")]
     EmptyCommand,

@@ -35,8 +35,11 @@ pub mod action;
 pub mod builtin;
 pub mod content;
 mod error;
+pub mod exec;
 pub mod graph;
+pub mod index;
 pub mod recipe;
+pub mod record;
 pub mod sandbox;
 pub mod tree;
 

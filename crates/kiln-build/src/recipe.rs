@@ -50,7 +50,7 @@ pub struct Step {
     pub cache: Vec<String>,
 }
 
-/// The root file system a step runs in. In an action it is written `"host"` or
+/// The root file system a step runs in. In an action it is written `"host"`, `"builtin"` or
 /// `{"rootfs": CID}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -59,6 +59,10 @@ pub enum Builder {
     Host,
     /// A root file system stored as content.
     RootFs(Cid),
+    /// A builder kiln carries inside itself (`command[0]` names it; see
+    /// [`crate::builtin`]). It runs kiln's own code, not a program, so it needs no sandbox;
+    /// the action records kiln's version.
+    Builtin,
 }
 
 /// Where an input's content comes from.
@@ -311,6 +315,7 @@ impl Cx<'_> {
         let bad = |key: String, p: Problem| self.invalid(Some(name), key, p);
         let builder = match rs.builder.as_str() {
             "host" => Builder::Host,
+            "builtin" => Builder::Builtin,
             b => Builder::RootFs(
                 kiln_core::cids::parse_cid(b)
                     .map_err(|_| bad("builder".into(), Problem::UnknownBuilder(b.into())))?,
@@ -318,6 +323,14 @@ impl Cx<'_> {
         };
         if rs.command.first().is_none_or(|p| p.is_empty()) {
             return Err(bad("command".into(), Problem::EmptyCommand));
+        }
+        if builder == Builder::Builtin
+            && !crate::builtin::BUILTINS.contains(&rs.command[0].as_str())
+        {
+            return Err(bad(
+                "command[0]".into(),
+                Problem::UnknownBuiltin(rs.command[0].clone()),
+            ));
         }
         for (i, arg) in rs.command.iter().enumerate() {
             check_template(arg, params).map_err(|p| bad(format!("command[{i}]"), p))?;

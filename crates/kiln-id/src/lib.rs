@@ -182,6 +182,16 @@ pub fn parse_did_key(did: &str) -> Result<VerifyingKey> {
     VerifyingKey::from_bytes(&arr).map_err(|_| bad("not a valid ed25519 point"))
 }
 
+/// Check an ed25519 signature made by the key of `did` (strict verification).
+pub fn verify(did: &str, msg: &[u8], signature: &[u8]) -> Result<bool> {
+    let key = parse_did_key(did)?;
+    let Ok(sig) = <[u8; 64]>::try_from(signature) else {
+        return Ok(false);
+    };
+    let sig = ed25519_dalek::Signature::from_bytes(&sig);
+    Ok(key.verify_strict(msg, &sig).is_ok())
+}
+
 /// The libp2p `PublicKey` protobuf of an ed25519 key.
 pub fn libp2p_public_key(key: &VerifyingKey) -> Vec<u8> {
     let mut b = LIBP2P_ED25519_PREFIX.to_vec();
@@ -204,6 +214,18 @@ fn io(context: String, source: std::io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_verify_against_the_did() {
+        let key = NodeKey::generate().unwrap();
+        let sig = key.sign(b"message");
+        assert!(verify(&key.did(), b"message", &sig).unwrap());
+        assert!(!verify(&key.did(), b"massage", &sig).unwrap());
+        assert!(!verify(&key.did(), b"message", &sig[..63]).unwrap());
+        let other = NodeKey::generate().unwrap();
+        assert!(!verify(&other.did(), b"message", &sig).unwrap());
+        assert!(verify("did:key:nope", b"message", &sig).is_err());
+    }
 
     // Test vector from the did:key method spec (ed25519 public key → did).
     #[test]

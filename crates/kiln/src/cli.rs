@@ -84,10 +84,22 @@ pub enum Command {
     /// DAG import and export as CAR files.
     #[command(subcommand)]
     Dag(DagCommand),
-    /// Build the recipe (`kiln.toml`) of a source tree. So far only `--plan`: print each
-    /// step's name and action key (`NAME CID`), dependencies first. The recipe format is
+    /// Root file systems for builds: import a directory or a tar archive.
+    ///
+    /// A build step with `builder = "<CID>"` runs in the root file system that CID names
+    /// (its `/`, read-only). `kiln rootfs import` makes one from a directory or a tar archive
+    /// (such as a distribution's minimal root file system) and pins it.
+    #[command(subcommand)]
+    Rootfs(RootfsCommand),
+    /// Build the recipe (`kiln.toml`) of a source tree: every step whose action is not
+    /// cached runs in kiln's sandbox (independent steps at once), its log streams to stderr
+    /// and is stored, and each output is printed as `CID STEP:PATH`. The recipe format is
     /// documented in `crates/kiln-build/RECIPES.md`.
     Build(BuildArgs),
+    /// Recent builds, newest first: number, status, cached or run, duration, step, record.
+    Builds(BuildsArgs),
+    /// Print the log of a build: its number (from `kiln builds`), record CID or action CID.
+    Log(LogArgs),
 }
 
 #[derive(Debug, Args)]
@@ -95,9 +107,17 @@ pub struct BuildArgs {
     /// The source tree holding `kiln.toml`.
     #[arg(default_value = ".", value_name = "DIR")]
     pub dir: PathBuf,
-    /// Print the steps and their action keys in build order; build nothing.
+    /// Print the steps and their action keys in build order; build nothing. The actions
+    /// and their source inputs are stored (unpinned), so `kiln get ACTION` can build them.
     #[arg(long)]
     pub plan: bool,
+    /// Run every step even when cached and report whether its outputs are bit-identical
+    /// to the cached ones (exit status 1 if any differ).
+    #[arg(long, conflicts_with = "plan")]
+    pub check: bool,
+    /// Steps run at once (default: the number of CPUs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub slots: Option<u16>,
     /// A recipe parameter, replacing its default (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
@@ -177,9 +197,28 @@ pub struct CatArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BuildsArgs {
+    /// How many to list.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Build number, record CID or action CID.
+    pub build: String,
+}
+
+#[derive(Debug, Args)]
 pub struct GetArgs {
-    /// CID, optionally with a path below it.
+    /// CID, optionally with a path below it. An action CID (from `kiln build --plan`) means
+    /// its output: found in the action cache, or built now if the action and its inputs
+    /// are here (`ACTION/PATH` names one of several outputs).
     pub path: String,
+    /// For an action: give up if its output is not there or built within this time
+    /// (`30s`, `5m`, `1h`).
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
     /// Where to write (default: the last path segment, or the CID). Must not exist.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
@@ -274,6 +313,34 @@ pub enum BlockCommand {
         /// Do not fail on blocks that are not present.
         #[arg(short, long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RootfsCommand {
+    /// Import a directory or a tar archive as a root file system; prints its CID.
+    ///
+    /// PATH is a directory, or a tar archive (plain, or gzip-compressed: .tar.gz, .tgz). The
+    /// tree is pinned recursively with the pin name `rootfs:NAME`; use its CID as a build
+    /// step's `builder = "<CID>"`.
+    ///
+    /// Kept: regular files, directories and symlinks (targets verbatim, never followed); a
+    /// tar hard link becomes a copy of its target. Device nodes, fifos and sockets are left
+    /// out (a warning counts them). A tar entry with an absolute path or a `..` component is
+    /// refused, and nothing is imported.
+    ///
+    /// Modes: only "executable or not" is kept. A file with any execute bit is recorded with
+    /// the UnixFS mode 0755, any other file with none (written back as 0644); directories
+    /// and symlinks record none. Owners, other permission bits and times never change the
+    /// CID.
+    Import {
+        /// The directory or tar archive.
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// The name to pin it under, as `rootfs:NAME` [default: PATH's base name, without
+        /// .tar, .tar.gz or .tgz].
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 

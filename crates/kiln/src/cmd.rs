@@ -10,6 +10,7 @@ mod dag;
 mod files;
 mod pin;
 mod repo;
+mod rootfs;
 
 use crate::cli::{Cli, Command, RepoCommand};
 use crate::remote::Daemon;
@@ -72,7 +73,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Repo(RepoCommand::Verify) => repo::verify(&repo),
         Command::Block(b) => block::run(&repo, b),
         Command::Dag(d) => dag::run(&repo, d),
-        Command::Build(a) => build::run(a),
+        Command::Rootfs(r) => rootfs::run(&repo, r),
+        Command::Build(a) => build::run(&repo, a),
+        Command::Builds(a) => build::builds(&repo, a),
+        Command::Log(a) => build::log(&repo, a),
     }
 }
 

@@ -12,6 +12,10 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The sandbox helper must start before any thread does (see kiln_build::sandbox).
+    if std::env::args_os().nth(1).as_deref() == Some(kiln_build::sandbox::HELPER_ARG.as_ref()) {
+        kiln_build::sandbox::helper_main();
+    }
     let args = cli::Cli::parse();
     match cmd::run(args) {
         Ok(code) => code,

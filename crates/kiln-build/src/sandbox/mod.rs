@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use inside::helper_main;
+pub use inside::{DEFAULT_PATH, helper_main};
 
 /// The argument that makes the kiln executable act as the sandbox helper.
 pub const HELPER_ARG: &str = "__sandbox";

@@ -145,6 +145,14 @@ fn write_tree(
             export::read_file(src, cid, 0, None, &mut w)?;
             w.flush()
                 .with_context(|| format!("writing {}", dest.display()))?;
+            // A file recorded as executable (UnixFS mode with an execute bit, as build
+            // outputs and root file systems keep it) is written executable.
+            if export::file_mode(src, cid)?.is_some_and(|m| m & 0o111 != 0) {
+                use std::os::unix::fs::PermissionsExt;
+                w.get_ref()
+                    .set_permissions(std::fs::Permissions::from_mode(0o755))
+                    .with_context(|| format!("setting the mode of {}", dest.display()))?;
+            }
         }
         Node::Symlink { target } => {
             use std::os::unix::ffi::OsStrExt;
@@ -167,24 +175,33 @@ fn write_tree(
 
 pub fn get(repo: &Repo, a: GetArgs) -> Result<ExitCode> {
     let parsed = ContentPath::parse(&a.path)?;
+    // An action (dag-cbor) means its output: find it or build it (in the shared store).
+    let action = (parsed.root.codec() == kiln_core::cids::DAG_CBOR)
+        .then(|| super::build::action_output(repo, parsed.root, &parsed.segments, &a.timeout))
+        .transpose()?;
     let target = repo.target()?;
     let src: Box<dyn kiln_core::BlockSource> = match target {
         Target::Local(store) => Box::new(store),
         Target::Daemon(d) => Box::new(crate::remote::Blocks(d)),
     };
-    let cid = export::resolve(src.as_ref(), &parsed)?;
-    let dest = match a.output {
-        Some(o) => o,
-        None => {
-            let name = parsed
+    let (cid, default_name) = match action {
+        Some((cid, name)) => (cid, name),
+        None => (
+            export::resolve(src.as_ref(), &parsed)?,
+            parsed
                 .segments
                 .last()
                 .cloned()
-                .unwrap_or_else(|| parsed.root.to_string());
-            if !safe_name(&name) {
+                .unwrap_or_else(|| parsed.root.to_string()),
+        ),
+    };
+    let dest = match a.output {
+        Some(o) => o,
+        None => {
+            if !safe_name(&default_name) {
                 bail!("cannot derive an output name from {:?}; use -o", a.path);
             }
-            name.into()
+            default_name.into()
         }
     };
     if std::fs::symlink_metadata(&dest).is_ok() {
