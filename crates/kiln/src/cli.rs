@@ -100,6 +100,9 @@ pub enum Command {
     Builds(BuildsArgs),
     /// Print the log of a build: its number (from `kiln builds`), record CID or action CID.
     Log(LogArgs),
+    /// Show a build record (a record CID, or a build number) and check its signature
+    /// against the builder's did:key; exit status 1 if it does not hold.
+    Record(LogArgs),
 }
 
 #[derive(Debug, Args)]

@@ -77,6 +77,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build(a) => build::run(&repo, a),
         Command::Builds(a) => build::builds(&repo, a),
         Command::Log(a) => build::log(&repo, a),
+        Command::Record(a) => build::record(&repo, a),
     }
 }
 

@@ -231,20 +231,86 @@ pub fn builds(repo: &Repo, a: BuildsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The build a number, record CID or action CID names.
+fn find_build(builds: &Builds<'_>, which: &str) -> Result<kiln_build::index::BuildRow> {
+    let row = if let Ok(id) = which.parse::<i64>() {
+        builds.index().build(id).map_err(|e| anyhow!("{e}"))?
+    } else {
+        let cid = kiln_core::cids::parse_cid(which)
+            .map_err(|_| anyhow!("{which:?} is neither a build number nor a CID"))?;
+        builds.index().build_of(&cid).map_err(|e| anyhow!("{e}"))?
+    };
+    row.ok_or_else(|| anyhow!("no build {which:?} in this repository"))
+}
+
+/// `kiln record RECORD|BUILD`.
+pub fn record(repo: &Repo, a: LogArgs) -> Result<ExitCode> {
+    let svc = Service::open(repo)?;
+    let builds = svc.builds()?;
+    // A record CID, or a build (number, or action CID) whose record to show.
+    let cid = match kiln_core::cids::parse_cid(&a.build) {
+        Ok(c) if matches!(builds.record(&c), Ok(Some(_))) => c,
+        _ => find_build(&builds, &a.build)?
+            .record
+            .ok_or_else(|| anyhow!("build {:?} has no record", a.build))?,
+    };
+    let signed = builds
+        .record(&cid)
+        .map_err(|e| anyhow!("{e}"))?
+        .ok_or_else(|| anyhow!("record {cid} is not in this repository"))?;
+    let r = &signed.record;
+    let valid = signed.verify();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "record        {cid}")?;
+    writeln!(out, "action        {}", r.action)?;
+    writeln!(out, "step          {}", r.step)?;
+    writeln!(out, "status        {}", r.status)?;
+    writeln!(
+        out,
+        "builder       {} ({})",
+        r.builder,
+        if valid.is_ok() {
+            "signature valid"
+        } else {
+            "SIGNATURE INVALID"
+        }
+    )?;
+    writeln!(out, "requested by  {}", r.requested_by)?;
+    writeln!(
+        out,
+        "host builder  {}",
+        if r.host {
+            "yes (impure: the host's /usr)"
+        } else {
+            "no"
+        }
+    )?;
+    writeln!(out, "started       {} (unix ms)", r.started_ms)?;
+    writeln!(
+        out,
+        "duration      {:.3} s",
+        r.duration_ms() as f64 / 1000.0
+    )?;
+    writeln!(out, "log           {}", r.log)?;
+    for (path, c) in &r.outputs {
+        writeln!(out, "output        {c} {path}")?;
+    }
+    for (path, c) in &r.caches {
+        writeln!(out, "cache         {c} {path}")?;
+    }
+    out.flush()?;
+    if let Err(e) = valid {
+        eprintln!("Error: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `kiln log BUILD`.
 pub fn log(repo: &Repo, a: LogArgs) -> Result<ExitCode> {
     let svc = Service::open(repo)?;
     let builds = svc.builds()?;
-    let row = if let Ok(id) = a.build.parse::<i64>() {
-        builds.index().build(id).map_err(|e| anyhow!("{e}"))?
-    } else {
-        let cid = kiln_core::cids::parse_cid(&a.build)
-            .map_err(|_| anyhow!("{:?} is neither a build number nor a CID", a.build))?;
-        builds.index().build_of(&cid).map_err(|e| anyhow!("{e}"))?
-    };
-    let Some(row) = row else {
-        bail!("no build {:?} in this repository", a.build);
-    };
+    let row = find_build(&builds, &a.build)?;
     let Some(log) = row.log else {
         bail!("build {} has no stored log ({})", row.id, row.status);
     };
