@@ -377,6 +377,7 @@ fn import_tar(tree: &mut Tree, file: fs::File, shown: &str) -> Result<()> {
         // On an error below, `rx` is dropped as this closure returns, so the reader's next
         // send fails and it stops before the scope waits for it.
         let mut rx = rx;
+        let mut entries = 0u64;
         while let Ok(msg) = rx.recv() {
             let (raw, kind, mode, link) = match msg {
                 TarMsg::Entry {
@@ -385,9 +386,20 @@ fn import_tar(tree: &mut Tree, file: fs::File, shown: &str) -> Result<()> {
                     mode,
                     link,
                 } => (path, kind, mode, link),
-                TarMsg::Failed(e) => bail!("not a readable tar archive: {e}"),
+                // The tar reader's messages may quote raw header bytes: one line, cut short.
+                TarMsg::Failed(_) if entries == 0 => {
+                    bail!("not a tar archive (plain or gzip-compressed)")
+                }
+                TarMsg::Failed(e) => {
+                    let first: String = e.lines().next().unwrap_or("").chars().take(120).collect();
+                    bail!(
+                        "the tar archive is damaged after {}: {first}",
+                        plural(entries, "entry", "entries")
+                    )
+                }
                 TarMsg::Data(_) | TarMsg::End => bail!("internal: tar entry out of step"),
             };
+            entries += 1;
             let path = archive_path(&raw, "tar entry")?;
             let entry = format!("tar entry {:?}", String::from_utf8_lossy(&raw));
             use tar::EntryType as T;
@@ -443,7 +455,13 @@ fn import_tar(tree: &mut Tree, file: fs::File, shown: &str) -> Result<()> {
                 }
                 // PAX global headers carry no file.
                 T::XGlobalHeader => {}
-                _ => tree.counts.skipped += 1,
+                // Left out, but its directory is made, as unpacking the archive would.
+                _ => {
+                    if let Some((_, parents)) = path.split_last() {
+                        tree.dir_mut(parents, &entry)?;
+                    }
+                    tree.counts.skipped += 1;
+                }
             }
         }
         reader
