@@ -6,8 +6,8 @@
 //! written out once per CID under `builds/content/` (read-only) and bound read-only into the
 //! sandbox at its path under `/work`, the command runs, and its declared outputs, its log and
 //! its cache directories are imported. A signed [`BuildRecord`] links all of them with the
-//! action; the record is stored and pinned (`build:STEP`) and, when the step succeeded,
-//! becomes the action's cached result.
+//! action; the record is stored and, when the step succeeded, becomes the action's cached
+//! result and is pinned (`build:STEP`; the pins of one build are made together at its end).
 
 use crate::action::{Action, ActionInput, KILN_VERSION, Plan, PlannedStep};
 use crate::error::{Error, Result};
@@ -396,6 +396,14 @@ impl<'s> Builds<'s> {
                 }
             }
         })?;
+        // A --check rebuild of a cached step is not the cached result: it is left unpinned.
+        let built: Vec<(String, Cid)> = results
+            .iter()
+            .flatten()
+            .filter(|r| !r.cached && r.check.is_none())
+            .map(|r| (r.name.clone(), r.record))
+            .collect();
+        self.pin_records(&built)?;
         let skipped = plan
             .steps
             .iter()
@@ -553,6 +561,7 @@ impl<'s> Builds<'s> {
             }
             return Err(fail(message));
         }
+        self.pin_records(&[(name, ran.record)])?;
         Ok((ran.record, ran.rec, false))
     }
 
@@ -791,13 +800,6 @@ impl<'s> Builds<'s> {
         };
         let (record, bytes) = rec.clone().sign(self.key)?.to_block()?;
         session.put(&record, &bytes, &rec.links())?;
-        if ok {
-            session.pin(
-                &record,
-                PinMode::Recursive,
-                Some(&format!("build:{}", job.name)),
-            );
-        }
         session.commit()?;
         if ok {
             for (c, cid) in &rec.caches {
@@ -819,6 +821,20 @@ impl<'s> Builds<'s> {
             rec,
             tail: tail.trim_end().to_string(),
         })
+    }
+
+    /// Pin good records (recursively, named `build:STEP`), all in one transaction: checking a
+    /// pin walks its DAG, and the records of one build share most of theirs.
+    pub fn pin_records(&self, records: &[(String, Cid)]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut session = self.store.session()?;
+        for (step, record) in records {
+            session.pin(record, PinMode::Recursive, Some(&format!("build:{step}")));
+        }
+        session.commit()?;
+        Ok(())
     }
 
     /// The content an input names.

@@ -25,6 +25,15 @@ pub fn import_path(
     path: &Path,
     opts: &ImportOptions,
 ) -> Result<Imported> {
+    import_at_depth(sink, path, opts, 0)
+}
+
+fn import_at_depth(
+    sink: &mut dyn BlockSink,
+    path: &Path,
+    opts: &ImportOptions,
+    depth: usize,
+) -> Result<Imported> {
     let io_err = |source: io::Error| Error::Import {
         host: path.to_path_buf(),
         source: kiln_core::Error::io("reading the source tree", source),
@@ -52,7 +61,13 @@ pub fn import_path(
                     format!("file name {name:?} is not valid UTF-8"),
                 )));
             };
-            let node = import_path(sink, &c.path(), opts)?;
+            if depth >= crate::content::MAX_DEPTH {
+                return Err(io_err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("more than {} directories deep", crate::content::MAX_DEPTH),
+                )));
+            }
+            let node = import_at_depth(sink, &c.path(), opts, depth + 1)?;
             entries.push(DirEntry::new(name, &node));
         }
         import::build_directory(sink, entries, opts).map_err(core_err)
