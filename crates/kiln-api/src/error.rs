@@ -74,6 +74,16 @@ impl ApiError {
         }
     }
 
+    /// The node cannot take this on now (503): stopping, or too busy.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            not_found: false,
+            message: message.into(),
+            code: 0,
+        }
+    }
+
     /// Wrong HTTP method: the RPC takes POST only.
     pub fn method_not_allowed() -> Self {
         ApiError {
@@ -94,6 +104,11 @@ impl ApiError {
     /// The message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod activity;
 mod archive;
+pub mod builds;
 mod error;
 mod gateway;
 mod limits;
@@ -21,6 +22,7 @@ pub mod types;
 mod ui;
 
 pub use activity::Activity;
+pub use builds::BuildService;
 pub use error::ApiError;
 pub use limits::Limits;
 
@@ -40,6 +42,8 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Recent activity, shown by the web UI.
     pub activity: Activity,
+    /// The build service (`/api/kiln/v1/builds`, the Builds pages).
+    pub builds: Arc<BuildService>,
 }
 
 /// The node's identity and version, as `id` reports it.
@@ -61,6 +65,7 @@ pub struct NodeInfo {
 pub fn api_router(state: AppState) -> axum::Router {
     rpc::router()
         .merge(native::router())
+        .merge(builds::router())
         .merge(ui::router())
         .route("/metrics", axum::routing::get(metrics::render))
         .with_state(state)

@@ -18,6 +18,22 @@ fn strings() -> Value {
     json!({"type": "array", "items": {"type": "string"}})
 }
 
+fn nullable(t: &str) -> Value {
+    json!({"type": [t, "null"]})
+}
+
+fn string_map() -> Value {
+    json!({"type": "object", "required": [], "additionalProperties": {"type": "string"}})
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn array_of(name: &str) -> Value {
+    json!({"type": "array", "items": schema_ref(name)})
+}
+
 fn object(props: Value) -> Value {
     let required: Vec<String> = props
         .as_object()
@@ -56,6 +72,70 @@ fn schemas() -> Value {
             "unsupported": strings(),
             "missing": {"type": "array", "items": {"$ref": "#/components/schemas/Missing"}},
         })),
+        "BuildRequest": {
+            "type": "object",
+            "description": "Either source (a recipe build) or action (find or build one action).",
+            "properties": {
+                "source": {"type": "string", "description": "CID of a source tree holding kiln.toml, already in the store"},
+                "params": string_map(),
+                "check": {"type": "boolean", "default": false},
+                "slots": {"type": "integer", "minimum": 1},
+                "origin": {"type": "string", "description": "How messages and the history name the recipe file (default CID/kiln.toml)"},
+                "requested_by": {"type": "string", "description": "Who asks (self-declared, written in the records)"},
+                "action": {"type": "string", "description": "An action key"},
+                "timeout": {"type": "string", "description": "For action: 30s, 5m, 1h (default 30s)"},
+            },
+            "additionalProperties": false,
+        },
+        "BuildRow": object(json!({
+            "id": int(), "action": string(), "step": string(), "origin": string(),
+            "status": string(), "cached": {"type": "boolean"}, "record": nullable("string"),
+            "log": nullable("string"), "started_ms": int(), "ended_ms": nullable("integer"),
+        })),
+        "BuildList": object(json!({
+            "builds": array_of("BuildRow"),
+            "submissions": array_of("Submission"),
+        })),
+        "Step": object(json!({
+            "name": string(), "action": nullable("string"),
+            "state": {"type": "string", "enum": ["pending", "running", "cached", "ok", "failed", "skipped"]},
+            "build": nullable("integer"), "record": nullable("string"), "log": nullable("string"),
+            "outputs": string_map(), "status": nullable("string"),
+            "started_ms": nullable("integer"), "ended_ms": nullable("integer"),
+        })),
+        "Check": object(json!({"cached": string(), "differing": strings()})),
+        "DoneStep": object(json!({
+            "step": string(), "action": string(), "record": string(), "cached": {"type": "boolean"},
+            "outputs": string_map(), "log": string(), "duration_ms": int(),
+            "check": {"oneOf": [schema_ref("Check"), {"type": "null"}]},
+        })),
+        "FailedStep": object(json!({"step": string(), "error": string()})),
+        "BuildResult": object(json!({
+            "done": array_of("DoneStep"), "failed": array_of("FailedStep"),
+            "skipped": strings(), "error": nullable("string"),
+        })),
+        "Submission": object(json!({
+            "id": {"type": "string", "pattern": "^s[0-9]+$"},
+            "kind": {"type": "string", "enum": ["recipe", "action"]},
+            "state": {"type": "string", "enum": ["running", "ok", "failed"]},
+            "source": nullable("string"), "origin": nullable("string"), "params": string_map(),
+            "check": {"type": "boolean"}, "action": nullable("string"),
+            "started_ms": int(), "ended_ms": nullable("integer"),
+            "steps": array_of("Step"),
+            "result": {"oneOf": [schema_ref("BuildResult"), {"type": "null"}]},
+            "events": string(), "log": string(),
+        })),
+        "Record": object(json!({
+            "status": string(), "exit": nullable("integer"), "outputs": string_map(),
+            "log": string(), "caches": string_map(), "builder": string(),
+            "requested_by": string(), "host": {"type": "boolean"},
+            "started_ms": int(), "ended_ms": int(),
+        })),
+        "Build": object(json!({
+            "build": schema_ref("BuildRow"),
+            "record": {"oneOf": [schema_ref("Record"), {"type": "null"}]},
+            "submission": nullable("string"),
+        })),
         "Error": object(json!({
             "Message": string(), "Code": {"type": "integer"}, "Type": string(),
         })),
@@ -83,6 +163,89 @@ fn op(summary: &str, id: &str, ok: Value) -> Value {
     json!({"summary": summary, "operationId": id, "responses": responses})
 }
 
+fn id_param() -> Value {
+    json!({
+        "name": "id", "in": "path", "required": true,
+        "description": "A submission (sN, as POST /builds answers), a build number of the history, or an action or record CID (its latest build)",
+        "schema": {"type": "string"}
+    })
+}
+
+const EVENTS_DOC: &str = "Server-sent events: what happened so far, then live until the build ends. \
+    Each event's name is its `event` field and its data the JSON object: \
+    `cached` {step, record}; `started` {step, build}; `output` {step, line} (one line of a step's \
+    output, without its newline); `finished` {step, build, record, ok, status, duration_ms, outputs, log}; \
+    `gap` {missed} (earlier events were not kept in memory); and last `done`, a BuildResult, after \
+    which the stream ends. Event ids are sequence numbers (Last-Event-ID resumes). Comments keep \
+    an idle stream alive every 15 s.";
+
+fn build_paths() -> Value {
+    let mut list = op(
+        "Recent builds of the history (steps run or answered from the cache), newest first, and the submissions this daemon remembers",
+        "listBuilds",
+        json_response("Builds and submissions", "BuildList"),
+    );
+    list["parameters"] = json!([{
+        "name": "limit", "in": "query", "required": false,
+        "description": "How many builds of the history (at most 1000)",
+        "schema": {"type": "integer", "default": 20, "minimum": 0}
+    }]);
+    let submit = json!({
+        "summary": "Start a build: a recipe whose source tree is in the store, or one action (find or build)",
+        "operationId": "submitBuild",
+        "requestBody": {
+            "required": true,
+            "content": {"application/json": {"schema": schema_ref("BuildRequest")}}
+        },
+        "responses": {
+            "202": {
+                "description": "Started: the submission (follow its events)",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": schema_ref("Submission")}}
+            },
+            "400": json_response(
+                "Malformed request, bad recipe (the one-line recipe error), bad CID or timeout",
+                "Error"),
+            "404": json_response("The source tree is not (completely) in the store", "Error"),
+            "413": json_response("Request body over 64 KiB", "Error"),
+            "429": {"description": "Too many requests in flight from this client"},
+            "500": json_response("The operation failed", "Error"),
+            "503": json_response("Too many builds running, or the daemon is stopping", "Error"),
+        }
+    });
+    let by_id = |summary: &str, id: &str, ok: Value| {
+        json!({
+            "summary": summary, "operationId": id, "parameters": [id_param()],
+            "responses": {
+                "200": ok,
+                "400": json_response("Neither a submission, a build number nor a CID", "Error"),
+                "404": json_response("No such submission or build, or no log stored", "Error"),
+                "429": {"description": "Too many requests in flight from this client"},
+                "500": json_response("The operation failed", "Error"),
+            }
+        })
+    };
+    json!({
+        "/api/kiln/v1/builds": {"get": list, "post": submit},
+        "/api/kiln/v1/builds/{id}": {"get": by_id(
+            "A submission (steps, states, outputs, result) or a build of the history (with its record)",
+            "getBuild",
+            json!({"description": "The submission or the build", "content": {"application/json": {
+                "schema": {"oneOf": [schema_ref("Submission"), schema_ref("Build")]}}}}),
+        )},
+        "/api/kiln/v1/builds/{id}/log": {"get": by_id(
+            "A build's stored log (while it runs, its output so far); a submission's transcript as kiln build prints it",
+            "getBuildLog",
+            json!({"description": "The log", "content": {"text/plain": {}}}),
+        )},
+        "/api/kiln/v1/builds/{id}/events": {"get": by_id(
+            "A submission's events, replayed then live, as server-sent events",
+            "followBuild",
+            json!({"description": EVENTS_DOC, "content": {"text/event-stream": {}}}),
+        )},
+    })
+}
+
 /// The whole document.
 pub fn spec() -> Value {
     let mut pins = op(
@@ -95,7 +258,7 @@ pub fn spec() -> Value {
         "description": "Also list every block protected only through a recursive pin",
         "schema": {"type": "boolean", "default": false}
     }]);
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "kiln node API",
@@ -139,7 +302,11 @@ pub fn spec() -> Value {
             }},
         },
         "components": {"schemas": schemas()},
-    })
+    });
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), build_paths()) {
+        paths.extend(more);
+    }
+    doc
 }
 
 /// `GET /api/kiln/v1/openapi.json`.
@@ -148,7 +315,7 @@ pub async fn document() -> Json<Value> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::spec;
     use crate::{Activity, AppState, NodeInfo};
     use axum::body::Body;
@@ -159,7 +326,15 @@ mod tests {
 
     fn app(dir: &std::path::Path) -> axum::Router {
         let store = kiln_store::Store::open(dir, kiln_store::StoreOptions::default()).unwrap();
+        let builds = crate::BuildService::open(
+            store.clone(),
+            kiln_id::NodeKey::generate().unwrap(),
+            dir.join("builds"),
+            std::env::current_exe().unwrap(),
+        )
+        .unwrap();
         crate::api_router(AppState {
+            builds,
             store,
             node: Arc::new(NodeInfo {
                 peer_id: "12D3KooWtest".into(),
@@ -174,7 +349,7 @@ mod tests {
     }
 
     /// Every property the schema requires is in the answer, recursively through `$ref`s.
-    fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) {
+    pub(crate) fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) {
         if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
             let name = r.rsplit('/').next().unwrap();
             return conforms(doc, &doc["components"]["schemas"][name], v, at);
@@ -209,7 +384,7 @@ mod tests {
         assert!(paths.len() >= 8);
         for (path, item) in paths {
             for (method, op) in item.as_object().unwrap() {
-                let uri = path.replace("{cid}", "bafkqaaa");
+                let uri = path.replace("{cid}", "bafkqaaa").replace("{id}", "1");
                 let req = Request::builder()
                     .method(method.to_uppercase().as_str())
                     .uri(&uri)
@@ -257,7 +432,7 @@ mod tests {
             .cloned()
             .collect();
         // The routes kiln's own router declares (native.rs) are all documented.
-        for p in crate::native::PATHS {
+        for p in crate::native::PATHS.iter().chain(&crate::builds::PATHS) {
             assert!(
                 documented.iter().any(|d| d == p),
                 "{p} is not in openapi.json"

@@ -57,7 +57,15 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     s.commit().unwrap();
+    let builds = kiln_api::BuildService::open(
+        store.clone(),
+        kiln_id::NodeKey::generate().unwrap(),
+        dir.path().join("builds"),
+        std::env::current_exe().unwrap(),
+    )
+    .unwrap();
     let state = AppState {
+        builds,
         store: store.clone(),
         node: Arc::new(NodeInfo {
             peer_id: "12D3KooWTestPeer".into(),

@@ -75,11 +75,17 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     if let Some(h) = &metrics {
         kiln_api::metrics::spawn_upkeep(h.clone());
     }
+    // Builds run here; the sandbox helper is this executable, started again.
+    let exe = std::env::current_exe().context("cannot find the kiln executable")?;
+    let builds = kiln_api::BuildService::open(store.clone(), key, home.join("builds"), exe)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("opening the build service")?;
     let state = AppState {
         store,
         node: Arc::new(node),
         metrics,
         activity: kiln_api::Activity::default(),
+        builds: builds.clone(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -114,6 +120,10 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     shutdown.await;
     tracing::info!("shutting down: refusing new connections, finishing requests");
     drop(api_file);
+    // Event streams and live pages end; builds still running are marked interrupted.
+    tokio::task::spawn_blocking(move || builds.close())
+        .await
+        .context("closing the build service")?;
     let _ = stop_tx.send(true);
     api_task
         .await
