@@ -118,6 +118,18 @@ pub struct BuildArgs {
     /// to the cached ones (exit status 1 if any differ).
     #[arg(long, conflicts_with = "plan")]
     pub check: bool,
+    /// After building, keep watching DIR: whenever a file changes, plan again and build the
+    /// steps whose action keys changed.
+    #[arg(long, conflicts_with_all = ["plan", "check"])]
+    pub watch: bool,
+    /// How often `--watch` looks for changes.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1s",
+        requires = "watch"
+    )]
+    pub interval: String,
     /// Steps run at once (default: the number of CPUs).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub slots: Option<u16>,

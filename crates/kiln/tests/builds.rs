@@ -639,3 +639,43 @@ fn the_examples_build() {
     let listing = r.ok(&["ls", &format!("{site}/crates/kiln-build")]);
     assert!(listing.contains("RECIPES.html"), "{listing}");
 }
+
+#[test]
+fn watch_rebuilds_when_a_source_changes() {
+    use std::io::BufRead;
+    let r = Repo::new();
+    let d = tree(
+        &r,
+        "src",
+        r#"
+[step.copy]
+builder = "host"
+command = ["cp", "in", "out"]
+inputs = { "in" = "in.txt" }
+outputs = ["out"]
+"#,
+        &[("in.txt", "one\n")],
+    );
+    let mut child = r
+        .cmd()
+        .args(["build", "--watch", "--interval", "100ms", &d])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let cid1 = output_of(&first, "copy:out");
+    assert_eq!(cat(&r, &cid1), "one\n");
+    // A file that no input covers changes: nothing is built (no new line before the next).
+    write(&r.path("src/unrelated.txt"), "x");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    write(&r.path("src/in.txt"), "two\n");
+    let second = lines.next().unwrap().unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let cid2 = output_of(&second, "copy:out");
+    assert_eq!(cat(&r, &cid2), "two\n");
+    let builds = r.ok(&["builds"]);
+    assert_eq!(builds.lines().filter(|l| l.contains("built")).count(), 2, "{builds}");
+}

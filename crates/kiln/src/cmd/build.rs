@@ -151,9 +151,22 @@ pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
     if let Some(n) = a.slots {
         opts.slots = n.into();
     }
+    if a.watch {
+        return watch(&builds, &a, &params, &opts, recipe, plan);
+    }
+    build_once(&builds, &recipe, &plan, &opts)
+}
+
+/// Build once and print the outputs; the exit status says how it went.
+fn build_once(
+    builds: &Builds<'_>,
+    recipe: &Recipe,
+    plan: &Plan,
+    opts: &Options,
+) -> Result<ExitCode> {
     let term = Terminal::new();
     let summary = builds
-        .build(&recipe, &plan, &opts, &term)
+        .build(recipe, plan, opts, &term)
         .map_err(|e| anyhow!("{e}"))?;
     let mut out = std::io::stdout().lock();
     let mut differs = false;
@@ -176,7 +189,7 @@ pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
                     check.cached
                 );
             }
-        } else if a.check && !s.cached {
+        } else if opts.check && !s.cached {
             eprintln!("[{}] built (nothing cached to compare with)", s.name);
         }
     }
@@ -201,6 +214,77 @@ pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
         eprintln!("Not run: {}", summary.skipped.join(", "));
     }
     Ok(ExitCode::FAILURE)
+}
+
+/// Sizes, times and kinds of every entry under `dir` (symlinks not followed): what changes
+/// when a file of the source tree is edited, added or removed.
+fn fingerprint(dir: &std::path::Path) -> Vec<(PathBuf, u64, i64, i64, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if m.is_dir() {
+                todo.push(p.clone());
+            }
+            out.push((p, m.len(), m.mtime(), m.mtime_nsec(), m.mode()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `kiln build --watch`: build, then re-plan whenever a file of the source tree changes and
+/// build again when that changed an action key (cached steps are not run again).
+fn watch(
+    builds: &Builds<'_>,
+    a: &BuildArgs,
+    params: &BTreeMap<String, String>,
+    opts: &Options,
+    recipe: Recipe,
+    plan: Plan,
+) -> Result<ExitCode> {
+    let interval = duration(&a.interval)?.max(Duration::from_millis(50));
+    let keys = |p: &Plan| p.steps.iter().map(|s| s.key).collect::<Vec<_>>();
+    let mut last_keys = keys(&plan);
+    build_once(builds, &recipe, &plan, opts)?;
+    let mut seen = fingerprint(&a.dir);
+    eprintln!(
+        "Watching {} for changes (every {:.1?}; Ctrl-C stops)",
+        a.dir.display(),
+        interval
+    );
+    loop {
+        std::thread::sleep(interval);
+        let now = fingerprint(&a.dir);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let planned = Recipe::load(&a.dir).and_then(|r| Plan::new(&r, params).map(|p| (r, p)));
+        let (recipe, plan) = match planned {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("Error: {e} (still watching)");
+                continue;
+            }
+        };
+        if keys(&plan) == last_keys {
+            continue;
+        }
+        last_keys = keys(&plan);
+        eprintln!("Change in {}: building", a.dir.display());
+        if let Err(e) = build_once(builds, &recipe, &plan, opts) {
+            eprintln!("Error: {e:#} (still watching)");
+        }
+    }
 }
 
 /// `kiln builds`.
