@@ -268,9 +268,15 @@ fn watch(
             continue;
         }
         seen = now;
-        let planned = Recipe::load(&a.dir).and_then(|r| Plan::new(&r, params).map(|p| (r, p)));
-        let (recipe, plan) = match planned {
-            Ok(x) => x,
+        let recipe = match Recipe::load(&a.dir) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("Error: {e} (still watching)");
+                continue;
+            }
+        };
+        let plan = match Plan::new(&recipe, params) {
+            Ok(p) => p,
             Err(e) => {
                 eprintln!("Error: {e} (still watching)");
                 continue;
