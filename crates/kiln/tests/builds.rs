@@ -677,5 +677,70 @@ outputs = ["out"]
     let cid2 = output_of(&second, "copy:out");
     assert_eq!(cat(&r, &cid2), "two\n");
     let builds = r.ok(&["builds"]);
-    assert_eq!(builds.lines().filter(|l| l.contains("built")).count(), 2, "{builds}");
+    assert_eq!(
+        builds.lines().filter(|l| l.contains("built")).count(),
+        2,
+        "{builds}"
+    );
+}
+
+#[test]
+fn a_step_runs_on_a_root_file_system_from_the_store() {
+    let Some(busybox) = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+    else {
+        println!("skipped: busybox is not installed (scripts/test installs busybox-static)");
+        return;
+    };
+    let r = Repo::new();
+    let fs = r.path("rootfs");
+    std::fs::create_dir_all(fs.join("bin")).unwrap();
+    std::fs::copy(busybox, fs.join("bin/busybox")).unwrap();
+    for applet in ["sh", "ls", "cat", "echo", "touch", "id", "wc"] {
+        std::os::unix::fs::symlink("busybox", fs.join("bin").join(applet)).unwrap();
+    }
+    let rootfs = r.ok(&[
+        "rootfs",
+        "import",
+        &fs.to_string_lossy(),
+        "--name",
+        "busybox",
+    ]);
+    let rootfs = rootfs.trim();
+    let d = tree(
+        &r,
+        "src",
+        &format!(
+            r#"
+[step.inside]
+builder = "{rootfs}"
+command = ["sh", "-c", "ls / > out; id -u >> out; cat in | wc -c >> out; touch /bin/x 2>> out; true"]
+inputs = {{ "in" = "in.txt" }}
+outputs = ["out"]
+env = {{ PATH = "/bin" }}
+"#
+        ),
+        &[("in.txt", "12345\n")],
+    );
+    let (out, err, ok) = build(&r, &[&d]);
+    assert!(ok, "{err}");
+    let said = cat(&r, &output_of(&out, "inside:out"));
+    let lines: Vec<&str> = said.lines().collect();
+    // Only the root fs's own entries and what the sandbox adds; no host /usr.
+    assert_eq!(&lines[..5], ["bin", "dev", "etc", "proc", "tmp"], "{said}");
+    assert_eq!(lines[5], "work", "{said}");
+    assert_eq!(lines[6], "1000", "{said}");
+    assert_eq!(lines[7].trim(), "6", "{said}");
+    assert!(said.contains("Read-only file system"), "{said}");
+    let shown = r.ok(&[
+        "record",
+        &r.ok(&["builds", "-n", "1"])
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_string(),
+    ]);
+    assert!(shown.contains("host builder  no"), "{shown}");
 }
