@@ -734,13 +734,8 @@ env = {{ PATH = "/bin" }}
     assert_eq!(lines[6], "1000", "{said}");
     assert_eq!(lines[7].trim(), "6", "{said}");
     assert!(said.contains("Read-only file system"), "{said}");
-    let shown = r.ok(&[
-        "record",
-        &r.ok(&["builds", "-n", "1"])
-            .split_whitespace()
-            .last()
-            .unwrap()
-            .to_string(),
-    ]);
+    let latest = r.ok(&["builds", "-n", "1"]);
+    let record = latest.split_whitespace().last().unwrap();
+    let shown = r.ok(&["record", record]);
     assert!(shown.contains("host builder  no"), "{shown}");
 }
