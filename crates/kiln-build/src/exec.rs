@@ -190,6 +190,11 @@ pub struct Builds<'s> {
     dir: PathBuf,
     index: Index,
     helper: PathBuf,
+    /// One store session shared by the steps of a build: each step's blocks are flushed
+    /// (durable and visible) when it ends, and the build's pins commit it at the end. One
+    /// session instead of one per step saves a pack file, a session registration and their
+    /// fsyncs per step.
+    shared: std::sync::Mutex<Option<kiln_store::Session>>,
 }
 
 static RUN_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -220,7 +225,23 @@ impl<'s> Builds<'s> {
             index: Index::open(&dir.join("index.db"))?,
             dir: dir.to_path_buf(),
             helper: helper.to_path_buf(),
+            shared: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Run `f` on the shared session (made on first use). A failure drops the session: what
+    /// it flushed stays, unpinned; the next use starts a new one.
+    fn with_session<T>(&self, f: impl FnOnce(&mut kiln_store::Session) -> Result<T>) -> Result<T> {
+        let mut slot = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let mut session = match slot.take() {
+            Some(s) => s,
+            None => self.store.session()?,
+        };
+        let r = f(&mut session);
+        if r.is_ok() {
+            *slot = Some(session);
+        }
+        r
     }
 
     /// The index (history, action cache).
@@ -619,21 +640,22 @@ impl<'s> Builds<'s> {
         // Source inputs go into the store first: the sandbox sees the stored copy, which is
         // exactly what the action key names.
         if !job.sources.is_empty() {
-            let mut session = self.store.session()?;
-            for (at, host) in &job.sources {
-                let got = content::import_tree(&mut session, host)?.cid;
-                let want = match job.action.inputs.get(at) {
-                    Some(ActionInput::Content { cid, .. }) => *cid,
-                    _ => got,
-                };
-                if got != want {
-                    return Err(job.err(format!(
-                        "input {at:?}: {} changed while building (planned as {want}, now {got})",
-                        host.display()
-                    )));
+            self.with_session(|session| {
+                for (at, host) in &job.sources {
+                    let got = content::import_tree(session, host)?.cid;
+                    let want = match job.action.inputs.get(at) {
+                        Some(ActionInput::Content { cid, .. }) => *cid,
+                        _ => got,
+                    };
+                    if got != want {
+                        return Err(job.err(format!(
+                            "input {at:?}: {} changed while building (planned as {want}, now {got})",
+                            host.display()
+                        )));
+                    }
                 }
-            }
-            session.commit()?;
+                Ok(session.flush()?)
+            })?;
         }
         let builtin = job.action.builder == Builder::Builtin;
         let mut mounts = vec![Mount {
@@ -749,58 +771,60 @@ impl<'s> Builds<'s> {
             .map_err(io_err(format!("writing {}", log_path.display())))?;
         drop(log);
         let ended = now_ms();
-        let mut session = self.store.session()?;
-        let mut outputs = BTreeMap::new();
-        if status == "ok" {
-            for o in &job.action.outputs {
-                let p = work.join(o);
-                if std::fs::symlink_metadata(&p).is_err() {
-                    status = format!("output {o:?} was declared but not produced");
-                    outputs.clear();
-                    break;
-                }
-                outputs.insert(o.clone(), content::import_tree(&mut session, &p)?.cid);
-            }
-        }
-        if status == "ok"
-            && let Some(want) = job.action.output_hash
-            && let Some((o, got)) = outputs.iter().next()
-            && *got != want
-        {
-            status = format!("output {o:?} is {got}, not the declared output_hash {want}");
-            outputs.clear();
-        }
-        let ok = status == "ok";
-        let mut caches = BTreeMap::new();
-        if ok {
-            for c in &job.caches {
-                let p = work.join(c);
-                if std::fs::symlink_metadata(&p).is_ok() {
-                    caches.insert(c.clone(), content::import_tree(&mut session, &p)?.cid);
+        let (ok, rec, record) = self.with_session(|session| {
+            let mut outputs = BTreeMap::new();
+            if status == "ok" {
+                for o in &job.action.outputs {
+                    let p = work.join(o);
+                    if std::fs::symlink_metadata(&p).is_err() {
+                        status = format!("output {o:?} was declared but not produced");
+                        outputs.clear();
+                        break;
+                    }
+                    outputs.insert(o.clone(), content::import_tree(session, &p)?.cid);
                 }
             }
-        }
-        let log_cid = content::import_tree(&mut session, &log_path)?.cid;
-        let action_bytes = job.action.encode()?;
-        session.put(&job.key, &action_bytes, &action_links(job.action))?;
-        let rec = BuildRecord {
-            format: RECORD_FORMAT.into(),
-            action: job.key,
-            step: job.name.clone(),
-            status,
-            exit,
-            outputs,
-            log: log_cid,
-            caches,
-            started_ms: started,
-            ended_ms: ended,
-            builder: self.key.did(),
-            requested_by: opts.requested_by.clone(),
-            host: job.action.builder == Builder::Host,
-        };
-        let (record, bytes) = rec.clone().sign(self.key)?.to_block()?;
-        session.put(&record, &bytes, &rec.links())?;
-        session.commit()?;
+            if status == "ok"
+                && let Some(want) = job.action.output_hash
+                && let Some((o, got)) = outputs.iter().next()
+                && *got != want
+            {
+                status = format!("output {o:?} is {got}, not the declared output_hash {want}");
+                outputs.clear();
+            }
+            let ok = status == "ok";
+            let mut caches = BTreeMap::new();
+            if ok {
+                for c in &job.caches {
+                    let p = work.join(c);
+                    if std::fs::symlink_metadata(&p).is_ok() {
+                        caches.insert(c.clone(), content::import_tree(session, &p)?.cid);
+                    }
+                }
+            }
+            let log_cid = content::import_tree(session, &log_path)?.cid;
+            let action_bytes = job.action.encode()?;
+            session.put(&job.key, &action_bytes, &action_links(job.action))?;
+            let rec = BuildRecord {
+                format: RECORD_FORMAT.into(),
+                action: job.key,
+                step: job.name.clone(),
+                status,
+                exit,
+                outputs,
+                log: log_cid,
+                caches,
+                started_ms: started,
+                ended_ms: ended,
+                builder: self.key.did(),
+                requested_by: opts.requested_by.clone(),
+                host: job.action.builder == Builder::Host,
+            };
+            let (record, bytes) = rec.clone().sign(self.key)?.to_block()?;
+            session.put(&record, &bytes, &rec.links())?;
+            session.flush()?;
+            Ok((ok, rec, record))
+        })?;
         if ok {
             for (c, cid) in &rec.caches {
                 self.index.set_cache_dir(&job.cache_owner, c, cid)?;
@@ -829,7 +853,11 @@ impl<'s> Builds<'s> {
         if records.is_empty() {
             return Ok(());
         }
-        let mut session = self.store.session()?;
+        let session = self.shared.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut session = match session {
+            Some(s) => s,
+            None => self.store.session()?,
+        };
         for (step, record) in records {
             session.pin(record, PinMode::Recursive, Some(&format!("build:{step}")));
         }

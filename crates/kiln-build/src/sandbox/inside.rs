@@ -33,13 +33,23 @@ fn report(r: &Report) {
 /// The helper's entry point: `kiln __sandbox`, started by [`super::run`]. Must be called
 /// before the process starts any thread. Never returns.
 pub fn helper_main() -> ! {
-    // SAFETY: fcntl on a plain descriptor number.
-    if unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-        eprintln!(
-            "kiln {}: this is kiln's sandbox helper, run by kiln itself",
-            super::HELPER_ARG
-        );
-        std::process::exit(2);
+    // SAFETY: isatty, dup2 and fcntl on plain descriptor numbers. The status pipe comes in
+    // as stdout and moves to fd 3 (closed on exec, so the command never sees it); stdout then
+    // joins stderr on the log pipe.
+    unsafe {
+        if libc::isatty(0) == 1 || libc::isatty(1) == 1 {
+            eprintln!(
+                "kiln {}: this is kiln's sandbox helper, run by kiln itself",
+                super::HELPER_ARG
+            );
+            std::process::exit(2);
+        }
+        if libc::dup2(1, 3) < 0
+            || libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) < 0
+            || libc::dup2(2, 1) < 0
+        {
+            std::process::exit(2);
+        }
     }
     let code = match helper() {
         Ok(()) => 0,

@@ -9,7 +9,8 @@
 //! helper: the kiln executable run again with [`HELPER_ARG`] as its only argument, which
 //! must call [`helper_main`] before it starts any thread. [`run`] starts the helper, sends it
 //! the [`Spec`] as JSON on its stdin, streams the command's output (stdout and stderr, in
-//! order) to a callback, and reads the [`Outcome`] from a status pipe on the helper's fd 3.
+//! order) to a callback, and reads the [`Outcome`] from a status pipe (the helper's stdout,
+//! which it moves to fd 3).
 //!
 //! Inside, the helper forks an init process (pid 1 of the new pid namespace) that builds the
 //! root, pivots into it and forks the command. When the command exits, init exits, and the
@@ -23,7 +24,7 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -173,25 +174,15 @@ pub fn run(helper: &Path, spec: &Spec, output: &mut dyn FnMut(&[u8])) -> Result<
     let json = serde_json::to_vec(spec).map_err(|e| sandbox_err(format!("spec: {e}")))?;
     let (log_r, log_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
-    let log_w2 = log_w
-        .try_clone()
-        .map_err(|e| sandbox_err(format!("cannot duplicate a pipe: {e}")))?;
-    let status_fd = status_w.as_raw_fd();
+    // The helper's stdout is the status pipe and its stderr the log; it moves the status pipe
+    // to fd 3 and points its stdout at the log. No `pre_exec`, so the standard library can
+    // use posix_spawn rather than fork a copy of a large, multi-threaded kiln.
     let mut cmd = Command::new(helper);
     cmd.arg(HELPER_ARG)
         .env_clear()
         .stdin(Stdio::piped())
-        .stdout(Stdio::from(log_w))
-        .stderr(Stdio::from(log_w2));
-    // SAFETY: the closure only calls dup2, which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(status_fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+        .stdout(Stdio::from(status_w))
+        .stderr(Stdio::from(log_w));
     let mut child = cmd.spawn().map_err(|e| {
         sandbox_err(format!(
             "cannot start the sandbox helper {}: {e}",
@@ -199,7 +190,6 @@ pub fn run(helper: &Path, spec: &Spec, output: &mut dyn FnMut(&[u8])) -> Result<
         ))
     })?;
     drop(cmd);
-    drop(status_w);
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that died at once shows up below, from its status.
         let _ = stdin.write_all(&json);
