@@ -1,7 +1,9 @@
 // The web UI in a real browser: headless Chromium (Debian's, driven by playwright-core)
 // against a running `kiln daemon`. A tree added unpinned with the CLI is pinned through the
 // Pins form, found in the list with its name and cumulative size, then browsed into down to
-// a file whose preview and download are checked. Screenshots (desktop and phone widths) go
+// a file whose preview and download are checked. A build is started from the Builds form
+// (the builtin markdown-site builder on a small docs tree added with the CLI), followed on
+// its live page to the end, found in the lists, and its output opened. Screenshots (desktop and phone widths) go
 // to $KILN_ARTIFACTS, default <repo>/target/artifacts; the test output names them.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -22,7 +24,17 @@ const DESKTOP = { width: 1280, height: 900 }
 
 const skip = kilnSkip || (!fs.existsSync(CHROMIUM) && `no browser at ${CHROMIUM} (interop/run installs it)`)
 
-let kiln, daemon, context, page, root, profileDir
+const RECIPE = `[params]
+title = "Docs"
+
+[step.site]
+builder = "builtin"
+command = ["markdown-site", "--title", "{title}", "docs", "out/site"]
+inputs = { "docs" = "docs" }
+outputs = ["out/site"]
+`
+
+let kiln, daemon, context, page, root, docsSource, profileDir
 const dialogs = []
 
 before(async () => {
@@ -37,8 +49,15 @@ before(async () => {
       img: { 'logo.bin': new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 3]) }
     }
   })
+  const docs = path.join(mkTemp('ui-docs'), 'handbook')
+  writeTree(docs, {
+    'kiln.toml': RECIPE,
+    docs: { 'README.md': '# Welcome\n\nRead [the guide](guide.md).\n', 'guide.md': GUIDE }
+  })
   daemon = await startDaemon(kiln.home)
   root = kiln.addQ(['-r', '--pin=false', tree])
+  // A build's source tree: every file, hidden ones too, as the build service hashes it.
+  docsSource = kiln.addQ(['-r', '-H', '--pin=false', docs])
   profileDir = mkTemp('ui-chromium-profile')
   context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
@@ -183,4 +202,59 @@ test('browser: a malformed CID gets a clear error page', { skip }, async t => {
   assert.equal(await page.getByRole('alert').locator('h2').innerText(), 'Not a valid CID or path')
   assert.equal(await page.getByLabel('CID or path').inputValue(), 'definitely-not-a-cid')
   await shot(t, 'ui-error.png')
+})
+
+test('builds: start one from the form, follow it live, open its output', { skip }, async t => {
+  await page.goto(`${daemon.api}/`)
+  await page.getByRole('link', { name: 'Builds', exact: true }).click()
+  await page.waitForURL(/\/ui\/builds$/)
+  await page.getByLabel('Source tree CID').fill(docsSource)
+  await page.getByLabel(/^Parameters/).fill('title=Handbook')
+  // The build's page streams until the build ends; the navigation completes with it.
+  await Promise.all([
+    page.waitForURL(/\/ui\/builds\/s\d+$/, { waitUntil: 'load' }),
+    page.getByRole('button', { name: 'Build', exact: true }).click()
+  ])
+  const id = page.url().split('/').pop()
+  assert.equal(await page.title(), `Build ${id} · kiln`)
+  const log = await page.locator('#log').innerText()
+  assert.match(log, /\[site\] running \(build \d+\)/)
+  assert.match(log, /\[site\] page README\.md -> index\.html/)
+  assert.match(log, /1 step done \(0 cached\)/)
+  assert.match(await page.locator('#result-h').innerText(), /Result\s+ok/)
+  await shot(t, 'ui-build.png')
+  await page.setViewportSize(PHONE)
+  await shot(t, 'ui-build-phone.png')
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  assert.ok(overflow <= 0, `page is ${overflow}px wider than the phone`)
+  await page.setViewportSize(DESKTOP)
+
+  // Listed: the submission and the step's build of the history.
+  await page.getByRole('link', { name: 'All builds' }).click()
+  await page.waitForURL(/\/ui\/builds$/)
+  const sub = page.locator('#submissions tbody tr', { hasText: id })
+  assert.equal(await sub.count(), 1)
+  assert.match(await sub.innerText(), /ok/)
+  const row = page.locator('#builds tbody tr', { hasText: 'site' }).first()
+  assert.match(await row.innerText(), /ok[\s\S]*built[\s\S]*site/)
+  await shot(t, 'ui-builds.png')
+  await page.setViewportSize(PHONE)
+  await shot(t, 'ui-builds-phone.png')
+  await page.setViewportSize(DESKTOP)
+
+  // The step's own page: its log and record.
+  await row.locator('td[data-label="Number"] a').click()
+  await page.waitForURL(/\/ui\/builds\/\d+$/)
+  assert.match(await page.locator('#log').innerText(), /page README\.md -> index\.html/)
+  assert.match(await page.locator('#record').innerText(), /^bafyrei/)
+
+  // Back to the submission, and into its output: the site, browsable.
+  await page.goto(`${daemon.api}/ui/builds/${id}`)
+  await page.locator('#outputs a').first().click()
+  await page.waitForURL(/\/ui\/browse\?path=/)
+  assert.match(await page.locator('h2').first().innerText(), /Directory/)
+  await page.getByRole('link', { name: 'index.html', exact: true }).click()
+  await page.waitForURL(/index\.html$/)
+  assert.match(await page.locator('#preview').textContent(), /<title>[^<]*Handbook/)
+  assert.deepEqual(dialogs, [], 'no script ran')
 })

@@ -4,6 +4,8 @@
 //! - `GET /ui/browse?path=CID[/path]`: the content browser, `GET /ui/download?path=…` a file
 //!   as an attachment (`browse`);
 //! - `GET /ui/pins`, `POST /ui/pins` (add), `POST /ui/pins/remove`: pins (`pins`);
+//! - `GET /ui/builds`, `POST /ui/builds` (start one), `GET /ui/builds/{id}` (a submission,
+//!   streamed live while it runs, or a build of the history): builds (`builds`);
 //! - `GET /ui/style.css`: the one stylesheet.
 //!
 //! Mutations are POST forms answered with a 303 redirect; a [`SameOrigin`] extractor
@@ -13,6 +15,7 @@
 //! framed.
 
 mod browse;
+mod builds;
 mod dashboard;
 mod pins;
 
@@ -39,6 +42,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/download", get(browse::download))
         .route("/ui/pins", get(pins::page).post(pins::add))
         .route("/ui/pins/remove", post(pins::remove))
+        .route("/ui/builds", get(builds::page).post(builds::start))
+        .route("/ui/builds/{id}", get(builds::show))
         .route("/ui/style.css", get(style))
         .layer(axum::middleware::from_fn(security_headers))
 }
@@ -232,6 +237,7 @@ pub(crate) enum Nav {
     Dashboard,
     Browse,
     Pins,
+    Builds,
     None,
 }
 
@@ -262,6 +268,7 @@ pub(crate) fn layout(title: &str, current: Nav, body: Markup) -> Markup {
                             (item(Nav::Dashboard, "/", "Dashboard"))
                             (item(Nav::Browse, "/ui/browse", "Browse"))
                             (item(Nav::Pins, "/ui/pins", "Pins"))
+                            (item(Nav::Builds, "/ui/builds", "Builds"))
                         }
                     }
                 }

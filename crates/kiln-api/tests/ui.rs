@@ -543,3 +543,173 @@ async fn rpc_work_shows_in_the_activity_list() {
     assert!(d.contains("blocks removed"));
     assert_eq!(d.matches(">gc<").count(), 2);
 }
+
+/// A source tree whose recipe makes a site of its docs with the builtin builder, added to
+/// the store unpinned; its CID.
+fn docs_source(f: &Fixture) -> String {
+    let t = f._dir.path().join("docs-project");
+    std::fs::create_dir_all(t.join("docs")).unwrap();
+    std::fs::write(
+        t.join("kiln.toml"),
+        r#"
+[params]
+title = "Docs"
+
+[step.site]
+builder = "builtin"
+command = ["markdown-site", "--title", "{title}", "docs", "out/site"]
+inputs = { "docs" = "docs" }
+outputs = ["out/site"]
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        t.join("docs/README.md"),
+        "# Welcome\n\nSee [the guide](guide.md).\n",
+    )
+    .unwrap();
+    std::fs::write(
+        t.join("docs/guide.md"),
+        "# Guide\n\nkiln keeps content by its hash.\n",
+    )
+    .unwrap();
+    let mut s = f.store.session().unwrap();
+    let cid = kiln_build::content::import_tree(&mut s, &t).unwrap().cid;
+    s.commit().unwrap();
+    cid.to_string()
+}
+
+#[tokio::test]
+async fn builds_start_from_the_form_show_their_log_and_link_their_outputs() {
+    let f = fixture();
+    let r = get(&f.app, "/ui/builds").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body
+            .contains("<a href=\"/ui/builds\" aria-current=\"page\">Builds</a>")
+    );
+    assert!(
+        r.body
+            .contains("<label for=\"build-source\">Source tree CID</label>")
+    );
+    assert!(r.body.contains("No build has run in this repository yet."));
+
+    let src = docs_source(&f);
+    let r = post_form(
+        &f.app,
+        "/ui/builds",
+        &format!("source={src}&params={}", enc(&format!("title={HOSTILE}"))),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(location(&r), "/ui/builds/s1");
+
+    // The page follows the build to its end (the body ends when the build does).
+    let page = get(&f.app, "/ui/builds/s1").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(is_html(&page));
+    assert!(!page.body.contains(HOSTILE), "raw markup from a parameter");
+    assert!(page.body.contains("title=&lt;script&gt;"), "{}", page.body);
+    assert!(
+        page.body.contains("[site] page README.md -&gt; index.html"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("id=\"result\""), "{}", page.body);
+    let outputs = page.body.find("id=\"outputs\"").expect("outputs listed");
+    let at = outputs + page.body[outputs..].find("href=\"").unwrap() + 6;
+    let href = &page.body[at..at + page.body[at..].find('"').unwrap()];
+    let site = get(&f.app, href).await;
+    assert_eq!(site.status, StatusCode::OK, "{href}");
+    assert!(
+        site.body.contains("index.html") && site.body.contains("guide.html"),
+        "{}",
+        site.body
+    );
+    // Reloaded once it has ended: the same page, whole.
+    let again = get(&f.app, "/ui/builds/s1").await;
+    assert!(
+        again
+            .body
+            .contains("<dd id=\"state\"><span class=\"tag state-ok\">ok</span>"),
+        "{}",
+        again.body
+    );
+    assert!(again.body.contains("1 step done (0 cached)"));
+
+    // Listed: the submission and the step's build, whose page has the record and the log.
+    let list = get(&f.app, "/ui/builds").await;
+    assert!(
+        list.body.contains("<a href=\"/ui/builds/s1\">s1</a>"),
+        "{}",
+        list.body
+    );
+    assert!(
+        list.body.contains("<a href=\"/ui/builds/1\">1</a>"),
+        "{}",
+        list.body
+    );
+    let b = get(&f.app, "/ui/builds/1").await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.body);
+    assert!(b.body.contains("page README.md -&gt; index.html"));
+    assert!(b.body.contains(href), "output linked from the build's page");
+    assert!(b.body.contains("<a href=\"/ui/builds/s1\">s1</a>"));
+    assert!(b.body.contains("web UI"), "requested by");
+
+    // Errors keep the form and say why.
+    let r = post_form(&f.app, "/ui/builds", "source=zzz&params=a%3D1", &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Cannot start this build"));
+    assert!(r.body.contains("value=\"zzz\"") && r.body.contains(">a=1</textarea>"));
+    let r = post_form(
+        &f.app,
+        "/ui/builds",
+        &format!("source={src}&params=nope"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("expected NAME=VALUE"));
+    let r = post_form(
+        &f.app,
+        "/ui/builds",
+        &format!("source={src}&params=other%3D1"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("unknown parameter"), "{}", r.body);
+    for missing in ["/ui/builds/s9", "/ui/builds/99"] {
+        let r = get(&f.app, missing).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{missing}");
+        assert!(is_html(&r));
+    }
+    assert_eq!(
+        get(&f.app, "/ui/builds/nonsense").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Not from another site.
+    let r = post_form(
+        &f.app,
+        "/ui/builds",
+        &format!("source={src}"),
+        &[("sec-fetch-site", "cross-site")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(get(&f.app, "/ui/builds/s2").await.status == StatusCode::NOT_FOUND);
+
+    // Again: cached, said so.
+    let r = post_form(
+        &f.app,
+        "/ui/builds",
+        &format!("source={src}&params={}", enc(&format!("title={HOSTILE}"))),
+        &[],
+    )
+    .await;
+    assert_eq!(location(&r), "/ui/builds/s2");
+    let page = get(&f.app, "/ui/builds/s2").await;
+    assert!(page.body.contains("(cached)") && page.body.contains("1 step done (1 cached)"));
+}
