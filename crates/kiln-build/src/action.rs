@@ -8,6 +8,7 @@
 //! order, limits and cache directories.
 
 use crate::error::{Error, Problem, Result};
+use crate::git::{self, GitPin, GitSource};
 use crate::graph::Graph;
 use crate::recipe::{Builder, Input, Recipe, substitute};
 use crate::tree;
@@ -15,6 +16,7 @@ use kiln_core::Cid;
 use kiln_core::cids::{DAG_CBOR, cid_of};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 /// The kiln version recorded in the actions of builtin steps.
 pub const KILN_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -94,6 +96,13 @@ pub struct PlannedStep {
     pub action: Action,
     /// The action's CID.
     pub key: Cid,
+    /// Where the content of its source and git inputs is on this host, by sandbox path:
+    /// imported into the store before the step runs (and checked to have the CID the action
+    /// names). Not part of the action.
+    pub sources: BTreeMap<String, PathBuf>,
+    /// Its git inputs by sandbox path: the commit each ref resolved to (for information;
+    /// the action names the tree's CID only).
+    pub git: BTreeMap<String, GitPin>,
 }
 
 /// Every step of a recipe with its action and key, in topological order.
@@ -103,10 +112,59 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
 }
 
+/// How to plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Where git inputs are fetched and checked out (`$KILN_HOME/builds/git`: cache
+    /// repositories under `repos/`, trees under `trees/COMMIT`). Without it a recipe with
+    /// git inputs cannot be planned.
+    pub git_dir: Option<PathBuf>,
+}
+
+/// A mutable input whose ref now names another commit (see [`Plan::moved`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The input as written.
+    pub source: GitSource,
+    /// The commit it was planned with.
+    pub from: String,
+    /// The commit it names now.
+    pub to: String,
+}
+
+/// What a scheduled check of a plan found (see [`Plan::recheck`]).
+#[derive(Debug, Clone)]
+pub enum Recheck {
+    /// No mutable input moved: the plan stands, nothing needs building.
+    Unchanged,
+    /// Some moved; the recipe was planned again.
+    Moved {
+        /// The inputs that moved.
+        moved: Vec<Moved>,
+        /// The new plan.
+        plan: Plan,
+        /// Steps whose action key changed (empty when the new commits hold the same trees).
+        changed: Vec<String>,
+    },
+}
+
 impl Plan {
     /// Compute every step's action. `params` override the recipe's defaults; naming an
     /// undeclared parameter is an error. Source inputs are hashed from `recipe.root`.
+    /// A recipe with git inputs needs [`Plan::with_options`] (a directory to fetch into).
     pub fn new(recipe: &Recipe, params: &BTreeMap<String, String>) -> Result<Plan> {
+        Plan::with_options(recipe, params, &PlanOptions::default())
+    }
+
+    /// [`Plan::new`], resolving git inputs: each ref is resolved to a commit
+    /// ([`git::resolve`]), the commit's tree is checked out under `opts.git_dir`
+    /// ([`git::checkout`]) and hashed like a source directory. The action names the tree's
+    /// CID, so a moved ref changes the key and the same commit never does.
+    pub fn with_options(
+        recipe: &Recipe,
+        params: &BTreeMap<String, String>,
+        opts: &PlanOptions,
+    ) -> Result<Plan> {
         let mut values = recipe.params.clone();
         for (k, v) in params {
             let Some(slot) = values.get_mut(k) else {
@@ -121,6 +179,7 @@ impl Plan {
         let graph = Graph::new(recipe)?;
         let mut keys: BTreeMap<&str, Cid> = BTreeMap::new();
         let mut sources: BTreeMap<&str, Cid> = BTreeMap::new();
+        let mut gits: BTreeMap<&GitSource, (GitPin, Cid)> = BTreeMap::new();
         let mut steps = Vec::with_capacity(recipe.steps.len());
         for (group, names) in graph.groups().iter().enumerate() {
             for name in names {
@@ -151,8 +210,34 @@ impl Plan {
                     })
                     .collect::<Result<BTreeMap<_, _>>>()?;
                 let mut inputs = BTreeMap::new();
+                let mut hosts = BTreeMap::new();
+                let mut pins = BTreeMap::new();
                 for (at, input) in &step.inputs {
                     let ai = match input {
+                        Input::Git(src) => {
+                            let (pin, cid) = match gits.get(src) {
+                                Some(known) => known.clone(),
+                                None => {
+                                    let fail = |message: String| Error::Git {
+                                        file: recipe.file.clone(),
+                                        step: name.clone(),
+                                        path: at.clone(),
+                                        source_text: src.to_string(),
+                                        message,
+                                    };
+                                    let pin = pin_git(src, recipe, opts).map_err(fail)?;
+                                    let cid = tree::hash_path(&pin.tree)?;
+                                    gits.insert(src, (pin.clone(), cid));
+                                    (pin, cid)
+                                }
+                            };
+                            hosts.insert(at.clone(), pin.tree.clone());
+                            pins.insert(at.clone(), pin);
+                            ActionInput::Content {
+                                cid,
+                                path: String::new(),
+                            }
+                        }
                         Input::Source(rel) => {
                             let cid = match sources.get(rel.as_str()) {
                                 Some(c) => *c,
@@ -182,6 +267,14 @@ impl Plan {
                                     c
                                 }
                             };
+                            hosts.insert(
+                                at.clone(),
+                                if rel == "." {
+                                    recipe.root.clone()
+                                } else {
+                                    recipe.root.join(rel)
+                                },
+                            );
                             ActionInput::Content {
                                 cid,
                                 path: String::new(),
@@ -224,16 +317,100 @@ impl Plan {
                     group,
                     action,
                     key,
+                    sources: hosts,
+                    git: pins,
                 });
             }
         }
         Ok(Plan { steps })
     }
 
+    /// Ask each git input's repository which commit its ref names now (`git ls-remote`
+    /// only: nothing is fetched) and say which moved. Refs given as commit IDs never move.
+    /// `recipe` (the one planned) names the file in errors.
+    pub fn moved(&self, recipe: &Recipe) -> Result<Vec<Moved>> {
+        let mut seen = BTreeSet::new();
+        let mut moved = Vec::new();
+        for step in &self.steps {
+            for (at, pin) in &step.git {
+                if !seen.insert(&pin.source) {
+                    continue;
+                }
+                let (_, now) =
+                    git::resolve(&pin.source, &pin.remote).map_err(|message| Error::Git {
+                        file: recipe.file.clone(),
+                        step: step.name.clone(),
+                        path: at.clone(),
+                        source_text: pin.source.to_string(),
+                        message,
+                    })?;
+                if now != pin.commit {
+                    moved.push(Moved {
+                        source: pin.source.clone(),
+                        from: pin.commit.clone(),
+                        to: now,
+                    });
+                }
+            }
+        }
+        Ok(moved)
+    }
+
+    /// A scheduled check: if a mutable input moved ([`Plan::moved`]), plan `recipe` again
+    /// (with `params` and `opts`, as this plan was made) and say which keys that changed.
+    /// A scheduler builds the new plan when `changed` is not empty.
+    pub fn recheck(
+        &self,
+        recipe: &Recipe,
+        params: &BTreeMap<String, String>,
+        opts: &PlanOptions,
+    ) -> Result<Recheck> {
+        let moved = self.moved(recipe)?;
+        if moved.is_empty() {
+            return Ok(Recheck::Unchanged);
+        }
+        let plan = Plan::with_options(recipe, params, opts)?;
+        let changed = plan
+            .steps
+            .iter()
+            .filter(|s| self.step(&s.name).is_none_or(|old| old.key != s.key))
+            .map(|s| s.name.clone())
+            .collect();
+        Ok(Recheck::Moved {
+            moved,
+            plan,
+            changed,
+        })
+    }
+
     /// The planned step called `name`.
     pub fn step(&self, name: &str) -> Option<&PlannedStep> {
         self.steps.iter().find(|s| s.name == name)
     }
+}
+
+/// Resolve a git input and check its tree out (one line on error).
+fn pin_git(
+    src: &GitSource,
+    recipe: &Recipe,
+    opts: &PlanOptions,
+) -> std::result::Result<GitPin, String> {
+    let Some(dir) = &opts.git_dir else {
+        return Err(
+            "git inputs cannot be planned here: no directory to fetch them into was given (Plan::with_options)"
+                .into(),
+        );
+    };
+    let remote = src.remote(&recipe.root);
+    let (refname, commit) = git::resolve(src, &remote)?;
+    let tree = git::checkout(dir, &remote, refname.as_deref(), &commit)?;
+    Ok(GitPin {
+        source: src.clone(),
+        remote,
+        refname,
+        commit,
+        tree,
+    })
 }
 
 /// Whether a directory on the way to `rel` (below `root`) is a symlink, which could lead out

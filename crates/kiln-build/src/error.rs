@@ -119,6 +119,21 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A git input could not be resolved or checked out (git missing, repository
+    /// unreachable, unknown ref, …).
+    #[error("{}: step {step:?}: input {path:?}: {source_text}: {message}", file.display())]
+    Git {
+        /// The recipe file.
+        file: PathBuf,
+        /// The step.
+        step: String,
+        /// The input's path in the sandbox.
+        path: String,
+        /// The input's source as written (`git+URL#REF`).
+        source_text: String,
+        /// What went wrong, on one line.
+        message: String,
+    },
     /// Hashing a source input failed.
     #[error("hashing {}: {source}", host.display())]
     Import {
@@ -219,7 +234,7 @@ pub enum Problem {
     },
     /// A malformed `step:` or `/ipfs/` reference.
     #[error(
-        "bad reference {0:?} (expected step:NAME/PATH, /ipfs/CID[/PATH] or a path in the source tree)"
+        "bad reference {0:?} (expected step:NAME/PATH, /ipfs/CID[/PATH], git+URL#REF or a path in the source tree)"
     )]
     BadReference(String),
     /// A `{name}` placeholder naming no declared parameter.
@@ -250,6 +265,22 @@ pub enum Problem {
     /// one inside the other.
     #[error("{0:?} overlaps {1}")]
     Overlap(String, String),
+    /// A malformed `git+URL#REF` input.
+    #[error("bad git input {0:?}: {1}")]
+    BadGit(String, String),
+    /// An `/ipns/` input: kiln has no name system yet.
+    #[error(
+        "{0:?}: IPNS names are not supported yet (kiln has no name system); use /ipfs/CID or git+URL#REF"
+    )]
+    Ipns(String),
+    /// A schedule that cannot be read.
+    #[error("bad schedule: {0}")]
+    BadSchedule(String),
+    /// A schedule in a recipe with nothing it could check.
+    #[error(
+        "the recipe has no mutable inputs (git+URL#REF) for a schedule to check; schedules only re-resolve those"
+    )]
+    ScheduleWithoutMutable,
     /// An environment variable name that a process cannot have.
     #[error("{0:?} is not a valid environment variable name")]
     BadEnvName(String),

@@ -12,7 +12,7 @@
 use crate::action::{Action, ActionInput, KILN_VERSION, Plan, PlannedStep};
 use crate::error::{Error, Result};
 use crate::index::{BuildRow, Index};
-use crate::recipe::{Builder, Input, Limits, Recipe};
+use crate::recipe::{Builder, Limits, Recipe};
 use crate::record::{BuildRecord, RECORD_FORMAT, SignedRecord, now_ms};
 use crate::sandbox::{self, Mount, Root, Spec};
 use crate::{builtin, content};
@@ -157,7 +157,7 @@ struct Job<'a> {
     action: &'a Action,
     /// The recipe file, or `action CID`, for errors.
     place: String,
-    /// Source inputs: path in the sandbox → host path.
+    /// Source and git inputs: path in the sandbox → host path (from the plan).
     sources: BTreeMap<String, PathBuf>,
     limits: Limits,
     caches: Vec<String>,
@@ -460,21 +460,12 @@ impl<'s> Builds<'s> {
             step: step.name.clone(),
             message: "not in the recipe".into(),
         })?;
-        let sources = rs
-            .inputs
-            .iter()
-            .filter_map(|(at, input)| match input {
-                Input::Source(rel) if rel == "." => Some((at.clone(), recipe.root.clone())),
-                Input::Source(rel) => Some((at.clone(), recipe.root.join(rel))),
-                _ => None,
-            })
-            .collect();
         Ok(Job {
             name: step.name.clone(),
             key: step.key,
             action: &step.action,
             place: origin.to_string(),
-            sources,
+            sources: step.sources.clone(),
             limits: rs.limits,
             caches: rs.cache.clone(),
             cache_owner: format!("{origin}#{}", step.name),

@@ -170,6 +170,7 @@ mod tests {
             root: PathBuf::from("."),
             params: BTreeMap::new(),
             steps,
+            schedule: None,
         }
     }
 

@@ -2,7 +2,9 @@
 //! See `RECIPES.md` for the format; [`Recipe::load`] parses and validates it.
 
 use crate::error::{Error, Problem, Result};
+use crate::git::GitSource;
 use crate::graph::Graph;
+use crate::schedule::Schedule;
 use kiln_core::Cid;
 use kiln_core::cids::ContentPath;
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,9 @@ pub struct Recipe {
     pub params: BTreeMap<String, String>,
     /// Steps by name.
     pub steps: BTreeMap<String, Step>,
+    /// When a long-running builder (`kiln build --watch`, later the daemon) re-resolves the
+    /// recipe's mutable inputs (git refs) and builds what that changed. Never part of a key.
+    pub schedule: Option<Schedule>,
 }
 
 /// One step of a recipe. `command` and `env` values may hold `{param}` placeholders.
@@ -79,6 +84,17 @@ pub enum Input {
     },
     /// Content by CID: `/ipfs/CID[/PATH]`.
     Content(ContentPath),
+    /// A mutable input: the tree of the commit a git ref names when the recipe is planned,
+    /// `git+URL#REF` (see [`crate::git`]).
+    Git(GitSource),
+}
+
+impl Input {
+    /// Whether the content this input names can change without the recipe or the source
+    /// tree changing (a git ref; later IPNS names), so a schedule has something to check.
+    pub fn is_mutable(&self) -> bool {
+        matches!(self, Input::Git(_))
+    }
 }
 
 /// Resource limits of a step.
@@ -97,6 +113,8 @@ struct RawRecipe {
     params: BTreeMap<String, String>,
     #[serde(default)]
     step: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    schedule: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -212,11 +230,24 @@ impl Recipe {
             let step = cx.step(&name, rs, &raw.params)?;
             steps.insert(name, step);
         }
+        let schedule = raw
+            .schedule
+            .map(|s| Schedule::parse(&s))
+            .transpose()
+            .map_err(|e| cx.invalid(None, "schedule".into(), Problem::BadSchedule(e)))?;
+        if schedule.is_some()
+            && !steps
+                .values()
+                .any(|s: &Step| s.inputs.values().any(Input::is_mutable))
+        {
+            return Err(cx.invalid(None, "schedule".into(), Problem::ScheduleWithoutMutable));
+        }
         let recipe = Recipe {
             file: file.to_path_buf(),
             root: root.to_path_buf(),
             params: raw.params,
             steps,
+            schedule,
         };
         recipe.check_references()?;
         Graph::new(&recipe)?;
@@ -428,8 +459,19 @@ fn clean_list(list: &[String]) -> Result<Vec<String>, Problem> {
     Ok(list.to_vec())
 }
 
-/// An input's source: `step:NAME/PATH`, `/ipfs/CID[/PATH]`, or a path in the source tree.
+/// An input's source: `step:NAME/PATH`, `/ipfs/CID[/PATH]`, `git+URL#REF`, or a path in the
+/// source tree.
 fn parse_input(s: &str) -> Result<Input, Problem> {
+    if let Some(r) = s.strip_prefix("git+") {
+        return GitSource::parse(r)
+            .map(Input::Git)
+            .map_err(|why| Problem::BadGit(s.into(), why));
+    }
+    // The hook for names: an `/ipns/NAME` input would be resolved at plan time like a git
+    // ref (and be mutable, so schedules check it); kiln has no name system yet.
+    if s.starts_with("/ipns/") {
+        return Err(Problem::Ipns(s.into()));
+    }
     if let Some(r) = s.strip_prefix("step:") {
         let Some((step, path)) = r.split_once('/') else {
             return Err(Problem::BadReference(s.into()));
@@ -631,5 +673,19 @@ mod tests {
         ));
         let c = parse_input("/ipfs/bafkqaaa/a").unwrap();
         assert!(matches!(c, Input::Content(p) if p.segments == ["a"]));
+        let g = parse_input("git+file:///srv/repo.git#main").unwrap();
+        assert!(
+            matches!(&g, Input::Git(s) if s.url == "file:///srv/repo.git" && s.reference.as_deref() == Some("main"))
+        );
+        assert!(g.is_mutable());
+        assert!(matches!(parse_input("git+"), Err(Problem::BadGit(..))));
+        assert!(matches!(
+            parse_input("git+/r#a b"),
+            Err(Problem::BadGit(..))
+        ));
+        assert!(matches!(
+            parse_input("/ipns/example.org"),
+            Err(Problem::Ipns(_))
+        ));
     }
 }
