@@ -63,7 +63,7 @@ const MAX_REQUEST: usize = 64 << 10;
 const MAX_LABEL: usize = 4096;
 /// Builds listed by default, and at most.
 const DEFAULT_LIMIT: usize = 20;
-const MAX_LIMIT: usize = 1000;
+const MAX_LIMIT: usize = 100_000;
 
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -258,6 +258,19 @@ impl BuildService {
         let (dir, guard) = self.source_dir(&cid)?;
         let file = PathBuf::from(&origin);
         let bad = |e: kiln_build::Error| ApiError::bad_request(e.to_string());
+        // Never read through a symlink: the tree, and its recipe, must be what they say.
+        let kind = |p: &std::path::Path| std::fs::symlink_metadata(p).map(|m| m.file_type());
+        if !kind(&dir).is_ok_and(|t| t.is_dir()) {
+            return Err(ApiError::bad_request(format!(
+                "source {cid} is not a directory (a build's source is a tree holding {})",
+                kiln_build::recipe::RECIPE_FILE
+            )));
+        }
+        if kind(&dir.join(kiln_build::recipe::RECIPE_FILE)).is_ok_and(|t| t.is_symlink()) {
+            return Err(ApiError::bad_request(format!(
+                "{origin}: the recipe is a symbolic link; it must be a file"
+            )));
+        }
         let text = std::fs::read_to_string(dir.join(kiln_build::recipe::RECIPE_FILE)).map_err(
             |source| {
                 bad(kiln_build::Error::Read {
@@ -267,7 +280,10 @@ impl BuildService {
             },
         )?;
         let recipe = Recipe::parse(&file, &dir, &text).map_err(bad)?;
-        let plan = Plan::new(&recipe, &req.params).map_err(bad)?;
+        let plan_opts = kiln_build::action::PlanOptions {
+            git_dir: Some(self.dir.join("git")),
+        };
+        let plan = Plan::with_options(&recipe, &req.params, &plan_opts).map_err(bad)?;
         let steps = plan
             .steps
             .iter()

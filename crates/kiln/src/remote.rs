@@ -107,6 +107,33 @@ impl Daemon {
             .with_context(|| format!("unexpected answer from {path}"))
     }
 
+    /// `POST` a JSON body to one of kiln's own endpoints; the answer's JSON.
+    pub fn post_json_body<T: DeserializeOwned, B: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let resp = self.send(self.http.post(format!("{}{path}", self.base)).json(body))?;
+        resp.json()
+            .with_context(|| format!("unexpected answer from {path}"))
+    }
+
+    /// `GET` one of kiln's own endpoints; the answer body streams from the result.
+    pub fn get(&self, path: &str) -> Result<reqwest::blocking::Response> {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+    }
+
+    /// Send the CAR `car` (made by a [`CarFile`]) to `dag/import`, without pinning its root.
+    pub fn import_car(&self, car: Box<dyn Read + Send>) -> Result<()> {
+        let parts = vec![Part::File("blocks.car".into(), car)];
+        let q = [("pin-roots", "false".to_string())];
+        let text = self
+            .rpc_multipart("dag/import", &q, Multipart::new(parts, Box::new(|_| {})))?
+            .text()?;
+        parse_ndjson::<serde_json::Value>(&text, "dag/import")?;
+        Ok(())
+    }
+
     /// A Kubo RPC call (`POST /api/v0/CMD?…`); the answer body streams from the result.
     pub fn rpc(&self, cmd: &str, query: &Query) -> Result<reqwest::blocking::Response> {
         self.send(
@@ -145,6 +172,95 @@ impl Daemon {
                 .body(reqwest::blocking::Body::new(body)),
         )
     }
+}
+
+/// Blocks written as the sections of a CARv1 body to a temporary file, each once; the
+/// header naming the root is put in front by [`CarFile::finish`].
+pub struct CarFile {
+    out: std::io::BufWriter<std::fs::File>,
+    seen: std::collections::HashSet<kiln_core::Cid>,
+    buf: Vec<u8>,
+}
+
+impl CarFile {
+    /// An empty CAR body in a temporary file.
+    pub fn new() -> Result<CarFile> {
+        let tmp = tempfile::tempfile().context("cannot create a temporary file")?;
+        Ok(CarFile {
+            out: std::io::BufWriter::with_capacity(1 << 20, tmp),
+            seen: std::collections::HashSet::new(),
+            buf: Vec::new(),
+        })
+    }
+
+    /// The whole CAR, rooted at `root`, to read from the start.
+    pub fn finish(self, root: &kiln_core::Cid) -> Result<Box<dyn Read + Send>> {
+        use std::io::Seek;
+        let mut file = self
+            .out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context("writing a temporary CAR")?;
+        file.rewind().context("reading a temporary CAR")?;
+        let header = kiln_core::car::encode_header(&[*root]);
+        let mut head = Vec::with_capacity(header.len() + 4);
+        kiln_core::pb::put_varint(&mut head, header.len() as u64);
+        head.extend_from_slice(&header);
+        Ok(Box::new(std::io::Cursor::new(head).chain(file)))
+    }
+}
+
+impl kiln_core::BlockSink for CarFile {
+    fn put(
+        &mut self,
+        cid: &kiln_core::Cid,
+        data: &[u8],
+        _links: &[kiln_core::Cid],
+    ) -> kiln_core::Result<()> {
+        use std::io::Write;
+        if !self.seen.insert(*cid) {
+            return Ok(());
+        }
+        let cb = cid.to_bytes();
+        self.buf.clear();
+        kiln_core::pb::put_varint(&mut self.buf, (cb.len() + data.len()) as u64);
+        self.buf.extend_from_slice(&cb);
+        let io = |e| kiln_core::Error::io("writing a temporary CAR", e);
+        self.out.write_all(&self.buf).map_err(io)?;
+        self.out.write_all(data).map_err(io)
+    }
+}
+
+/// Server-sent events from `resp`, each parsed as JSON and handed to `each`, until the
+/// stream ends or `each` says stop (returns false).
+pub fn read_events<T: DeserializeOwned>(
+    resp: reqwest::blocking::Response,
+    mut each: impl FnMut(T) -> Result<bool>,
+) -> Result<()> {
+    use std::io::BufRead;
+    let mut data = String::new();
+    for line in std::io::BufReader::new(resp).lines() {
+        let line = line.context("reading events from the daemon")?;
+        if line.is_empty() {
+            if !data.is_empty() {
+                let v: T = serde_json::from_str(&data)
+                    .with_context(|| format!("unexpected event from the daemon: {data}"))?;
+                data.clear();
+                if !each(v)? {
+                    return Ok(());
+                }
+            }
+            continue;
+        }
+        // `event:` and `id:` repeat what the data says; `:` lines keep the stream alive.
+        if let Some(d) = line.strip_prefix("data:") {
+            if !data.is_empty() {
+                data.push('\n');
+            }
+            data.push_str(d.strip_prefix(' ').unwrap_or(d));
+        }
+    }
+    Ok(())
 }
 
 /// Newline-delimited JSON; a line with `Message` and `Type: "error"` is an error.

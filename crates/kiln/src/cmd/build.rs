@@ -1,18 +1,27 @@
 //! `kiln build`, `kiln builds`, `kiln log`, and `kiln get ACTION` (find or build).
 //!
-//! Builds run in this process against the repository (its store is safe to share with a
-//! running daemon); the sandbox helper is this executable, started again.
+//! Without a daemon, builds run in this process against the repository; the sandbox helper
+//! is this executable, started again. With a daemon running on the repository, they run
+//! there: `kiln build` sends the recipe and its source inputs (as one CAR), submits the
+//! build, and follows its events. Either way the build's events and result become the same
+//! values (kiln-api's `BuildEvent` and `BuildResult`), printed by the same code.
 
 use crate::cli::{BuildArgs, BuildsArgs, LogArgs};
-use crate::cmd::Repo;
+use crate::cmd::{Repo, Target};
+use crate::remote::{CarFile, Daemon};
 use anyhow::{Context, Result, anyhow, bail};
+use kiln_api::builds::{find_build, no_log};
+use kiln_api::types::{
+    BuildEvent, BuildList, BuildRequest, BuildResult, BuildRowView, EventLines, SubmissionView,
+};
 use kiln_build::exec::{Builds, Event, Observer, Options};
-use kiln_build::{Plan, Recipe};
-use kiln_core::Cid;
+use kiln_build::{Input, Plan, Recipe};
+use kiln_core::import::{DirEntry, Imported};
+use kiln_core::{BlockSink, Cid};
 use kiln_store::Store;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -41,7 +50,10 @@ struct Service {
 
 impl Service {
     fn open(repo: &Repo) -> Result<Service> {
-        let store = crate::repo::open(repo.home())?;
+        Service::new(repo, crate::repo::open(repo.home())?)
+    }
+
+    fn new(repo: &Repo, store: Store) -> Result<Service> {
         let key = crate::repo::identity(repo.home())?;
         let exe = std::env::current_exe().context("cannot find the kiln executable")?;
         Ok(Service {
@@ -67,67 +79,63 @@ fn requester() -> String {
     format!("local user {user}")
 }
 
-/// Prints step events on stderr: log lines prefixed with the step's name, whole lines only.
+/// Print one event as `kiln build` shows it on standard error.
+fn show(err: &mut dyn Write, ev: &BuildEvent) {
+    if let Some(line) = ev.terminal() {
+        let _ = writeln!(err, "{line}");
+    }
+}
+
+/// Prints a build run in this process as it happens: the events the daemon would send,
+/// printed as they are when followed through it.
 struct Terminal {
-    partial: Mutex<HashMap<String, Vec<u8>>>,
-    started: Instant,
+    lines: Mutex<EventLines>,
 }
 
 impl Terminal {
     fn new() -> Terminal {
         Terminal {
-            partial: Mutex::new(HashMap::new()),
-            started: Instant::now(),
-        }
-    }
-
-    fn flush_step(&self, step: &str) {
-        let mut partial = self.partial.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(rest) = partial.remove(step)
-            && !rest.is_empty()
-        {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "[{step}] {}", String::from_utf8_lossy(&rest));
+            lines: Mutex::new(EventLines::default()),
         }
     }
 }
 
 impl Observer for Terminal {
     fn event(&self, e: Event<'_>) {
-        match e {
-            Event::Cached { .. } => {}
-            Event::Started { step, build } => {
-                eprintln!("[{step}] running (build {build})");
-            }
-            Event::Output { step, bytes } => {
-                let mut partial = self.partial.lock().unwrap_or_else(|p| p.into_inner());
-                let buf = partial.entry(step.to_string()).or_default();
-                buf.extend_from_slice(bytes);
-                let mut err = std::io::stderr().lock();
-                while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=nl).collect();
-                    let _ = write!(err, "[{step}] {}", String::from_utf8_lossy(&line));
-                }
-            }
-            Event::Finished { step, rec, .. } => {
-                self.flush_step(step);
-                let secs = rec.duration_ms() as f64 / 1000.0;
-                if rec.ok() {
-                    eprintln!("[{step}] done in {secs:.2} s");
-                } else {
-                    eprintln!("[{step}] failed after {secs:.2} s: {}", rec.status);
-                }
-                let _ = self.started;
-            }
+        // Converted and printed under one lock, so steps' lines keep their order.
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        let mut err = std::io::stderr().lock();
+        for ev in lines.convert(&e) {
+            show(&mut err, &ev);
         }
     }
+}
+
+/// Follow submission `id` on the daemon to its end, printing its events; its result.
+fn follow(d: &Daemon, id: &str) -> Result<BuildResult> {
+    let resp = d.get(&format!("{}/builds/{id}/events", kiln_api::types::PREFIX))?;
+    let mut result = None;
+    crate::remote::read_events(resp, |ev: BuildEvent| {
+        if let BuildEvent::Done(r) = ev {
+            result = Some(r);
+            return Ok(false);
+        }
+        show(&mut std::io::stderr().lock(), &ev);
+        Ok(true)
+    })?;
+    result.ok_or_else(|| {
+        anyhow!(
+            "the daemon stopped sending the events of build {id} before it ended (see `kiln builds`)"
+        )
+    })
 }
 
 /// `kiln build [DIR]`.
 pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
     let params = params(&a.params)?;
     // The library's errors are already one line naming file, step and key (with their cause);
-    // keep them as the whole message rather than repeating the cause chain.
+    // keep them as the whole message rather than repeating the cause chain. The recipe is
+    // read and planned here even when a daemon builds, so its errors read the same.
     let recipe = Recipe::load(&a.dir).map_err(|e| anyhow!("{e}"))?;
     let plan = Plan::new(&recipe, &params).map_err(|e| anyhow!("{e}"))?;
     if a.plan {
@@ -141,79 +149,151 @@ pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let svc = Service::open(repo)?;
-    let builds = svc.builds()?;
-    let mut opts = Options {
-        check: a.check,
-        requested_by: requester(),
-        ..Options::default()
-    };
-    if let Some(n) = a.slots {
-        opts.slots = n.into();
+    match repo.target()? {
+        Target::Local(store) => {
+            let svc = Service::new(repo, store)?;
+            let builds = svc.builds()?;
+            let mut opts = Options {
+                check: a.check,
+                requested_by: requester(),
+                ..Options::default()
+            };
+            if let Some(n) = a.slots {
+                opts.slots = n.into();
+            }
+            let once = |recipe: &Recipe, plan: &Plan| {
+                let summary = builds
+                    .build(recipe, plan, &opts, &Terminal::new())
+                    .map_err(|e| anyhow!("{e}"))?;
+                finish(&BuildResult::from_summary(&summary), a.check)
+            };
+            if a.watch {
+                return watch(&a, &params, recipe, plan, &once);
+            }
+            once(&recipe, &plan)
+        }
+        Target::Daemon(d) => {
+            let once = |recipe: &Recipe, _: &Plan| {
+                finish(&build_remote(&d, recipe, &params, &a)?, a.check)
+            };
+            if a.watch {
+                return watch(&a, &params, recipe, plan, &once);
+            }
+            once(&recipe, &plan)
+        }
     }
-    if a.watch {
-        return watch(&builds, &a, &params, &opts, recipe, plan);
-    }
-    build_once(&builds, &recipe, &plan, &opts)
 }
 
-/// Build once and print the outputs; the exit status says how it went.
-fn build_once(
-    builds: &Builds<'_>,
+/// Print how a build ended; the exit status says how it went.
+fn finish(result: &BuildResult, check: bool) -> Result<ExitCode> {
+    if let Some(e) = &result.error {
+        bail!("{e}");
+    }
+    result.report(
+        check,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )?;
+    Ok(if result.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Build through the daemon: send the source, submit, follow.
+fn build_remote(
+    d: &Daemon,
     recipe: &Recipe,
-    plan: &Plan,
-    opts: &Options,
-) -> Result<ExitCode> {
-    let term = Terminal::new();
-    let summary = builds
-        .build(recipe, plan, opts, &term)
-        .map_err(|e| anyhow!("{e}"))?;
-    let mut out = std::io::stdout().lock();
-    let mut differs = false;
-    for s in &summary.done {
-        for (path, cid) in &s.rec.outputs {
-            writeln!(out, "{cid} {}:{path}", s.name)?;
-        }
-        if let Some(check) = &s.check {
-            if check.differing.is_empty() {
-                eprintln!(
-                    "[{}] reproducible: outputs identical to the cached build",
-                    s.name
-                );
-            } else {
-                differs = true;
-                eprintln!(
-                    "[{}] NOT reproducible: {} differ from the cached build (record {})",
-                    s.name,
-                    check.differing.join(", "),
-                    check.cached
-                );
+    params: &BTreeMap<String, String>,
+    a: &BuildArgs,
+) -> Result<BuildResult> {
+    let source = send_source(d, recipe)?;
+    let req = BuildRequest {
+        source: Some(source.to_string()),
+        params: params.clone(),
+        check: a.check,
+        slots: a.slots.map(usize::from),
+        origin: Some(recipe.file.display().to_string()),
+        requested_by: Some(requester()),
+        ..BuildRequest::default()
+    };
+    let sub: SubmissionView =
+        d.post_json_body(&format!("{}/builds", kiln_api::types::PREFIX), &req)?;
+    follow(d, &sub.id)
+}
+
+/// What of the source tree goes to the daemon: the whole of a path (`Whole`), or some
+/// entries of a directory.
+enum Part {
+    Whole,
+    Some(BTreeMap<String, Part>),
+}
+
+/// The recipe and the source inputs of its steps (or the whole tree, if a step takes `.`),
+/// as one tree: every input has the same CID in it as in `DIR`, so the daemon plans the
+/// same action keys, and files no step reads are not sent.
+fn source_parts(recipe: &Recipe) -> Part {
+    let mut top = BTreeMap::new();
+    top.insert(kiln_build::recipe::RECIPE_FILE.to_string(), Part::Whole);
+    for step in recipe.steps.values() {
+        for input in step.inputs.values() {
+            let Input::Source(rel) = input else {
+                continue;
+            };
+            if rel == "." {
+                return Part::Whole;
             }
-        } else if opts.check && !s.cached {
-            eprintln!("[{}] built (nothing cached to compare with)", s.name);
+            let segments: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
+            let mut at = &mut top;
+            for (i, seg) in segments.iter().enumerate() {
+                if i + 1 == segments.len() {
+                    at.insert(seg.to_string(), Part::Whole);
+                    break;
+                }
+                let next = at
+                    .entry(seg.to_string())
+                    .or_insert_with(|| Part::Some(BTreeMap::new()));
+                match next {
+                    Part::Whole => break,
+                    Part::Some(m) => at = m,
+                }
+            }
         }
     }
-    out.flush()?;
-    let cached = summary.done.iter().filter(|s| s.cached).count();
-    if summary.failed.is_empty() {
-        eprintln!(
-            "{} step{} done ({cached} cached)",
-            summary.done.len(),
-            if summary.done.len() == 1 { "" } else { "s" }
-        );
-        return Ok(if differs {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        });
+    Part::Some(top)
+}
+
+fn import_part(sink: &mut dyn BlockSink, host: &Path, part: &Part) -> Result<Imported> {
+    match part {
+        Part::Whole => {
+            Ok(kiln_build::content::import_tree(sink, host).map_err(|e| anyhow!("{e}"))?)
+        }
+        Part::Some(entries) => {
+            let mut dir = Vec::with_capacity(entries.len());
+            for (name, p) in entries {
+                dir.push(DirEntry::new(
+                    name,
+                    &import_part(sink, &host.join(name), p)?,
+                ));
+            }
+            Ok(kiln_core::import::build_directory(
+                sink,
+                dir,
+                &kiln_build::tree::options(),
+            )?)
+        }
     }
-    for (_, e) in &summary.failed {
-        eprintln!("Error: {e}");
-    }
-    if !summary.skipped.is_empty() {
-        eprintln!("Not run: {}", summary.skipped.join(", "));
-    }
-    Ok(ExitCode::FAILURE)
+}
+
+/// Send the recipe and its source inputs to the daemon as one CAR (unpinned, as a build
+/// run here does not pin its sources either); the tree's CID.
+fn send_source(d: &Daemon, recipe: &Recipe) -> Result<Cid> {
+    let mut car = CarFile::new()?;
+    let root = import_part(&mut car, &recipe.root, &source_parts(recipe))?;
+    d.import_car(car.finish(&root.cid)?)
+        .context("sending the source tree to the daemon")?;
+    Ok(root.cid)
 }
 
 /// Sizes, times and kinds of every entry under `dir` (symlinks not followed): what changes
@@ -244,17 +324,16 @@ fn fingerprint(dir: &std::path::Path) -> Vec<(PathBuf, u64, i64, i64, u32)> {
 /// `kiln build --watch`: build, then re-plan whenever a file of the source tree changes and
 /// build again when that changed an action key (cached steps are not run again).
 fn watch(
-    builds: &Builds<'_>,
     a: &BuildArgs,
     params: &BTreeMap<String, String>,
-    opts: &Options,
     recipe: Recipe,
     plan: Plan,
+    once: &dyn Fn(&Recipe, &Plan) -> Result<ExitCode>,
 ) -> Result<ExitCode> {
     let interval = duration(&a.interval)?.max(Duration::from_millis(50));
     let keys = |p: &Plan| p.steps.iter().map(|s| s.key).collect::<Vec<_>>();
     let mut last_keys = keys(&plan);
-    build_once(builds, &recipe, &plan, opts)?;
+    once(&recipe, &plan)?;
     let mut seen = fingerprint(&a.dir);
     eprintln!(
         "Watching {} for changes (every {:.1?}; Ctrl-C stops)",
@@ -287,7 +366,7 @@ fn watch(
         }
         last_keys = keys(&plan);
         eprintln!("Change in {}: building", a.dir.display());
-        if let Err(e) = build_once(builds, &recipe, &plan, opts) {
+        if let Err(e) = once(&recipe, &plan) {
             eprintln!("Error: {e:#} (still watching)");
         }
     }
@@ -295,42 +374,27 @@ fn watch(
 
 /// `kiln builds`.
 pub fn builds(repo: &Repo, a: BuildsArgs) -> Result<ExitCode> {
-    let svc = Service::open(repo)?;
-    let builds = svc.builds()?;
-    let rows = builds.recent(a.limit).map_err(|e| anyhow!("{e}"))?;
-    let mut out = std::io::stdout().lock();
-    for r in rows {
-        let duration = match r.ended_ms {
-            Some(e) => format!("{:.2}s", e.saturating_sub(r.started_ms) as f64 / 1000.0),
-            None => "-".into(),
-        };
-        let record = r.record.map_or_else(|| "-".to_string(), |c| c.to_string());
-        writeln!(
-            out,
-            "{:>5}  {:<8}  {:<6}  {:>8}  {:<20}  {record}",
-            r.id,
-            if r.status == "ok" { "ok" } else { "failed" },
-            if r.cached { "cached" } else { "built" },
-            duration,
-            r.step,
-        )?;
-        if r.status != "ok" {
-            writeln!(out, "       {}", r.status)?;
+    let rows: Vec<BuildRowView> = match repo.target()? {
+        Target::Local(store) => {
+            let svc = Service::new(repo, store)?;
+            let builds = svc.builds()?;
+            let rows = builds.recent(a.limit).map_err(|e| anyhow!("{e}"))?;
+            rows.iter().map(BuildRowView::from).collect()
         }
+        Target::Daemon(d) => {
+            let list: BuildList = d.get_json(&format!(
+                "{}/builds?limit={}",
+                kiln_api::types::PREFIX,
+                a.limit
+            ))?;
+            list.builds
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    for r in &rows {
+        r.print(&mut out)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The build a number, record CID or action CID names.
-fn find_build(builds: &Builds<'_>, which: &str) -> Result<kiln_build::index::BuildRow> {
-    let row = if let Ok(id) = which.parse::<i64>() {
-        builds.index().build(id).map_err(|e| anyhow!("{e}"))?
-    } else {
-        let cid = kiln_core::cids::parse_cid(which)
-            .map_err(|_| anyhow!("{which:?} is neither a build number nor a CID"))?;
-        builds.index().build_of(&cid).map_err(|e| anyhow!("{e}"))?
-    };
-    row.ok_or_else(|| anyhow!("no build {which:?} in this repository"))
 }
 
 /// `kiln record RECORD|BUILD`.
@@ -340,7 +404,8 @@ pub fn record(repo: &Repo, a: LogArgs) -> Result<ExitCode> {
     // A record CID, or a build (number, or action CID) whose record to show.
     let cid = match kiln_core::cids::parse_cid(&a.build) {
         Ok(c) if matches!(builds.record(&c), Ok(Some(_))) => c,
-        _ => find_build(&builds, &a.build)?
+        _ => find_build(builds.index(), &a.build)
+            .map_err(|e| anyhow!("{e}"))?
             .record
             .ok_or_else(|| anyhow!("build {:?} has no record", a.build))?,
     };
@@ -398,83 +463,123 @@ pub fn record(repo: &Repo, a: LogArgs) -> Result<ExitCode> {
 
 /// `kiln log BUILD`.
 pub fn log(repo: &Repo, a: LogArgs) -> Result<ExitCode> {
-    let svc = Service::open(repo)?;
-    let builds = svc.builds()?;
-    let row = find_build(&builds, &a.build)?;
-    let Some(log) = row.log else {
-        bail!("build {} has no stored log ({})", row.id, row.status);
-    };
     let mut out = std::io::stdout().lock();
-    kiln_core::export::read_file(&svc.store, &log, 0, None, &mut out)
-        .with_context(|| format!("reading log {log} of build {}", row.id))?;
+    match repo.target()? {
+        Target::Local(store) => {
+            let svc = Service::new(repo, store)?;
+            let builds = svc.builds()?;
+            let row = find_build(builds.index(), &a.build).map_err(|e| anyhow!("{e}"))?;
+            let Some(log) = row.log else {
+                bail!("{}", no_log(&row));
+            };
+            kiln_core::export::read_file(&svc.store, &log, 0, None, &mut out)
+                .with_context(|| format!("reading log {log} of build {}", row.id))?;
+        }
+        Target::Daemon(d) => {
+            if a.build.is_empty() {
+                bail!("{:?} is neither a build number nor a CID", a.build);
+            }
+            let id =
+                percent_encoding::utf8_percent_encode(&a.build, percent_encoding::NON_ALPHANUMERIC);
+            let mut body = d.get(&format!("{}/builds/{id}/log", kiln_api::types::PREFIX))?;
+            std::io::copy(&mut body, &mut out).context("reading from the daemon")?;
+        }
+    }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `30s`, `5m`, `1h`, `250ms`, or plain seconds.
 fn duration(s: &str) -> Result<Duration> {
-    let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| anyhow!("bad duration {s:?} (examples: 30s, 5m, 1h)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => bail!("bad duration {s:?} (examples: 30s, 5m, 1h)"),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        bail!("bad duration {s:?}");
-    }
-    Ok(Duration::from_secs_f64(secs))
+    kiln_api::types::parse_duration(s).map_err(|e| anyhow!("{e}"))
 }
 
 /// For `kiln get ACTION[/OUTPUT]`: the output's CID (and the output's name), found in the
-/// action cache or built now.
+/// action cache or built now (by the daemon, when one runs).
 pub fn action_output(
     repo: &Repo,
+    target: &Target,
     action: Cid,
     below: &[String],
     timeout: &str,
 ) -> Result<(Cid, String)> {
     let limit = duration(timeout)?;
-    let svc = Service::open(repo)?;
-    let builds = svc.builds()?;
-    let opts = Options {
-        requested_by: requester(),
-        ..Options::default()
+    let (record, outputs, cached, src): (
+        String,
+        BTreeMap<String, Cid>,
+        bool,
+        Box<dyn kiln_core::BlockSource>,
+    ) = match target {
+        Target::Local(store) => {
+            let svc = Service::new(repo, store.clone())?;
+            let builds = svc.builds()?;
+            let opts = Options {
+                requested_by: requester(),
+                ..Options::default()
+            };
+            let (record, rec, cached) = builds
+                .find_or_build(&action, Instant::now() + limit, &opts, &Terminal::new())
+                .map_err(|e| anyhow!("{e}"))?;
+            (
+                record.to_string(),
+                rec.outputs,
+                cached,
+                Box::new(store.clone()),
+            )
+        }
+        Target::Daemon(d) => {
+            let req = BuildRequest {
+                action: Some(action.to_string()),
+                timeout: Some(timeout.to_string()),
+                requested_by: Some(requester()),
+                ..BuildRequest::default()
+            };
+            let sub: SubmissionView =
+                d.post_json_body(&format!("{}/builds", kiln_api::types::PREFIX), &req)?;
+            let result = follow(d, &sub.id)?;
+            if let Some(e) = result.error {
+                bail!("{e}");
+            }
+            let Some(done) = result.done.into_iter().next() else {
+                bail!("the daemon reported no record for action {action}");
+            };
+            let mut outputs = BTreeMap::new();
+            for (o, c) in done.outputs {
+                let c = kiln_core::cids::parse_cid(&c)
+                    .with_context(|| format!("unexpected output CID from the daemon: {c}"))?;
+                outputs.insert(o, c);
+            }
+            (
+                done.record,
+                outputs,
+                done.cached,
+                Box::new(crate::remote::Blocks(d.clone())),
+            )
+        }
     };
-    let term = Terminal::new();
-    let (record, rec, cached) = builds
-        .find_or_build(&action, Instant::now() + limit, &opts, &term)
-        .map_err(|e| anyhow!("{e}"))?;
     eprintln!(
         "{} action {action}: record {record}",
         if cached { "Found" } else { "Built" }
     );
     let path = below.join("/");
     let (name, cid) = if path.is_empty() {
-        if rec.outputs.len() != 1 {
+        if outputs.len() != 1 {
             bail!(
                 "action {action} has {} outputs; name one: {}",
-                rec.outputs.len(),
-                rec.outputs
+                outputs.len(),
+                outputs
                     .keys()
                     .map(|o| format!("{action}/{o}"))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
         }
-        let Some((o, c)) = rec.outputs.iter().next() else {
+        let Some((o, c)) = outputs.iter().next() else {
             bail!("action {action} has no outputs");
         };
         (o.clone(), *c)
     } else {
-        let Some((o, c)) = rec.outputs.iter().find(|(o, _)| {
+        let Some((o, c)) = outputs.iter().find(|(o, _)| {
             path == **o
                 || path
                     .strip_prefix(o.as_str())
@@ -482,7 +587,7 @@ pub fn action_output(
         }) else {
             bail!(
                 "action {action} has no output {path:?} (outputs: {})",
-                rec.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+                outputs.keys().cloned().collect::<Vec<_>>().join(", ")
             );
         };
         let rest: Vec<String> = path[o.len()..]
@@ -491,7 +596,7 @@ pub fn action_output(
             .map(str::to_string)
             .collect();
         let c = kiln_core::export::resolve(
-            &svc.store,
+            src.as_ref(),
             &kiln_core::cids::ContentPath {
                 root: *c,
                 segments: rest,

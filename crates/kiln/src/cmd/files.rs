@@ -175,11 +175,13 @@ fn write_tree(
 
 pub fn get(repo: &Repo, a: GetArgs) -> Result<ExitCode> {
     let parsed = ContentPath::parse(&a.path)?;
-    // An action (dag-cbor) means its output: find it or build it (in the shared store).
-    let action = (parsed.root.codec() == kiln_core::cids::DAG_CBOR)
-        .then(|| super::build::action_output(repo, parsed.root, &parsed.segments, &a.timeout))
-        .transpose()?;
     let target = repo.target()?;
+    // An action (dag-cbor) means its output: find it or build it (here, or by the daemon).
+    let action = (parsed.root.codec() == kiln_core::cids::DAG_CBOR)
+        .then(|| {
+            super::build::action_output(repo, &target, parsed.root, &parsed.segments, &a.timeout)
+        })
+        .transpose()?;
     let src: Box<dyn kiln_core::BlockSource> = match target {
         Target::Local(store) => Box::new(store),
         Target::Daemon(d) => Box::new(crate::remote::Blocks(d)),
