@@ -739,3 +739,191 @@ env = {{ PATH = "/bin" }}
     let shown = r.ok(&["record", record]);
     assert!(shown.contains("host builder  no"), "{shown}");
 }
+
+/// Run git in `dir` with a fixed identity and no user or system configuration.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let o = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.org")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.org")
+        .output()
+        .expect("git is installed");
+    assert!(o.status.success(), "git {args:?}: {}", text(&o.stderr));
+    text(&o.stdout).trim().to_string()
+}
+
+/// A git repository at `dir` whose `main` has one commit with `a` = `first`; the commit.
+fn git_repo(dir: &Path, first: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git_commit(dir, first)
+}
+
+/// Commit `a` = `content` on the current branch; the commit.
+fn git_commit(dir: &Path, content: &str) -> String {
+    write(&dir.join("a"), content);
+    git(dir, &["add", "a"]);
+    git(dir, &["commit", "-q", "-m", content.trim()]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+const GIT_STEP: &str = r#"
+[step.copy]
+builder = "host"
+command = ["cp", "src/a", "out"]
+inputs = { "src" = "git+file://REPO#main" }
+outputs = ["out"]
+"#;
+
+#[test]
+fn git_inputs_rebuild_when_the_ref_moves_and_never_for_the_same_commit() {
+    let r = Repo::new();
+    let repo = r.path("repo");
+    let c1 = git_repo(&repo, "one\n");
+    let d = tree(
+        &r,
+        "src",
+        &GIT_STEP.replace("REPO", &repo.to_string_lossy()),
+        &[],
+    );
+    let (out1, err, ok) = build(&r, &[&d]);
+    assert!(ok, "{err}");
+    assert_eq!(cat(&r, &output_of(&out1, "copy:out")), "one\n");
+    assert!(
+        err.contains(&format!(
+            "[copy] input \"src\": git+file://{}#main at {c1} (refs/heads/main)",
+            repo.display()
+        )),
+        "{err}"
+    );
+    assert!(r.home().join("builds/git/trees").join(&c1).is_dir());
+    let plan1 = r.ok(&["build", "--plan", &d]);
+    // The branch moves: a new key, a new output.
+    let c2 = git_commit(&repo, "two\n");
+    let (plan2, err) = {
+        let o = r.run(&["build", "--plan", &d]);
+        (text(&o.stdout), text(&o.stderr))
+    };
+    assert!(err.contains(&format!("at {c2}")), "{err}");
+    let (out2, err, ok) = build(&r, &[&d]);
+    assert!(ok && err.contains("1 step done (0 cached)"), "{err}");
+    assert_eq!(cat(&r, &output_of(&out2, "copy:out")), "two\n");
+    assert_ne!(plan2, plan1);
+    // Back to the first commit: the first key, answered from the cache, the first output.
+    git(&repo, &["reset", "-q", "--hard", &c1]);
+    assert_eq!(r.ok(&["build", "--plan", &d]), plan1);
+    let (out3, err, ok) = build(&r, &[&d]);
+    assert!(ok && err.contains("1 step done (1 cached)"), "{err}");
+    assert_eq!(out3, out1);
+    // Errors: one line naming the file, step and input.
+    write(
+        &r.path("src/kiln.toml"),
+        &GIT_STEP
+            .replace("REPO", &repo.to_string_lossy())
+            .replace("#main", "#nope"),
+    );
+    let e = r.fails(&["build", &d]);
+    assert!(
+        e.contains(&format!(
+            "kiln.toml: step \"copy\": input \"src\": git+file://{}#nope: no branch or tag \"nope\" in file://{}",
+            repo.display(),
+            repo.display()
+        )),
+        "{e}"
+    );
+    write(
+        &r.path("src/kiln.toml"),
+        &GIT_STEP.replace("REPO", &r.path("nothing").to_string_lossy()),
+    );
+    let e = r.fails(&["build", &d]);
+    assert!(
+        e.contains("step \"copy\": input \"src\": git+file://") && e.contains("git ls-remote: "),
+        "{e}"
+    );
+    // Without git on PATH.
+    write(
+        &r.path("src/kiln.toml"),
+        &GIT_STEP.replace("REPO", &repo.to_string_lossy()),
+    );
+    std::fs::create_dir_all(r.path("empty")).unwrap();
+    let o = r
+        .cmd()
+        .args(["build", &d])
+        .env("PATH", r.path("empty"))
+        .output()
+        .unwrap();
+    let e = text(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        e.trim_end().lines().count() == 1
+            && e.contains("input \"src\"")
+            && e.contains("the git command is not installed or not on PATH"),
+        "{e}"
+    );
+}
+
+#[test]
+fn watch_checks_git_inputs_on_the_schedule() {
+    use std::io::BufRead;
+    let r = Repo::new();
+    let repo = r.path("repo");
+    git_repo(&repo, "one\n");
+    let d = tree(
+        &r,
+        "src",
+        &format!(
+            "schedule = \"@every 1s\"\n{}",
+            GIT_STEP.replace("REPO", &repo.to_string_lossy())
+        ),
+        &[],
+    );
+    let mut child = r
+        .cmd()
+        .args(["build", "--watch", "--interval", "100ms", &d])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(l);
+        }
+    });
+    let wait_for = |what: &str| {
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok(l) if l.contains(what) => return l,
+                Ok(l) => seen.push(l),
+                Err(_) => panic!("no {what:?} on stderr: {seen:#?}"),
+            }
+        }
+    };
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert_eq!(cat(&r, &output_of(&first, "copy:out")), "one\n");
+    // Nothing moved: the scheduled check says so.
+    let quiet = wait_for("Scheduled check (@every 1s): nothing new");
+    assert!(quiet.contains("#main at "), "{quiet}");
+    // The branch moves: at the next scheduled time it is built.
+    git_commit(&repo, "two\n");
+    let second = lines.next().unwrap().unwrap();
+    let said = wait_for("Scheduled check: ");
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        said.contains("moved") && said.ends_with("building"),
+        "{said}"
+    );
+    assert_eq!(cat(&r, &output_of(&second, "copy:out")), "two\n");
+}

@@ -15,7 +15,7 @@ use kiln_api::types::{
     BuildEvent, BuildList, BuildRequest, BuildResult, BuildRowView, EventLines, SubmissionView,
 };
 use kiln_build::exec::{Builds, Event, Observer, Options};
-use kiln_build::{Input, Plan, Recipe};
+use kiln_build::{Input, Plan, PlanOptions, Recheck, Recipe};
 use kiln_core::import::{DirEntry, Imported};
 use kiln_core::{BlockSink, Cid};
 use kiln_store::Store;
@@ -137,7 +137,9 @@ pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
     // keep them as the whole message rather than repeating the cause chain. The recipe is
     // read and planned here even when a daemon builds, so its errors read the same.
     let recipe = Recipe::load(&a.dir).map_err(|e| anyhow!("{e}"))?;
-    let plan = Plan::new(&recipe, &params).map_err(|e| anyhow!("{e}"))?;
+    let popts = plan_options(repo);
+    let plan = Plan::with_options(&recipe, &params, &popts).map_err(|e| anyhow!("{e}"))?;
+    show_git(&plan);
     if a.plan {
         let svc = Service::open(repo)?;
         svc.builds()?
@@ -168,7 +170,7 @@ pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
                 finish(&BuildResult::from_summary(&summary), a.check)
             };
             if a.watch {
-                return watch(&a, &params, recipe, plan, &once);
+                return watch(&a, &params, &popts, recipe, plan, &once);
             }
             once(&recipe, &plan)
         }
@@ -177,7 +179,7 @@ pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
                 finish(&build_remote(&d, recipe, &params, &a)?, a.check)
             };
             if a.watch {
-                return watch(&a, &params, recipe, plan, &once);
+                return watch(&a, &params, &popts, recipe, plan, &once);
             }
             once(&recipe, &plan)
         }
@@ -321,15 +323,59 @@ fn fingerprint(dir: &std::path::Path) -> Vec<(PathBuf, u64, i64, i64, u32)> {
     out
 }
 
+/// How recipes are planned here: git inputs are fetched under `$KILN_HOME/builds/git`.
+fn plan_options(repo: &Repo) -> PlanOptions {
+    PlanOptions {
+        git_dir: Some(repo.home().join("builds").join("git")),
+    }
+}
+
+/// Print the commit each git input of `plan` resolved to (on stderr: for information).
+fn show_git(plan: &Plan) {
+    for s in &plan.steps {
+        for (at, pin) in &s.git {
+            let refname = pin
+                .refname
+                .as_deref()
+                .map_or(String::new(), |r| format!(" ({r})"));
+            eprintln!(
+                "[{}] input {at:?}: {} at {}{refname}",
+                s.name, pin.source, pin.commit
+            );
+        }
+    }
+}
+
+/// Where the git inputs of `plan` are, for a scheduled check that found nothing new.
+fn git_summary(plan: &Plan) -> String {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut parts = Vec::new();
+    for pin in plan.steps.iter().flat_map(|s| s.git.values()) {
+        if seen.insert(&pin.source) {
+            parts.push(format!("{} at {}", pin.source, short_commit(&pin.commit)));
+        }
+    }
+    parts.join(", ")
+}
+
+fn short_commit(c: &str) -> &str {
+    &c[..c.len().min(12)]
+}
+
 /// `kiln build --watch`: build, then re-plan whenever a file of the source tree changes and
-/// build again when that changed an action key (cached steps are not run again).
+/// build again when that changed an action key (cached steps are not run again). With a
+/// `schedule` in the recipe, also at each scheduled time: ask where the git refs are now,
+/// and plan and build again when one moved and that changed a key.
 fn watch(
     a: &BuildArgs,
     params: &BTreeMap<String, String>,
+    popts: &PlanOptions,
     recipe: Recipe,
     plan: Plan,
     once: &dyn Fn(&Recipe, &Plan) -> Result<ExitCode>,
 ) -> Result<ExitCode> {
+    use kiln_build::schedule::format_utc;
+    use std::time::SystemTime;
     let interval = duration(&a.interval)?.max(Duration::from_millis(50));
     let keys = |p: &Plan| p.steps.iter().map(|s| s.key).collect::<Vec<_>>();
     let mut last_keys = keys(&plan);
@@ -340,32 +386,103 @@ fn watch(
         a.dir.display(),
         interval
     );
+    let next_check = |r: &Recipe| {
+        let next = r
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_after(SystemTime::now()));
+        if let (Some(s), Some(t)) = (&r.schedule, next) {
+            eprintln!(
+                "Schedule {s}: git inputs checked again at {}",
+                format_utc(t)
+            );
+        }
+        next
+    };
+    let (mut recipe, mut plan) = (recipe, plan);
+    let mut next = next_check(&recipe);
     loop {
-        std::thread::sleep(interval);
+        let wait = next.map_or(interval, |t| {
+            t.duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .min(interval)
+        });
+        std::thread::sleep(wait);
         let now = fingerprint(&a.dir);
-        if now == seen {
-            continue;
-        }
-        seen = now;
-        let recipe = match Recipe::load(&a.dir) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("Error: {e} (still watching)");
+        if now != seen {
+            seen = now;
+            let r = match Recipe::load(&a.dir) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("Error: {e} (still watching)");
+                    continue;
+                }
+            };
+            plan = match Plan::with_options(&r, params, popts) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("Error: {e} (still watching)");
+                    continue;
+                }
+            };
+            if r.schedule != recipe.schedule {
+                recipe = r;
+                next = next_check(&recipe);
+            } else {
+                recipe = r;
+            }
+            if keys(&plan) == last_keys {
                 continue;
             }
-        };
-        let plan = match Plan::new(&recipe, params) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("Error: {e} (still watching)");
+            last_keys = keys(&plan);
+            eprintln!("Change in {}: building", a.dir.display());
+        } else if let Some(t) = next
+            && SystemTime::now() >= t
+        {
+            next = recipe
+                .schedule
+                .as_ref()
+                .and_then(|s| s.next_after(SystemTime::now()));
+            let moved = match plan.recheck(&recipe, params, popts) {
+                Ok(Recheck::Unchanged) => {
+                    let schedule = recipe.schedule.as_ref().map_or("", |s| s.as_str());
+                    eprintln!(
+                        "Scheduled check ({schedule}): nothing new ({})",
+                        git_summary(&plan)
+                    );
+                    continue;
+                }
+                Ok(Recheck::Moved { moved, plan: p, .. }) => {
+                    plan = p;
+                    moved
+                }
+                Err(e) => {
+                    eprintln!("Error: scheduled check: {e} (still watching)");
+                    continue;
+                }
+            };
+            let what = moved
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{} moved {} → {}",
+                        m.source,
+                        short_commit(&m.from),
+                        short_commit(&m.to)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            if keys(&plan) == last_keys {
+                eprintln!("Scheduled check: {what}; no action key changed");
                 continue;
             }
-        };
-        if keys(&plan) == last_keys {
+            last_keys = keys(&plan);
+            eprintln!("Scheduled check: {what}: building");
+        } else {
             continue;
         }
-        last_keys = keys(&plan);
-        eprintln!("Change in {}: building", a.dir.display());
+        show_git(&plan);
         if let Err(e) = once(&recipe, &plan) {
             eprintln!("Error: {e:#} (still watching)");
         }
