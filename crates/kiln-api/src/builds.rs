@@ -732,10 +732,13 @@ impl Submission {
                 }),
             ));
         }
+        // Sequence numbers are consecutive: start where `next` is.
+        let skip = usize::try_from(next.saturating_sub(first))
+            .unwrap_or(usize::MAX)
+            .min(st.events.len());
         out.extend(
             st.events
-                .iter()
-                .filter(|e| e.0 >= next)
+                .range(skip..)
                 .map(|(seq, ev, _)| (Some(*seq), ev.clone())),
         );
         (out, st.result.is_some(), st.next_seq.max(next))
@@ -1553,6 +1556,51 @@ outputs = ["out/site"]
             &evs[1],
             BuildEvent::Finished { build: Some(3), .. }
         ));
+    }
+
+    #[test]
+    fn a_long_log_keeps_its_end_and_says_what_was_dropped() {
+        use kiln_build::exec::Event;
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            kiln_store::Store::open(dir.path(), kiln_store::StoreOptions::default()).unwrap();
+        let svc = crate::BuildService::open(
+            store,
+            kiln_id::NodeKey::generate().unwrap(),
+            dir.path().join("builds"),
+            "/nonexistent".into(),
+        )
+        .unwrap();
+        let cid = kiln_core::cids::cid_of(cid::Version::V1, kiln_core::cids::RAW, b"a");
+        let sub = svc.add(super::What::Action { action: cid }, Vec::new());
+        sub.observe(&Event::Started {
+            step: "s",
+            build: 1,
+        });
+        let line = vec![b'x'; 1000];
+        let mut chunk = line.clone();
+        chunk.push(b'\n');
+        let lines = 2 * super::EVENT_BUDGET / line.len();
+        for _ in 0..lines {
+            sub.observe(&Event::Output {
+                step: "s",
+                bytes: &chunk,
+            });
+        }
+        sub.finish(crate::types::BuildResult::error("stopped"));
+        let (events, done, next) = sub.since(0);
+        assert!(done);
+        assert_eq!(next, lines as u64 + 2);
+        let BuildEvent::Gap { missed } = &*events[0].1 else {
+            panic!("no gap first: {:?}", events[0])
+        };
+        assert_eq!(*missed + events.len() as u64 - 1, next);
+        assert!(matches!(&*events.last().unwrap().1, BuildEvent::Done(_)));
+        // What is kept fits the budget, and a follower that is up to date gets nothing new.
+        assert!(events.len() < lines / 2 + 10, "{}", events.len());
+        assert!(sub.since(next).0.is_empty());
+        assert!(sub.transcript().starts_with("[kiln] "));
+        assert!(sub.transcript().ends_with("Error: stopped\n"));
     }
 
     #[test]

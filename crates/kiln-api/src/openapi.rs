@@ -187,7 +187,7 @@ fn build_paths() -> Value {
     );
     list["parameters"] = json!([{
         "name": "limit", "in": "query", "required": false,
-        "description": "How many builds of the history (at most 1000)",
+        "description": "How many builds of the history (at most 100000)",
         "schema": {"type": "integer", "default": 20, "minimum": 0}
     }]);
     let submit = json!({
