@@ -95,6 +95,10 @@ pub enum Command {
     /// cached runs in kiln's sandbox (independent steps at once), its log streams to stderr
     /// and is stored, and each output is printed as `CID STEP:PATH`. The recipe format is
     /// documented in `crates/kiln-build/RECIPES.md`.
+    ///
+    /// When a daemon runs on the repository, the build runs there: the recipe and its source
+    /// inputs are sent to it, and its log is followed here (interrupting this command does
+    /// not stop the build; `kiln builds` lists it). `--no-daemon` builds in this process.
     Build(BuildArgs),
     /// Recent builds, newest first: number, status, cached or run, duration, step, record.
     Builds(BuildsArgs),
