@@ -518,3 +518,52 @@ fn sources_must_be_in_the_store_and_be_trees() {
     assert_eq!(resp.status(), 403);
     d.stop();
 }
+
+/// The project documents itself with itself: `kiln build` at the top of the repository
+/// renders the docs into a site, and the daemon's gateway serves it, links and all.
+#[test]
+fn the_docs_site_is_served_through_the_gateway() {
+    let r = Repo::new();
+    let top = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let d = Daemon::start(&r);
+    let out = r.ok(&["build", &top.to_string_lossy()]);
+    let site = out
+        .lines()
+        .find_map(|l| l.strip_suffix(" docs:site"))
+        .unwrap_or_else(|| panic!("no docs:site in {out:?}"))
+        .to_string();
+    // The directory answers with its index.html.
+    let index = request(&d.gateway, "GET", &format!("/ipfs/{site}/"), &[]);
+    assert_eq!(index.status, 200, "{}", index.head);
+    assert!(
+        index
+            .head
+            .to_ascii_lowercase()
+            .contains("content-type: text/html"),
+        "{}",
+        index.head
+    );
+    let html = String::from_utf8_lossy(&index.body).into_owned();
+    assert!(
+        html.contains("<!doctype html>") && html.contains("href=\"ARCHITECTURE.html\""),
+        "{html}"
+    );
+    // A relative link from the index works under /ipfs/CID/.
+    let arch = request(
+        &d.gateway,
+        "GET",
+        &format!("/ipfs/{site}/ARCHITECTURE.html"),
+        &[],
+    );
+    assert_eq!(arch.status, 200);
+    assert!(String::from_utf8_lossy(&arch.body).contains("kiln architecture"));
+    let recipes = request(
+        &d.gateway,
+        "GET",
+        &format!("/ipfs/{site}/crates/kiln-build/RECIPES.html"),
+        &[],
+    );
+    assert_eq!(recipes.status, 200);
+    assert!(String::from_utf8_lossy(&recipes.body).contains("The sandbox"));
+    d.stop();
+}
