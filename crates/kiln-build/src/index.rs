@@ -2,10 +2,13 @@
 //! action cache (action → latest good record), the history of builds (each step run or
 //! cache hit), and the content of each step's cache directories. Records themselves are
 //! content in the store; the index only points at them, so it can be rebuilt from records.
+//! It also holds the recipes registered with the daemon to be built on their schedules
+//! (`kiln build --schedule`), which must outlive the daemon.
 
 use crate::error::Result;
 use kiln_core::Cid;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -32,6 +35,33 @@ pub struct BuildRow {
     pub started_ms: u64,
     /// End, Unix milliseconds (none while running).
     pub ended_ms: Option<u64>,
+}
+
+/// A recipe registered to be built on its schedule (`kiln build --schedule`, `POST
+/// /api/kiln/v1/schedules`): the daemon checks its mutable inputs at each scheduled time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRow {
+    /// Its number (never reused).
+    pub id: i64,
+    /// The source tree holding `kiln.toml` (content in the store).
+    pub source: Cid,
+    /// How messages and the history name the recipe file.
+    pub origin: String,
+    /// Parameters replacing the recipe's defaults.
+    pub params: BTreeMap<String, String>,
+    /// The recipe's schedule, as written.
+    pub schedule: String,
+    /// Whether the source is pinned for this schedule (`schedule:ID`); false when it had a pin
+    /// of its own already.
+    pub pinned: bool,
+    /// Registered, Unix milliseconds.
+    pub created_ms: u64,
+    /// The last check's start, Unix milliseconds.
+    pub last_check_ms: Option<u64>,
+    /// What it found: `nothing new`, `built` or `error`.
+    pub last_outcome: Option<String>,
+    /// What it found, in words (one line).
+    pub last_message: Option<String>,
 }
 
 /// The index, safe to share between threads.
@@ -64,7 +94,21 @@ CREATE TABLE IF NOT EXISTS caches (
     content BLOB NOT NULL,
     PRIMARY KEY (owner, path)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS schedules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source BLOB NOT NULL,
+    origin TEXT NOT NULL,
+    params TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL,
+    last_check_ms INTEGER,
+    last_outcome TEXT,
+    last_message TEXT
+);
 ";
+
+const SCHEDULE_COLUMNS: &str = "id, source, origin, params, schedule, pinned, created_ms, last_check_ms, last_outcome, last_message";
 
 fn cid_col(bytes: Vec<u8>) -> rusqlite::Result<Cid> {
     Cid::try_from(bytes.as_slice()).map_err(|e| {
@@ -244,6 +288,101 @@ impl Index {
     }
 }
 
+impl Index {
+    /// Register a recipe to be built on its schedule; its number.
+    pub fn add_schedule(
+        &self,
+        source: &Cid,
+        origin: &str,
+        params: &BTreeMap<String, String>,
+        schedule: &str,
+        created_ms: u64,
+    ) -> Result<i64> {
+        let params = serde_json::to_string(params).unwrap_or_else(|_| "{}".into());
+        let conn = self.conn();
+        conn.prepare_cached(
+            "INSERT INTO schedules (source, origin, params, schedule, pinned, created_ms)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+        )?
+        .execute(params![
+            source.to_bytes(),
+            origin,
+            params,
+            schedule,
+            created_ms as i64
+        ])?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Note whether schedule `id` holds the pin of its source.
+    pub fn set_schedule_pinned(&self, id: i64, pinned: bool) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE schedules SET pinned = ?2 WHERE id = ?1")?
+            .execute(params![id, pinned])?;
+        Ok(())
+    }
+
+    /// Every registered schedule, oldest first.
+    pub fn schedules(&self) -> Result<Vec<ScheduleRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY id"
+        ))?;
+        let rows = st
+            .query_map([], schedule_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Schedule `id`.
+    pub fn schedule(&self, id: i64) -> Result<Option<ScheduleRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = ?1"
+        ))?;
+        Ok(st.query_row(params![id], schedule_row).optional()?)
+    }
+
+    /// Forget schedule `id`; whether it was there.
+    pub fn remove_schedule(&self, id: i64) -> Result<bool> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM schedules WHERE id = ?1", params![id])?
+            > 0)
+    }
+
+    /// Note what a check of schedule `id` that started at `at_ms` found (`outcome`: `nothing
+    /// new`, `built` or `error`; `message`: in words).
+    pub fn note_check(&self, id: i64, at_ms: u64, outcome: &str, message: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE schedules SET last_check_ms = ?2, last_outcome = ?3, last_message = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, at_ms as i64, outcome, message])?;
+        Ok(())
+    }
+}
+
+fn schedule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
+    let params: String = r.get(3)?;
+    let params = serde_json::from_str(&params).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(ScheduleRow {
+        id: r.get(0)?,
+        source: cid_col(r.get(1)?)?,
+        origin: r.get(2)?,
+        params,
+        schedule: r.get(4)?,
+        pinned: r.get::<_, i64>(5)? != 0,
+        created_ms: r.get::<_, i64>(6)? as u64,
+        last_check_ms: r.get::<_, Option<i64>>(7)?.map(|v| v as u64),
+        last_outcome: r.get(8)?,
+        last_message: r.get(9)?,
+    })
+}
+
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BuildRow> {
     Ok(BuildRow {
         id: r.get(0)?,
@@ -257,4 +396,53 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BuildRow> {
         started_ms: r.get::<_, i64>(8)? as u64,
         ended_ms: r.get::<_, Option<i64>>(9)?.map(|v| v as u64),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_are_kept_and_the_schema_opens_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.db");
+        let cid = kiln_core::cids::cid_of(cid::Version::V1, kiln_core::cids::RAW, b"src");
+        let params = BTreeMap::from([("a".to_string(), "1 \"two\"".to_string())]);
+        let id = {
+            let ix = Index::open(&path).unwrap();
+            let id = ix
+                .add_schedule(&cid, "src/kiln.toml", &params, "@every 1s", 1000)
+                .unwrap();
+            ix.set_schedule_pinned(id, true).unwrap();
+            ix.note_check(id, 2000, "nothing new", "nothing new (x)")
+                .unwrap();
+            id
+        };
+        let ix = Index::open(&path).unwrap();
+        let rows = ix.schedules().unwrap();
+        assert_eq!(
+            rows,
+            [ScheduleRow {
+                id,
+                source: cid,
+                origin: "src/kiln.toml".into(),
+                params,
+                schedule: "@every 1s".into(),
+                pinned: true,
+                created_ms: 1000,
+                last_check_ms: Some(2000),
+                last_outcome: Some("nothing new".into()),
+                last_message: Some("nothing new (x)".into()),
+            }]
+        );
+        assert_eq!(ix.schedule(id).unwrap().as_ref(), rows.first());
+        assert!(ix.remove_schedule(id).unwrap());
+        assert!(!ix.remove_schedule(id).unwrap());
+        assert!(ix.schedules().unwrap().is_empty());
+        // Numbers are never reused.
+        let again = ix
+            .add_schedule(&cid, "o", &BTreeMap::new(), "@hourly", 3000)
+            .unwrap();
+        assert!(again > id);
+    }
 }

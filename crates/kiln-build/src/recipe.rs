@@ -26,7 +26,7 @@ pub struct Recipe {
     pub params: BTreeMap<String, String>,
     /// Steps by name.
     pub steps: BTreeMap<String, Step>,
-    /// When a long-running builder (`kiln build --watch`, later the daemon) re-resolves the
+    /// When a long-running builder (the daemon, `kiln build --watch`) re-resolves the
     /// recipe's mutable inputs (git refs) and builds what that changed. Never part of a key.
     pub schedule: Option<Schedule>,
 }
