@@ -20,6 +20,10 @@
 //! and reused; the [`KEEP_SOURCES`] most recently used are kept. The recipe file is named
 //! in messages and in the history as the client says (`origin`: the command line sends the
 //! path it was given, so its messages read as they do without a daemon).
+//!
+//! **Schedules** (`schedules.rs`): recipes registered to be built on their `schedule`; the
+//! scheduler checks their mutable inputs at each scheduled time and submits a build, as
+//! `POST /builds` would, when that changed an action key.
 
 // kiln-build's errors carry the file, step and key they are about; they are cold paths.
 #![allow(clippy::result_large_err)]
@@ -49,6 +53,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+pub mod schedules;
+
 /// Submissions running at once; more are refused with 503.
 pub const MAX_RUNNING: usize = 8;
 /// Submissions remembered (the oldest finished ones are forgotten first).
@@ -76,6 +82,10 @@ pub struct BuildService {
     index: Index,
     table: Mutex<Table>,
     closing: watch::Sender<bool>,
+    /// Registered schedules and the scheduler's state.
+    sched: Arc<schedules::Sched>,
+    /// Registrations and removals of schedules, one at a time.
+    registering: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -125,6 +135,7 @@ impl BuildService {
         }
         found.sort();
         let index = Index::open(&dir.join("index.db"))?;
+        let sched = Arc::new(schedules::Sched::load(&index)?);
         Ok(Arc::new(BuildService {
             store,
             key: Arc::new(key),
@@ -136,6 +147,8 @@ impl BuildService {
                 ..Table::default()
             }),
             closing: watch::channel(false).0,
+            sched,
+            registering: Mutex::new(()),
         }))
     }
 
@@ -149,6 +162,7 @@ impl BuildService {
     /// the process). Blocking (it writes the index).
     pub fn close(&self) {
         self.closing.send_replace(true);
+        self.sched.stop();
         let running: Vec<i64> = lock(&self.table)
             .subs
             .iter()
@@ -193,8 +207,9 @@ impl BuildService {
         SignedRecord::decode(&bytes).ok().map(|r| r.record)
     }
 
-    /// Start a build (blocking: writes the source tree out and reads the recipe).
-    pub(crate) fn submit(self: &Arc<Self>, req: BuildRequest) -> Result<Arc<Submission>, ApiError> {
+    /// Whether a new build may start now: not while stopping, nor with [`MAX_RUNNING`]
+    /// running (503).
+    fn admit(&self) -> Result<(), ApiError> {
         if *self.closing.borrow() {
             return Err(ApiError::unavailable("the daemon is stopping"));
         }
@@ -208,6 +223,12 @@ impl BuildService {
                 "{running} builds are running, the most this daemon runs at once; try again when one ends"
             )));
         }
+        Ok(())
+    }
+
+    /// Start a build (blocking: writes the source tree out and reads the recipe).
+    pub(crate) fn submit(self: &Arc<Self>, req: BuildRequest) -> Result<Arc<Submission>, ApiError> {
+        self.admit()?;
         let requested_by = match &req.requested_by {
             Some(w) => format!("kiln API: {}", label(w, "requested_by")?),
             None => "kiln API".to_string(),
@@ -249,14 +270,41 @@ impl BuildService {
         req: &BuildRequest,
         opts: Options,
     ) -> Result<Arc<Submission>, ApiError> {
-        let cid = kiln_core::cids::parse_cid(source)
-            .map_err(|e| ApiError::bad_request(format!("source: {e}")))?;
-        let origin = match &req.origin {
-            Some(o) => label(o, "origin")?.to_string(),
-            None => format!("{cid}/{}", kiln_build::recipe::RECIPE_FILE),
-        };
-        let (dir, guard) = self.source_dir(&cid)?;
-        let file = PathBuf::from(&origin);
+        let (cid, origin) = source_and_origin(source, req.origin.as_deref())?;
+        let (recipe, guard) = self.open_recipe(&cid, &origin)?;
+        let bad = |e: kiln_build::Error| ApiError::bad_request(e.to_string());
+        let plan = Plan::with_options(&recipe, &req.params, &self.plan_options()).map_err(bad)?;
+        Ok(self.launch(
+            Launch {
+                source: cid,
+                origin,
+                params: req.params.clone(),
+                schedule: None,
+            },
+            recipe,
+            plan,
+            opts,
+            guard,
+        ))
+    }
+
+    /// How the daemon plans recipes: git inputs are fetched under `builds/git`.
+    fn plan_options(&self) -> kiln_build::action::PlanOptions {
+        kiln_build::action::PlanOptions {
+            git_dir: Some(self.dir.join("git")),
+        }
+    }
+
+    /// The recipe of source tree `cid`, written out under `builds/src` (and marked in use
+    /// while the guard lives); `origin` names its file in messages. Refused when the tree
+    /// is not a directory or its recipe is a symlink or bad (400), or is not here (404).
+    fn open_recipe(
+        self: &Arc<Self>,
+        cid: &Cid,
+        origin: &str,
+    ) -> Result<(Recipe, SourceInUse), ApiError> {
+        let (dir, guard) = self.source_dir(cid)?;
+        let file = PathBuf::from(origin);
         let bad = |e: kiln_build::Error| ApiError::bad_request(e.to_string());
         // Never read through a symlink: the tree, and its recipe, must be what they say.
         let kind = |p: &std::path::Path| std::fs::symlink_metadata(p).map(|m| m.file_type());
@@ -280,10 +328,18 @@ impl BuildService {
             },
         )?;
         let recipe = Recipe::parse(&file, &dir, &text).map_err(bad)?;
-        let plan_opts = kiln_build::action::PlanOptions {
-            git_dir: Some(self.dir.join("git")),
-        };
-        let plan = Plan::with_options(&recipe, &req.params, &plan_opts).map_err(bad)?;
+        Ok((recipe, guard))
+    }
+
+    /// Start building `plan` (made from `recipe`) as a new submission.
+    fn launch(
+        self: &Arc<Self>,
+        l: Launch,
+        recipe: Recipe,
+        plan: Plan,
+        opts: Options,
+        guard: SourceInUse,
+    ) -> Arc<Submission> {
         let steps = plan
             .steps
             .iter()
@@ -293,10 +349,11 @@ impl BuildService {
             })
             .collect();
         let what = What::Recipe {
-            source: cid,
-            origin,
-            params: req.params.clone(),
+            source: l.source,
+            origin: l.origin,
+            params: l.params,
             check: opts.check,
+            schedule: l.schedule,
         };
         let sub = self.add(what, steps);
         let (svc, s) = (self.clone(), sub.clone());
@@ -310,7 +367,7 @@ impl BuildService {
                 Err(e) => BuildResult::error(e.to_string()),
             }
         });
-        Ok(sub)
+        sub
     }
 
     fn submit_action(
@@ -488,6 +545,27 @@ impl BuildService {
     }
 }
 
+/// What a recipe submission is, besides its plan.
+struct Launch {
+    source: Cid,
+    origin: String,
+    params: BTreeMap<String, String>,
+    /// The schedule submitting it.
+    schedule: Option<i64>,
+}
+
+/// A source CID as a client gives it and the recipe's name in messages (`origin`, default
+/// `CID/kiln.toml`).
+fn source_and_origin(source: &str, origin: Option<&str>) -> Result<(Cid, String), ApiError> {
+    let cid = kiln_core::cids::parse_cid(source)
+        .map_err(|e| ApiError::bad_request(format!("source: {e}")))?;
+    let origin = match origin {
+        Some(o) => label(o, "origin")?.to_string(),
+        None => format!("{cid}/{}", kiln_build::recipe::RECIPE_FILE),
+    };
+    Ok((cid, origin))
+}
+
 /// A source tree in use by a submission (or being set up for one).
 struct SourceInUse {
     svc: Arc<BuildService>,
@@ -535,6 +613,8 @@ pub(crate) enum What {
         origin: String,
         params: BTreeMap<String, String>,
         check: bool,
+        /// The schedule that submitted it.
+        schedule: Option<i64>,
     },
     Action {
         action: Cid,
@@ -747,11 +827,12 @@ impl Submission {
     /// The view `GET /builds/sN` answers with.
     pub(crate) fn view(&self) -> SubmissionView {
         let st = self.lock();
-        let (kind, source, origin, params, action) = match &self.what {
+        let (kind, source, origin, params, action, schedule) = match &self.what {
             What::Recipe {
                 source,
                 origin,
                 params,
+                schedule,
                 ..
             } => (
                 "recipe",
@@ -759,6 +840,7 @@ impl Submission {
                 Some(origin.clone()),
                 params.clone(),
                 None,
+                *schedule,
             ),
             What::Action { action } => (
                 "action",
@@ -766,6 +848,7 @@ impl Submission {
                 None,
                 BTreeMap::new(),
                 Some(action.to_string()),
+                None,
             ),
         };
         let name = self.name();
@@ -782,6 +865,7 @@ impl Submission {
             params,
             check: self.check(),
             action,
+            schedule,
             started_ms: self.started_ms,
             ended_ms: st.ended_ms,
             steps: st.steps.clone(),
@@ -949,13 +1033,15 @@ pub(crate) fn submission_number(id: &str) -> Option<u64> {
 // ---------------------------------------------------------------------------------------
 // The routes.
 
-/// Every path [`router`] serves.
+/// Every path [`router`] serves (with the schedules').
 #[cfg(test)]
-pub const PATHS: [&str; 4] = [
+pub const PATHS: [&str; 6] = [
     "/api/kiln/v1/builds",
     "/api/kiln/v1/builds/{id}",
     "/api/kiln/v1/builds/{id}/log",
     "/api/kiln/v1/builds/{id}/events",
+    "/api/kiln/v1/schedules",
+    "/api/kiln/v1/schedules/{id}",
 ];
 
 /// The build routes.
@@ -965,6 +1051,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/kiln/v1/builds/{id}", get(show))
         .route("/api/kiln/v1/builds/{id}/log", get(log))
         .route("/api/kiln/v1/builds/{id}/events", get(events))
+        .merge(schedules::router())
 }
 
 /// Start a build from a parsed request (blocking work on the blocking pool).
@@ -1601,6 +1688,216 @@ outputs = ["out/site"]
         assert!(sub.since(next).0.is_empty());
         assert!(sub.transcript().starts_with("[kiln] "));
         assert!(sub.transcript().ends_with("Error: stopped\n"));
+    }
+
+    /// Run git in `dir` with a fixed identity and no user or system configuration.
+    fn git(dir: &std::path::Path, args: &[&str]) {
+        let o = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.org")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.org")
+            .output()
+            .expect("git is installed");
+        assert!(o.status.success(), "git {args:?}: {o:?}");
+    }
+
+    async fn send(app: &axum::Router, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
+        let (st, text) = call(
+            app,
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("content-type", "application/json")
+                .body(Body::from(if body.is_null() {
+                    String::new()
+                } else {
+                    body.to_string()
+                }))
+                .unwrap(),
+        )
+        .await;
+        (st, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn schedules_are_registered_pinned_listed_and_removed() {
+        let f = fixture();
+        let doc = crate::openapi::spec();
+        let repo = f.dir.path().join("repo");
+        std::fs::create_dir_all(repo.join("docs")).unwrap();
+        std::fs::write(repo.join("README.md"), "# One\n").unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        git(&repo, &["add", "README.md"]);
+        git(&repo, &["commit", "-q", "-m", "one"]);
+        let scheduled = format!(
+            "schedule = \"@every 1s\"\n{}",
+            RECIPE.replace(
+                "\"docs\" = \"docs\"",
+                &format!("\"docs\" = \"git+file://{}#main\"", repo.display())
+            )
+        );
+        let src = source(&f, "scheduled", &scheduled);
+        let uri = "/api/kiln/v1/schedules";
+
+        // Refused: no schedule, a bad recipe, a ref that is not there, a source not here.
+        let plain = source(&f, "plain", RECIPE);
+        let (st, v) = send(
+            &f.app,
+            "POST",
+            uri,
+            serde_json::json!({"source": plain, "origin": "p/kiln.toml"}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        let m = v["Message"].as_str().unwrap();
+        assert!(
+            m.starts_with("p/kiln.toml: the recipe has no schedule"),
+            "{m}"
+        );
+        let bad = source(
+            &f,
+            "bad",
+            &scheduled.replace("outputs = [\"out/site\"]", "outputs = []"),
+        );
+        let (st, v) = send(&f.app, "POST", uri, serde_json::json!({"source": bad})).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        let m = v["Message"].as_str().unwrap();
+        assert!(
+            m.contains("step \"site\": outputs:") && !m.contains('\n'),
+            "{m}"
+        );
+        let nope = source(&f, "nope", &scheduled.replace("#main", "#nope"));
+        let (st, v) = send(&f.app, "POST", uri, serde_json::json!({"source": nope})).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert!(
+            v["Message"]
+                .as_str()
+                .unwrap()
+                .contains("no branch or tag \"nope\""),
+            "{v}"
+        );
+        let absent = kiln_core::cids::cid_of(cid::Version::V1, kiln_core::cids::DAG_PB, b"absent");
+        let (st, _) = send(
+            &f.app,
+            "POST",
+            uri,
+            serde_json::json!({"source": absent.to_string()}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        for body in [
+            serde_json::json!({}),
+            serde_json::json!({"source": src, "check": true}),
+            serde_json::json!({"source": "not-a-cid"}),
+        ] {
+            assert_eq!(
+                send(&f.app, "POST", uri, body.clone()).await.0,
+                StatusCode::BAD_REQUEST,
+                "{body}"
+            );
+        }
+
+        // Registered, and pinned; the same again is the same schedule.
+        let body =
+            serde_json::json!({"source": src, "origin": "s/kiln.toml", "params": {"title": "T"}});
+        let (st, v) = send(&f.app, "POST", uri, body.clone()).await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        conforms(
+            &doc,
+            &doc["components"]["schemas"]["Schedule"],
+            &v,
+            "register",
+        );
+        let id = v["id"].as_i64().unwrap();
+        assert_eq!(v["schedule"], "@every 1s");
+        assert_eq!(v["origin"], "s/kiln.toml");
+        assert_eq!(v["params"]["title"], "T");
+        assert!(v["next_ms"].as_u64().unwrap() > v["created_ms"].as_u64().unwrap());
+        assert!(v["last_check_ms"].is_null());
+        let (st, again) = send(&f.app, "POST", uri, body.clone()).await;
+        assert_eq!((st, again["id"].as_i64()), (StatusCode::OK, Some(id)));
+        let pin = |f: &Fixture| {
+            f.store
+                .pins()
+                .unwrap()
+                .into_iter()
+                .find(|p| p.cid.to_string() == src)
+                .and_then(|p| p.name)
+        };
+        assert_eq!(pin(&f).as_deref(), Some(format!("schedule:{id}").as_str()));
+        // Another schedule of the same source (other parameters) shares the pin.
+        let (st, other) = send(&f.app, "POST", uri, serde_json::json!({"source": src})).await;
+        assert_eq!(st, StatusCode::CREATED, "{other}");
+        let other = other["id"].as_i64().unwrap();
+
+        let (st, list) = send(&f.app, "GET", uri, Value::Null).await;
+        assert_eq!(st, StatusCode::OK);
+        conforms(
+            &doc,
+            &doc["components"]["schemas"]["ScheduleList"],
+            &list,
+            "list",
+        );
+        assert_eq!(list["schedules"].as_array().unwrap().len(), 2);
+        let (st, one) = send(&f.app, "GET", &format!("{uri}/{id}"), Value::Null).await;
+        assert_eq!((st, &one["id"]), (StatusCode::OK, &v["id"]));
+
+        // Kept in the index: a service opened on the same repository lists them.
+        let again = crate::BuildService::open(
+            f.store.clone(),
+            kiln_id::NodeKey::generate().unwrap(),
+            f.dir.path().join("builds"),
+            "/nonexistent".into(),
+        )
+        .unwrap();
+        let ids: Vec<i64> = again.schedule_views().iter().map(|v| v.id).collect();
+        assert_eq!(ids, [id, other]);
+
+        // Removed: the pin goes to the other schedule of the source, then away.
+        let (st, gone) = send(&f.app, "DELETE", &format!("{uri}/{id}"), Value::Null).await;
+        assert_eq!(st, StatusCode::OK, "{gone}");
+        conforms(
+            &doc,
+            &doc["components"]["schemas"]["Schedule"],
+            &gone,
+            "delete",
+        );
+        assert_eq!(
+            pin(&f).as_deref(),
+            Some(format!("schedule:{other}").as_str())
+        );
+        assert_eq!(
+            send(&f.app, "DELETE", &format!("{uri}/{id}"), Value::Null)
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            send(&f.app, "GET", &format!("{uri}/{id}"), Value::Null)
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            send(&f.app, "DELETE", &format!("{uri}/x"), Value::Null)
+                .await
+                .0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            send(&f.app, "DELETE", &format!("{uri}/{other}"), Value::Null)
+                .await
+                .0,
+            StatusCode::OK
+        );
+        assert_eq!(pin(&f), None);
+        let (_, list) = send(&f.app, "GET", uri, Value::Null).await;
+        assert_eq!(list["schedules"], serde_json::json!([]));
     }
 
     #[test]

@@ -120,6 +120,7 @@ fn schemas() -> Value {
             "state": {"type": "string", "enum": ["running", "ok", "failed"]},
             "source": nullable("string"), "origin": nullable("string"), "params": string_map(),
             "check": {"type": "boolean"}, "action": nullable("string"),
+            "schedule": nullable("integer"),
             "started_ms": int(), "ended_ms": nullable("integer"),
             "steps": array_of("Step"),
             "result": {"oneOf": [schema_ref("BuildResult"), {"type": "null"}]},
@@ -136,6 +137,28 @@ fn schemas() -> Value {
             "record": {"oneOf": [schema_ref("Record"), {"type": "null"}]},
             "submission": nullable("string"),
         })),
+        "ScheduleRequest": {
+            "type": "object",
+            "required": ["source"],
+            "description": "A recipe to build on its schedule: its kiln.toml must have a schedule and mutable inputs (git+URL#REF).",
+            "properties": {
+                "source": {"type": "string", "description": "CID of a source tree holding kiln.toml, already in the store (pinned as schedule:ID while registered)"},
+                "params": string_map(),
+                "origin": {"type": "string", "description": "How messages and the history name the recipe file (default CID/kiln.toml)"},
+            },
+            "additionalProperties": false,
+        },
+        "Schedule": object(json!({
+            "id": int(), "source": string(), "origin": string(), "params": string_map(),
+            "schedule": string(), "created_ms": int(),
+            "next_ms": {"type": ["integer", "null"], "description": "The next check, Unix ms"},
+            "checking": {"type": "boolean"},
+            "last_check_ms": nullable("integer"),
+            "last_outcome": {"type": ["string", "null"], "enum": ["nothing new", "built", "error", null]},
+            "last_message": nullable("string"),
+            "last_submission": {"type": ["string", "null"], "description": "The last build it submitted (sN), while this daemon remembers it"},
+        })),
+        "ScheduleList": object(json!({"schedules": array_of("Schedule")})),
         "Error": object(json!({
             "Message": string(), "Code": {"type": "integer"}, "Type": string(),
         })),
@@ -225,7 +248,65 @@ fn build_paths() -> Value {
             }
         })
     };
+    let register = json!({
+        "summary": "Register a recipe to be built on its schedule: at each scheduled time the daemon checks its mutable inputs (git refs) and builds when one moved and that changed an action key (the first check builds what is not cached)",
+        "operationId": "addSchedule",
+        "requestBody": {
+            "required": true,
+            "content": {"application/json": {"schema": schema_ref("ScheduleRequest")}}
+        },
+        "responses": {
+            "201": {
+                "description": "Registered",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": schema_ref("Schedule")}}
+            },
+            "200": json_response(
+                "Already registered with the same source, parameters and origin: that schedule",
+                "Schedule"),
+            "400": json_response(
+                "Malformed request, bad recipe (the one-line recipe error), no schedule or no mutable input in the recipe",
+                "Error"),
+            "404": json_response("The source tree is not (completely) in the store", "Error"),
+            "413": json_response("Request body over 64 KiB", "Error"),
+            "429": {"description": "Too many requests in flight from this client"},
+            "500": json_response("The operation failed", "Error"),
+            "503": json_response("The daemon is stopping", "Error"),
+        }
+    });
+    let schedule_id = json!({
+        "name": "id", "in": "path", "required": true,
+        "description": "The schedule's number",
+        "schema": {"type": "integer", "minimum": 1}
+    });
+    let by_schedule = |summary: &str, id: &str, ok: &str| {
+        json!({
+            "summary": summary, "operationId": id, "parameters": [schedule_id.clone()],
+            "responses": {
+                "200": json_response(ok, "Schedule"),
+                "400": json_response("Not a schedule number", "Error"),
+                "404": json_response("No such schedule", "Error"),
+                "429": {"description": "Too many requests in flight from this client"},
+                "500": json_response("The operation failed", "Error"),
+            }
+        })
+    };
     json!({
+        "/api/kiln/v1/schedules": {
+            "get": op(
+                "The registered schedules, oldest first: next check, what the last one found, the last build it started",
+                "listSchedules",
+                json_response("The schedules", "ScheduleList"),
+            ),
+            "post": register,
+        },
+        "/api/kiln/v1/schedules/{id}": {
+            "get": by_schedule("One schedule", "getSchedule", "The schedule"),
+            "delete": by_schedule(
+                "Stop building a recipe on its schedule and forget it; its source is unpinned (builds already started go on)",
+                "removeSchedule",
+                "The schedule removed"),
+        },
         "/api/kiln/v1/builds": {"get": list, "post": submit},
         "/api/kiln/v1/builds/{id}": {"get": by_id(
             "A submission (steps, states, outputs, result) or a build of the history (with its record)",

@@ -702,6 +702,10 @@ pub struct SubmissionView {
     pub check: bool,
     /// The action asked for (an action build).
     pub action: Option<String>,
+    /// The schedule that submitted it (`GET /api/kiln/v1/schedules`), when the daemon built
+    /// it on a recipe's schedule.
+    #[serde(default)]
+    pub schedule: Option<i64>,
     /// Submitted, Unix milliseconds.
     pub started_ms: u64,
     /// Ended, Unix milliseconds.
@@ -768,4 +772,116 @@ pub struct BuildView {
     pub record: Option<RecordView>,
     /// The submission it belongs to, while this daemon remembers it.
     pub submission: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Schedules (`/api/kiln/v1/schedules`): recipes the daemon builds on their schedule.
+
+/// `POST /api/kiln/v1/schedules`: register a recipe whose `kiln.toml` has a `schedule` (and
+/// mutable inputs for it to check).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    /// The source tree holding `kiln.toml`: content already in the store.
+    pub source: String,
+    /// Recipe parameters replacing their defaults.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// How to name the recipe file in messages and in the build history (default
+    /// `CID/kiln.toml`).
+    #[serde(default)]
+    pub origin: Option<String>,
+}
+
+/// A registered schedule.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScheduleView {
+    /// Its number (`kiln schedules rm ID`).
+    pub id: i64,
+    /// The source tree (pinned as `schedule:ID` while registered).
+    pub source: String,
+    /// The recipe file as messages name it.
+    pub origin: String,
+    /// The parameters given.
+    pub params: BTreeMap<String, String>,
+    /// The recipe's schedule.
+    pub schedule: String,
+    /// Registered, Unix milliseconds.
+    pub created_ms: u64,
+    /// The next check, Unix milliseconds (none if the schedule never comes again).
+    pub next_ms: Option<u64>,
+    /// A check is running now.
+    pub checking: bool,
+    /// When the last check started, Unix milliseconds.
+    pub last_check_ms: Option<u64>,
+    /// What it found: `nothing new`, `built` or `error`.
+    pub last_outcome: Option<String>,
+    /// What it found, in words.
+    pub last_message: Option<String>,
+    /// The last build it submitted (`sN`), while this daemon remembers it.
+    pub last_submission: Option<String>,
+}
+
+impl ScheduleView {
+    /// From the index's row; the rest is what the daemon knows in memory.
+    pub fn from_row(
+        r: &kiln_build::index::ScheduleRow,
+        next_ms: Option<u64>,
+        checking: bool,
+        last_submission: Option<String>,
+    ) -> ScheduleView {
+        ScheduleView {
+            id: r.id,
+            source: r.source.to_string(),
+            origin: r.origin.clone(),
+            params: r.params.clone(),
+            schedule: r.schedule.clone(),
+            created_ms: r.created_ms,
+            next_ms,
+            checking,
+            last_check_ms: r.last_check_ms,
+            last_outcome: r.last_outcome.clone(),
+            last_message: r.last_message.clone(),
+            last_submission,
+        }
+    }
+
+    /// The schedule as `kiln schedules` prints it.
+    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let time = |ms: u64| {
+            kiln_build::schedule::format_utc(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+            )
+        };
+        writeln!(out, "{:>5}  {}  {}", self.id, self.schedule, self.origin)?;
+        writeln!(out, "       source      {}", self.source)?;
+        if !self.params.is_empty() {
+            let p: Vec<String> = self
+                .params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(out, "       params      {}", p.join(" "))?;
+        }
+        match (self.checking, self.next_ms) {
+            (true, _) => writeln!(out, "       next check  now (checking)")?,
+            (false, Some(t)) => writeln!(out, "       next check  {}", time(t))?,
+            (false, None) => writeln!(out, "       next check  never")?,
+        }
+        match (self.last_check_ms, &self.last_message) {
+            (Some(t), Some(m)) => writeln!(out, "       last check  {}: {m}", time(t))?,
+            _ => writeln!(out, "       last check  none yet")?,
+        }
+        if let Some(s) = &self.last_submission {
+            writeln!(out, "       last build  {s} (kiln log {s})")?;
+        }
+        Ok(())
+    }
+}
+
+/// `GET /api/kiln/v1/schedules`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScheduleList {
+    /// Every registered schedule, oldest first.
+    pub schedules: Vec<ScheduleView>,
 }

@@ -1,5 +1,5 @@
-//! Builds: `GET /ui/builds` lists the submissions this daemon remembers and the recent
-//! builds of the history, with forms to start a build (a source tree's CID, parameters,
+//! Builds: `GET /ui/builds` lists the registered schedules, the submissions this daemon
+//! remembers and the recent builds of the history, with forms to start a build (a source tree's CID, parameters,
 //! `check`) or to find or build an action; `POST /ui/builds` starts one and answers with a
 //! 303 redirect to its page. `GET /ui/builds/{id}` shows a submission (`sN`: steps, outputs
 //! linked to the content browser, errors, the log) or a build of the history (a number, or
@@ -13,7 +13,9 @@
 use super::{Nav, SameOrigin, UiError, browse_href, layout, param, utc};
 use crate::AppState;
 use crate::builds::{Submission, build_view, follow, render, submission_number};
-use crate::types::{BuildRequest, BuildResult, BuildRowView, BuildView, SubmissionView};
+use crate::types::{
+    BuildRequest, BuildResult, BuildRowView, BuildView, ScheduleView, SubmissionView,
+};
 use axum::Form;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -192,8 +194,64 @@ fn submission_what(v: &SubmissionView) -> Markup {
     html! {
         @if let Some(src) = &v.source {
             "recipe " a href=(browse_href(src)) { code.cid { (src) } }
+            @if let Some(n) = v.schedule { " " span.muted { "(schedule " (n) ")" } }
         } @else if let Some(a) = &v.action {
             "action " code.cid { (a) }
+        }
+    }
+}
+
+/// The registered schedules (read-only: `kiln build --schedule` registers one, `kiln
+/// schedules rm` removes it).
+fn schedules_section(list: &[ScheduleView]) -> Markup {
+    html! {
+        section aria-labelledby="schedules-h" {
+            h2 #schedules-h { "Schedules " span.muted { "(" (list.len()) ")" } }
+            @if list.is_empty() {
+                p.muted { "No recipe is built on a schedule. " code { "kiln build --schedule DIR" } " registers one whose kiln.toml has a schedule and git inputs; this daemon then checks them at each scheduled time and builds when a ref moved." }
+            } @else {
+                table.list #schedules {
+                    thead { tr {
+                        th scope="col" { "Schedule" } th scope="col" { "When" } th scope="col" { "Recipe" }
+                        th scope="col" { "Next check" } th scope="col" { "Last check" } th scope="col" { "Last build" }
+                    } }
+                    tbody {
+                        @for v in list {
+                            tr {
+                                td data-label="Schedule" { (v.id) }
+                                td data-label="When" { code { (v.schedule) } }
+                                td data-label="Recipe" {
+                                    code.cid { (v.origin) } " "
+                                    a href=(browse_href(&v.source)) { code.cid { (v.source) } }
+                                    @for (k, val) in &v.params { " " code { (k) "=" (val) } }
+                                }
+                                td data-label="Next check" {
+                                    @if v.checking { "now (checking)" }
+                                    @else if let Some(t) = v.next_ms { time { (when(t)) } }
+                                    @else { span.muted { "never" } }
+                                }
+                                td data-label="Last check" {
+                                    @match (v.last_check_ms, &v.last_message) {
+                                        (Some(t), Some(m)) => {
+                                            time { (when(t)) } " "
+                                            @if v.last_outcome.as_deref() == Some("error") {
+                                                span.tag.state-failed { "error" } " "
+                                            }
+                                            span.muted { (m) }
+                                        }
+                                        _ => span.muted { "none yet" },
+                                    }
+                                }
+                                td data-label="Last build" {
+                                    @if let Some(sub) = &v.last_submission {
+                                        a href={ "/ui/builds/" (sub) } { (sub) }
+                                    } @else { span.muted { "—" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -205,6 +263,7 @@ fn render_list(
     f: &Prefill,
 ) -> Markup {
     let subs: Vec<SubmissionView> = s.builds.submissions().iter().map(|s| s.view()).collect();
+    let schedules = s.builds.schedule_views();
     layout(
         "Builds",
         Nav::Builds,
@@ -212,10 +271,11 @@ fn render_list(
             h1 { "Builds" }
             @if let Some(e) = error { (e.panel()) }
             (forms(f))
+            (schedules_section(&schedules))
             section aria-labelledby="subs-h" {
                 h2 #subs-h { "Submitted to this daemon " span.muted { "(" (subs.len()) ")" } }
                 @if subs.is_empty() {
-                    p.muted { "Nothing yet: builds started here, with the form above, or by kiln build while this daemon runs, are listed here until it stops." }
+                    p.muted { "Nothing yet: builds started here, with the form above, by kiln build or by a schedule while this daemon runs, are listed here until it stops." }
                 } @else {
                     table.list #submissions {
                         thead { tr {
@@ -323,6 +383,7 @@ fn submission_page(sub: &Submission, log: Option<String>) -> Markup {
                 dt class=[hide] { "State" } dd #state class=[hide] { (state_tag(&v.state)) }
                 dt { "What" } dd { (submission_what(&v)) }
                 @if let Some(o) = &v.origin { dt { "Recipe" } dd { code.cid { (o) } } }
+                @if let Some(n) = v.schedule { dt { "Started by" } dd { "schedule " (n) } }
                 @if !v.params.is_empty() {
                     dt { "Parameters" }
                     dd { @for (k, val) in &v.params { code { (k) "=" (val) } " " } }

@@ -80,6 +80,8 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     let builds = kiln_api::BuildService::open(store.clone(), key, home.join("builds"), exe)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("opening the build service")?;
+    // Registered recipes are checked, and built, on their schedules from now on.
+    builds.start_scheduler();
     let state = AppState {
         store,
         node: Arc::new(node),
