@@ -99,6 +99,9 @@ pub enum Command {
     /// When a daemon runs on the repository, the build runs there: the recipe and its source
     /// inputs are sent to it, and its log is followed here (interrupting this command does
     /// not stop the build; `kiln builds` lists it). `--no-daemon` builds in this process.
+    ///
+    /// `--schedule` hands the recipe to the daemon to build on the recipe's `schedule`
+    /// instead: see `kiln schedules`.
     Build(BuildArgs),
     /// Recent builds, newest first: number, status, cached or run, duration, step, record.
     Builds(BuildsArgs),
@@ -107,6 +110,37 @@ pub enum Command {
     /// Show a build record (a record CID, or a build number) and check its signature
     /// against the builder's did:key; exit status 1 if it does not hold.
     Record(LogArgs),
+    /// Recipes the daemon builds on their schedule (registered with `kiln build --schedule`):
+    /// number, schedule, recipe, source, next check, what the last check found, last build.
+    ///
+    /// At each scheduled time the daemon asks the recipe's git repositories where its refs
+    /// are; when one moved and that changed an action key, it builds the recipe (a build
+    /// like any other: `kiln builds`, `kiln log sN`). The first check after registration
+    /// builds what is not cached yet. Schedules survive a restart of the daemon; each keeps
+    /// its source tree pinned (`schedule:ID`) until it is removed. With no daemon running,
+    /// `kiln schedules` reads them from the repository (nothing checks them until a daemon
+    /// starts) and `rm` removes them there.
+    Schedules(SchedulesArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SchedulesArgs {
+    #[command(subcommand)]
+    pub command: Option<SchedulesCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchedulesCommand {
+    /// List the schedules (the default).
+    Ls,
+    /// Stop building a recipe on its schedule and forget it; its source is unpinned. A build
+    /// it already started goes on.
+    Rm {
+        /// The schedule's number (from `kiln schedules`).
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        id: i64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +160,12 @@ pub struct BuildArgs {
     /// steps whose action keys changed.
     #[arg(long, conflicts_with_all = ["plan", "check"])]
     pub watch: bool,
+    /// Register the recipe with the running daemon instead of building it now: the daemon
+    /// builds it on the recipe's `schedule` whenever a git input's ref moved and that
+    /// changed an action key (the first check builds what is not cached). Prints the
+    /// schedule's number and its next check; `kiln schedules` lists them. Needs a daemon.
+    #[arg(long, conflicts_with_all = ["plan", "check", "watch", "slots"])]
+    pub schedule: bool,
     /// How often `--watch` looks for changes.
     #[arg(
         long,

@@ -78,6 +78,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Builds(a) => build::builds(&repo, a),
         Command::Log(a) => build::log(&repo, a),
         Command::Record(a) => build::record(&repo, a),
+        Command::Schedules(a) => build::schedules(&repo, a),
     }
 }
 

@@ -118,6 +118,27 @@ impl Daemon {
             .with_context(|| format!("unexpected answer from {path}"))
     }
 
+    /// `POST` a JSON body to one of kiln's own endpoints; the answer's status and JSON.
+    pub fn post_json_status<T: DeserializeOwned, B: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(u16, T)> {
+        let resp = self.send(self.http.post(format!("{}{path}", self.base)).json(body))?;
+        let status = resp.status().as_u16();
+        let v = resp
+            .json()
+            .with_context(|| format!("unexpected answer from {path}"))?;
+        Ok((status, v))
+    }
+
+    /// `DELETE` one of kiln's own endpoints; the answer's JSON.
+    pub fn delete_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let resp = self.send(self.http.delete(format!("{}{path}", self.base)))?;
+        resp.json()
+            .with_context(|| format!("unexpected answer from {path}"))
+    }
+
     /// `GET` one of kiln's own endpoints; the answer body streams from the result.
     pub fn get(&self, path: &str) -> Result<reqwest::blocking::Response> {
         self.send(self.http.get(format!("{}{path}", self.base)))

@@ -6,13 +6,15 @@
 //! build, and follows its events. Either way the build's events and result become the same
 //! values (kiln-api's `BuildEvent` and `BuildResult`), printed by the same code.
 
-use crate::cli::{BuildArgs, BuildsArgs, LogArgs};
+use crate::cli::{BuildArgs, BuildsArgs, LogArgs, SchedulesArgs, SchedulesCommand};
 use crate::cmd::{Repo, Target};
 use crate::remote::{CarFile, Daemon};
 use anyhow::{Context, Result, anyhow, bail};
+use kiln_api::builds::schedules::{git_summary, moved_summary};
 use kiln_api::builds::{find_build, no_log};
 use kiln_api::types::{
-    BuildEvent, BuildList, BuildRequest, BuildResult, BuildRowView, EventLines, SubmissionView,
+    BuildEvent, BuildList, BuildRequest, BuildResult, BuildRowView, EventLines, ScheduleList,
+    ScheduleRequest, ScheduleView, SubmissionView,
 };
 use kiln_build::exec::{Builds, Event, Observer, Options};
 use kiln_build::{Input, Plan, PlanOptions, Recheck, Recipe};
@@ -133,6 +135,9 @@ fn follow(d: &Daemon, id: &str) -> Result<BuildResult> {
 /// `kiln build [DIR]`.
 pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
     let params = params(&a.params)?;
+    if a.schedule {
+        return register(repo, &a, params);
+    }
     // The library's errors are already one line naming file, step and key (with their cause);
     // keep them as the whole message rather than repeating the cause chain. The recipe is
     // read and planned here even when a daemon builds, so its errors read the same.
@@ -346,20 +351,83 @@ fn show_git(plan: &Plan) {
     }
 }
 
-/// Where the git inputs of `plan` are, for a scheduled check that found nothing new.
-fn git_summary(plan: &Plan) -> String {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut parts = Vec::new();
-    for pin in plan.steps.iter().flat_map(|s| s.git.values()) {
-        if seen.insert(&pin.source) {
-            parts.push(format!("{} at {}", pin.source, short_commit(&pin.commit)));
-        }
+/// `kiln build --schedule`: send the recipe and its source inputs to the daemon and
+/// register it to be built on its schedule.
+fn register(repo: &Repo, a: &BuildArgs, params: BTreeMap<String, String>) -> Result<ExitCode> {
+    let recipe = Recipe::load(&a.dir).map_err(|e| anyhow!("{e}"))?;
+    let origin = recipe.file.display().to_string();
+    if recipe.schedule.is_none() {
+        bail!("{}", kiln_api::builds::schedules::no_schedule(&origin));
     }
-    parts.join(", ")
+    let Target::Daemon(d) = repo.target()? else {
+        bail!(
+            "kiln build --schedule hands the recipe to the daemon, which builds it on its schedule, but no daemon runs on this repository (start one with `kiln daemon`)"
+        );
+    };
+    let source = send_source(&d, &recipe)?;
+    let req = ScheduleRequest {
+        source: source.to_string(),
+        params,
+        origin: Some(origin),
+    };
+    let (status, v): (u16, ScheduleView) =
+        d.post_json_status(&format!("{}/schedules", kiln_api::types::PREFIX), &req)?;
+    let next = v.next_ms.map_or("never".to_string(), |t| {
+        kiln_build::schedule::format_utc(std::time::UNIX_EPOCH + Duration::from_millis(t))
+    });
+    let what = if status == 201 {
+        "registered"
+    } else {
+        "was already registered (same source and parameters)"
+    };
+    println!(
+        "Schedule {} {what}: {} ({}), next check {next}",
+        v.id, v.origin, v.schedule
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
-fn short_commit(c: &str) -> &str {
-    &c[..c.len().min(12)]
+/// `kiln schedules [ls | rm ID]`: through the daemon, or in the index when none runs (then
+/// nothing checks them).
+pub fn schedules(repo: &Repo, a: SchedulesArgs) -> Result<ExitCode> {
+    let path = format!("{}/schedules", kiln_api::types::PREFIX);
+    match a.command {
+        None | Some(SchedulesCommand::Ls) => {
+            let list: Vec<ScheduleView> = match repo.target()? {
+                Target::Daemon(d) => d.get_json::<ScheduleList>(&path)?.schedules,
+                Target::Local(store) => {
+                    let svc = Service::new(repo, store)?;
+                    let builds = svc.builds()?;
+                    let rows = builds.index().schedules().map_err(|e| anyhow!("{e}"))?;
+                    rows.iter()
+                        .map(kiln_api::builds::schedules::view_of)
+                        .collect()
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            for v in &list {
+                v.print(&mut out)?;
+            }
+        }
+        Some(SchedulesCommand::Rm { id }) => {
+            let v: ScheduleView = match repo.target()? {
+                Target::Daemon(d) => d.delete_json(&format!("{path}/{id}"))?,
+                Target::Local(store) => {
+                    let svc = Service::new(repo, store)?;
+                    let builds = svc.builds()?;
+                    let row =
+                        kiln_api::builds::schedules::unregister(&svc.store, builds.index(), id)
+                            .map_err(|e| anyhow!("{e}"))?
+                            .ok_or_else(|| {
+                                anyhow!("no schedule {id} (kiln schedules lists them)")
+                            })?;
+                    ScheduleView::from_row(&row, None, false, None)
+                }
+            };
+            println!("Schedule {} removed: {} ({})", v.id, v.origin, v.schedule);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `kiln build --watch`: build, then re-plan whenever a file of the source tree changes and
@@ -461,18 +529,7 @@ fn watch(
                     continue;
                 }
             };
-            let what = moved
-                .iter()
-                .map(|m| {
-                    format!(
-                        "{} moved {} → {}",
-                        m.source,
-                        short_commit(&m.from),
-                        short_commit(&m.to)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
+            let what = moved_summary(&moved);
             if keys(&plan) == last_keys {
                 eprintln!("Scheduled check: {what}; no action key changed");
                 continue;
