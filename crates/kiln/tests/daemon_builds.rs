@@ -60,12 +60,22 @@ fn source(root: &Path) -> String {
     root.to_str().unwrap().to_string()
 }
 
-/// Stdout, stderr (each line cut before ` in `, which names elapsed time) and status.
+/// Stdout, stderr (each line cut before ` in `, which names elapsed time, and the time in
+/// `failed after N s` left out) and status.
 fn shown(o: &Output) -> (String, String, Option<i32>) {
     let cut = |b: &[u8]| {
         String::from_utf8_lossy(b)
             .lines()
-            .map(|l| l.split(" in ").next().unwrap_or(l).to_string())
+            .map(|l| {
+                let l = l.split(" in ").next().unwrap_or(l);
+                match l.split_once(" failed after ") {
+                    Some((step, rest)) => format!(
+                        "{step} failed after T{}",
+                        rest.split_once(" s").map_or("", |(_, why)| why)
+                    ),
+                    None => l.to_string(),
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };
