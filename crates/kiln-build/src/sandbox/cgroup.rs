@@ -1,6 +1,8 @@
 //! A memory cgroup for one sandbox, made below the helper's own cgroup (v2, or v1's memory
-//! hierarchy). The helper moves itself in before it forks, so the whole sandbox is charged;
-//! dropping the value moves the helper back and removes the group.
+//! hierarchy). The helper moves itself in before it forks, so the whole sandbox is charged.
+//! When the sandbox is over, [`Cgroup::leave_to_parent`] hands the group's path to kiln, which
+//! removes it once the helper has exited ([`remove`]); dropping the value instead (on an
+//! error) moves the helper back and removes the group itself.
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +46,7 @@ impl Cgroup {
                 false,
             )
         };
+        sweep(&home);
         let dir = home.join(format!("kiln-sandbox-{}", std::process::id()));
         std::fs::create_dir(&dir)?;
         let group = Cgroup { dir, home, v2 };
@@ -87,6 +90,61 @@ impl Cgroup {
 
 fn missing(what: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::NotFound, what.to_string())
+}
+
+impl Cgroup {
+    /// Give up the group without moving out: its path, for [`remove`] once this process is
+    /// gone.
+    pub fn leave_to_parent(self) -> PathBuf {
+        let dir = self.dir.clone();
+        std::mem::forget(self);
+        dir
+    }
+}
+
+/// Remove the empty groups of sandboxes whose helper is gone and whose kiln did not get to
+/// remove them (killed, say). A group with a process in it cannot be removed, so this never
+/// disturbs a running sandbox.
+fn sweep(home: &Path) {
+    let Ok(entries) = std::fs::read_dir(home) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("kiln-sandbox-"))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } < 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+}
+
+/// Remove a sandbox's group once every process of it has exited (the kernel may take a
+/// moment to see the last one leave). Only `kiln-sandbox-*` directories are touched.
+pub fn remove(dir: &Path) {
+    let named = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("kiln-sandbox-"));
+    if !named || !dir.starts_with(ROOT) {
+        return;
+    }
+    for _ in 0..50 {
+        match std::fs::remove_dir(dir) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            _ => return,
+        }
+    }
 }
 
 impl Drop for Cgroup {

@@ -141,8 +141,12 @@ fn helper() -> R<()> {
     let timed_out = wait_init(pid, spec.timeout);
     let elapsed = start.elapsed();
     let out_of_memory = group.as_ref().is_some_and(cgroup::Cgroup::hit_limit);
-    drop(group);
+    // Moving this process back out of the group would cost another migration (a cgroup
+    // write waits for an RCU grace period: milliseconds); kiln removes the group once this
+    // helper has exited instead.
+    let cgroup = group.map(cgroup::Cgroup::leave_to_parent);
     report(&Report::Done {
+        cgroup,
         timed_out,
         out_of_memory,
         memory_limit: memory_limit.into(),

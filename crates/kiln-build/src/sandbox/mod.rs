@@ -136,6 +136,9 @@ enum Report {
     Signal(i32),
     /// The helper's summary once init is gone.
     Done {
+        /// The memory cgroup kiln removes once the helper has exited.
+        #[serde(default)]
+        cgroup: Option<PathBuf>,
         timed_out: bool,
         out_of_memory: bool,
         memory_limit: String,
@@ -205,20 +208,27 @@ pub fn run(helper: &Path, spec: &Spec, output: &mut dyn FnMut(&[u8])) -> Result<
         .map_err(|e| sandbox_err(format!("waiting for the sandbox helper: {e}")))?;
     let mut outcome = Outcome::default();
     let mut done = false;
+    let mut setup = None;
     for line in status_bytes
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
     {
         match serde_json::from_slice::<Report>(line) {
-            Ok(Report::Setup(message)) => return Err(sandbox_err(message)),
+            Ok(Report::Setup(message)) => {
+                setup.get_or_insert(message);
+            }
             Ok(Report::Exit(c)) => outcome.code = Some(c),
             Ok(Report::Signal(s)) => outcome.signal = Some(s),
             Ok(Report::Done {
+                cgroup,
                 timed_out,
                 out_of_memory,
                 memory_limit,
                 elapsed_ms,
             }) => {
+                if let Some(dir) = cgroup {
+                    cgroup::remove(&dir);
+                }
                 outcome.timed_out = timed_out;
                 outcome.out_of_memory = out_of_memory;
                 outcome.memory_limit = memory_limit;
@@ -227,6 +237,9 @@ pub fn run(helper: &Path, spec: &Spec, output: &mut dyn FnMut(&[u8])) -> Result<
             }
             Err(_) => {}
         }
+    }
+    if let Some(message) = setup {
+        return Err(sandbox_err(message));
     }
     if killed {
         return Err(sandbox_err(
