@@ -52,8 +52,13 @@ fn main() {
         memory: None,
         scratch,
     };
+    let limited = Spec {
+        memory: Some(256 << 20),
+        ..spec.clone()
+    };
     let mut bare = Vec::new();
     let mut boxed = Vec::new();
+    let mut boxed_mem = Vec::new();
     let mut inner = Vec::new();
     // Interleaved, after a warm-up of each.
     for i in 0..runs + 5 {
@@ -65,13 +70,26 @@ fn main() {
         let o = sandbox::run(&exe, &spec, &mut |_| {}).expect("sandbox");
         let s = t.elapsed();
         assert!(o.success(), "{o:?}");
+        let t = Instant::now();
+        let om = sandbox::run(&exe, &limited, &mut |_| {}).expect("sandbox");
+        let m = t.elapsed();
+        assert!(om.success(), "{om:?}");
         if i >= 5 {
             bare.push(b);
             boxed.push(s);
+            boxed_mem.push(m);
             inner.push(o.elapsed);
+            if i == 5 {
+                println!("memory limit enforced by: {}", om.memory_limit);
+            }
         }
     }
-    let (b, s, n) = (median(bare), median(boxed), median(inner));
+    let (b, s, n, m) = (
+        median(bare),
+        median(boxed),
+        median(inner),
+        median(boxed_mem),
+    );
     println!("runs: {runs} (medians)");
     println!(
         "bare {program}:            {:>8.2} ms",
@@ -84,6 +102,10 @@ fn main() {
     println!(
         "  of which namespaces+init to exit: {:>6.2} ms",
         n.as_secs_f64() * 1e3
+    );
+    println!(
+        "with a memory limit:       {:>8.2} ms",
+        m.as_secs_f64() * 1e3
     );
     println!(
         "sandbox overhead:          {:>8.2} ms (ratio {:.1}x)",
