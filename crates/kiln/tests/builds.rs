@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Repo;
+use common::{Repo, git, text};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -21,10 +21,6 @@ fn tree(r: &Repo, name: &str, recipe: &str, files: &[(&str, &str)]) -> String {
         write(&dir.join(f), text);
     }
     dir.to_string_lossy().into_owned()
-}
-
-fn text(o: &[u8]) -> String {
-    String::from_utf8_lossy(o).into_owned()
 }
 
 /// `kiln build DIR`, whatever the status: (stdout, stderr, success).
@@ -738,23 +734,6 @@ env = {{ PATH = "/bin" }}
     let record = latest.split_whitespace().last().unwrap();
     let shown = r.ok(&["record", record]);
     assert!(shown.contains("host builder  no"), "{shown}");
-}
-
-/// Run git in `dir` with a fixed identity and no user or system configuration.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let o = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.org")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.org")
-        .output()
-        .expect("git is installed");
-    assert!(o.status.success(), "git {args:?}: {}", text(&o.stderr));
-    text(&o.stdout).trim().to_string()
 }
 
 /// A git repository at `dir` whose `main` has one commit with `a` = `first`; the commit.
