@@ -148,7 +148,17 @@ where
         .stdin(Stdio::null())
         // Never wait for a password on the terminal.
         .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_ASKPASS", "true");
+        .env("GIT_ASKPASS", "true")
+        // A transfer that stalls (under 1 KB/s for a minute) fails instead of hanging the
+        // plan; so does an SSH server that does not answer.
+        .env("GIT_HTTP_LOW_SPEED_LIMIT", "1000")
+        .env("GIT_HTTP_LOW_SPEED_TIME", "60");
+    if std::env::var_os("GIT_SSH_COMMAND").is_none() {
+        cmd.env(
+            "GIT_SSH_COMMAND",
+            "ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4",
+        );
+    }
     // Whatever git repository kiln itself may have been started in is not ours.
     for v in [
         "GIT_DIR",
