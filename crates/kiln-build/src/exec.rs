@@ -219,14 +219,42 @@ impl<'s> Builds<'s> {
             std::fs::create_dir_all(dir.join(sub))
                 .map_err(io_err(format!("creating {}", dir.join(sub).display())))?;
         }
-        Ok(Builds {
+        let builds = Builds {
             store,
             key,
             index: Index::open(&dir.join("index.db"))?,
             dir: dir.to_path_buf(),
             helper: helper.to_path_buf(),
             shared: std::sync::Mutex::new(None),
-        })
+        };
+        builds.sweep_runs();
+        Ok(builds)
+    }
+
+    /// Clear up after kiln processes that died while building (killed, say): their work
+    /// directories (`run/BUILD-PID-N`, whose PID is gone) are removed and their builds, still
+    /// `running` in the history, are marked interrupted. Their sandboxes died with them.
+    fn sweep_runs(&self) {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("run")) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let mut parts = name.to_str().unwrap_or("").splitn(3, '-');
+            let (Some(Ok(id)), Some(Ok(pid))) = (
+                parts.next().map(str::parse::<i64>),
+                parts.next().map(str::parse::<i32>),
+            ) else {
+                continue;
+            };
+            // SAFETY: signal 0 only asks whether the process exists.
+            let gone = unsafe { libc::kill(pid, 0) } < 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if gone {
+                let _ = remove_tree(&e.path());
+                let _ = self.index.interrupt(id, now_ms());
+            }
+        }
     }
 
     /// Run `f` on the shared session (made on first use). A failure drops the session: what

@@ -256,6 +256,15 @@ impl Index {
         Ok(st.query_row(params![cid.to_bytes()], row).optional()?)
     }
 
+    /// Mark build `id` interrupted if it is still `running` (its process died).
+    pub fn interrupt(&self, id: i64, now_ms: u64) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE builds SET status = 'interrupted: kiln stopped while it ran', ended_ms = ?2
+             WHERE id = ?1 AND status = 'running'",
+            params![id, now_ms as i64],
+        )? > 0)
+    }
+
     /// Mark builds left `running` by processes that are gone (call when nothing else runs
     /// builds on this repository).
     pub fn abandon_running(&self, now_ms: u64) -> Result<usize> {

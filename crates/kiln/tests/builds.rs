@@ -906,3 +906,60 @@ fn watch_checks_git_inputs_on_the_schedule() {
     );
     assert_eq!(cat(&r, &output_of(&second, "copy:out")), "two\n");
 }
+
+#[test]
+fn a_killed_build_leaves_nothing_behind_and_the_next_one_works() {
+    use std::io::BufRead;
+    let r = Repo::new();
+    let recipe = |cmd: &str| {
+        format!(
+            r#"
+[step.slow]
+builder = "host"
+command = ["sh", "-c", "{cmd}"]
+outputs = ["out"]
+"#
+        )
+    };
+    let d = tree(
+        &r,
+        "src",
+        &recipe("echo started; sleep 4321; echo x > out"),
+        &[],
+    );
+    let mut child = r
+        .cmd()
+        .args(["build", "--no-daemon", &d])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    assert!(err.any(|l| l.unwrap().contains("[slow] started")));
+    child.kill().unwrap();
+    let _ = child.wait();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        sleepers("4321").is_empty(),
+        "left behind: {:?}",
+        sleepers("4321")
+    );
+    // The next kiln to open the builds clears up: the step is marked interrupted and its
+    // work directory is gone; the store is consistent.
+    let builds = r.ok(&["builds"]);
+    assert!(
+        builds.contains("interrupted: kiln stopped while it ran"),
+        "{builds}"
+    );
+    let left: Vec<_> = std::fs::read_dir(r.home().join("builds/run"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let v = r.run(&["repo", "verify"]);
+    assert!(v.status.success(), "{}", text(&v.stdout));
+    // And building works again.
+    write(&r.path("src/kiln.toml"), &recipe("echo done > out"));
+    let (out, err, ok) = build(&r, &[&d]);
+    assert!(ok, "{err}");
+    assert_eq!(cat(&r, &output_of(&out, "slow:out")), "done\n");
+}
