@@ -247,10 +247,7 @@ impl<'s> Builds<'s> {
             ) else {
                 continue;
             };
-            // SAFETY: signal 0 only asks whether the process exists.
-            let gone = unsafe { libc::kill(pid, 0) } < 0
-                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-            if gone {
+            if sandbox::process_gone(pid) {
                 let _ = remove_tree(&e.path());
                 let _ = self.index.interrupt(id, now_ms());
             }
@@ -508,17 +505,7 @@ impl<'s> Builds<'s> {
         let origin = recipe.file.display().to_string();
         for step in &plan.steps {
             let job = self.job(recipe, step, &origin)?;
-            for (at, host) in &job.sources {
-                let got = content::import_tree(&mut session, host)?.cid;
-                if let Some(ActionInput::Content { cid, .. }) = step.action.inputs.get(at)
-                    && *cid != got
-                {
-                    return Err(job.err(format!(
-                        "input {at:?}: {} changed while planning (was {cid}, now {got})",
-                        host.display()
-                    )));
-                }
-            }
+            import_sources(&mut session, &job, "planning")?;
             session.put(
                 &step.key,
                 &step.action.encode()?,
@@ -660,19 +647,7 @@ impl<'s> Builds<'s> {
         // exactly what the action key names.
         if !job.sources.is_empty() {
             self.with_session(|session| {
-                for (at, host) in &job.sources {
-                    let got = content::import_tree(session, host)?.cid;
-                    let want = match job.action.inputs.get(at) {
-                        Some(ActionInput::Content { cid, .. }) => *cid,
-                        _ => got,
-                    };
-                    if got != want {
-                        return Err(job.err(format!(
-                            "input {at:?}: {} changed while building (planned as {want}, now {got})",
-                            host.display()
-                        )));
-                    }
-                }
+                import_sources(session, job, "building")?;
                 Ok(session.flush()?)
             })?;
         }
@@ -951,6 +926,23 @@ impl<'s> Builds<'s> {
     pub fn recent(&self, limit: usize) -> Result<Vec<BuildRow>> {
         self.index.recent(limit)
     }
+}
+
+/// Import a job's source inputs (source-tree and git paths) into `session`, each checked to
+/// still have the CID its action names (`when`: what was going on, for the error).
+fn import_sources(session: &mut kiln_store::Session, job: &Job<'_>, when: &str) -> Result<()> {
+    for (at, host) in &job.sources {
+        let got = content::import_tree(session, host)?.cid;
+        if let Some(ActionInput::Content { cid, .. }) = job.action.inputs.get(at)
+            && *cid != got
+        {
+            return Err(job.err(format!(
+                "input {at:?}: {} changed while {when} (planned as {cid}, now {got})",
+                host.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every CID an action links to (its inputs' content and the actions it takes outputs

@@ -565,8 +565,8 @@ pub(crate) fn substitute(t: &str, values: &BTreeMap<String, String>) -> Result<S
     Ok(s)
 }
 
-/// `90s`, `10m`, `2h`, `500ms`.
-fn parse_duration(s: &str) -> Option<Duration> {
+/// A whole number with a unit, as recipes write times: `500ms`, `90s`, `10m`, `2h`, `1d`.
+pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit())?;
     let (n, unit) = s.split_at(split);
@@ -576,6 +576,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
         "s" => Some(Duration::from_secs(n)),
         "m" => n.checked_mul(60).map(Duration::from_secs),
         "h" => n.checked_mul(3600).map(Duration::from_secs),
+        "d" => n.checked_mul(86_400).map(Duration::from_secs),
         _ => None,
     }
 }

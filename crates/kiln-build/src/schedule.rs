@@ -134,19 +134,12 @@ impl std::str::FromStr for Schedule {
     }
 }
 
-/// `30s`, `5m`, `2h`, `1d`.
+/// `30s`, `5m`, `2h`, `1d`: whole seconds (milliseconds are not a schedule's unit).
 fn parse_every(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let secs = match unit.trim() {
-        "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        "d" => n.checked_mul(86_400)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
+    if s.trim_end().ends_with("ms") {
+        return None;
+    }
+    crate::recipe::parse_duration(s)
 }
 
 impl Cron {

@@ -118,10 +118,7 @@ fn sweep(home: &Path) {
         else {
             continue;
         };
-        // SAFETY: kill with signal 0 only checks whether the process exists.
-        let gone = unsafe { libc::kill(pid, 0) } < 0
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone {
+        if super::process_gone(pid) {
             let _ = std::fs::remove_dir(e.path());
         }
     }

@@ -150,6 +150,14 @@ enum Report {
 /// helper itself.
 const HELPER_GRACE: Duration = Duration::from_secs(10);
 
+/// Whether no process `pid` exists any more (a PID that exists but is not ours counts as
+/// there).
+pub(crate) fn process_gone(pid: i32) -> bool {
+    // SAFETY: signal 0 only asks whether the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
 fn sandbox_err(message: impl Into<String>) -> Error {
     Error::Sandbox {
         message: message.into(),
