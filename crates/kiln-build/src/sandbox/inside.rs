@@ -443,6 +443,10 @@ fn init(spec: &Spec, rlimit_memory: Option<u64>) -> R<std::convert::Infallible> 
         return Err(os_err("cannot fork the command"));
     }
     if pid == 0 {
+        // The helper and init share the memory cgroup: make the command and what it starts
+        // the OOM killer's first choice, so hitting the limit ends the build's processes and
+        // not the two that report on them. (Raising one's own score needs no privilege.)
+        let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
         // SAFETY: argv and envp are null-terminated arrays of valid C strings.
         unsafe { libc::execve(program.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
         report(&Report::Setup(os_err(format!(
