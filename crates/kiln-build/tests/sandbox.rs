@@ -1,6 +1,9 @@
 //! The sandbox against the real kernel. This test binary is its own sandbox helper (it runs
 //! without libtest's harness, so it is single-threaded when started as `__sandbox`).
 
+#[path = "../../../tests/support/needs.rs"]
+mod needs;
+
 use kiln_build::sandbox::{self, Mount, Outcome, Root, Spec};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -210,12 +213,7 @@ fn unknown_command_is_a_clear_error() {
 
 fn rootfs_dir() {
     let c = Case::new();
-    let Some(busybox) = ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(Path::new)
-        .find(|p| p.exists())
-    else {
-        println!("  (skipped: busybox is not installed)");
+    let Some(busybox) = needs::busybox("rootfs_dir") else {
         return;
     };
     let rootfs = c.path("rootfs");

@@ -1,6 +1,8 @@
 //! Concurrency and crash-safety: GC racing with writers; kill -9 of a writing process.
 
 mod common;
+#[path = "../../../tests/support/needs.rs"]
+mod needs;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -203,32 +205,10 @@ fn kill_9_at_any_moment_leaves_a_consistent_store() {
     }
 }
 
-/// Mounts a tiny tmpfs (needs root; the test is skipped otherwise) and unmounts it on drop.
-struct TinyFs(std::path::PathBuf);
-
-impl TinyFs {
-    fn mount(dir: &std::path::Path, size: &str) -> Option<TinyFs> {
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| TinyFs(dir.to_owned()))
-    }
-}
-
-impl Drop for TinyFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn disk_full_is_a_clear_error_and_rolls_back() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(_fs) = TinyFs::mount(dir.path(), "3m") else {
-        eprintln!("skipped: cannot mount a tmpfs (not root?)");
+    let Some(_fs) = needs::Tmpfs::mount("disk_full", dir.path(), "3m") else {
         return;
     };
     let opts = kiln_store::StoreOptions {

@@ -189,8 +189,8 @@ fn bool_flag() -> clap::builder::PossibleValuesParser {
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// Files or directories to add; `-` reads standard input.
-    #[arg(required = true, value_name = "PATH")]
+    /// Files or directories to add; `-` reads standard input, as does no path at all.
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Add directories recursively.
     #[arg(short, long)]

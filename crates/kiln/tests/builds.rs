@@ -682,12 +682,8 @@ outputs = ["out"]
 
 #[test]
 fn a_step_runs_on_a_root_file_system_from_the_store() {
-    let Some(busybox) = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.exists())
+    let Some(busybox) = common::needs::busybox("a_step_runs_on_a_root_file_system_from_the_store")
     else {
-        println!("skipped: busybox is not installed (scripts/test installs busybox-static)");
         return;
     };
     let r = Repo::new();

@@ -363,33 +363,12 @@ fn unreadable_input_is_a_clear_error_and_commits_nothing() {
 /// nothing is pinned, the store verifies, and it still works afterwards. Needs root (mount).
 #[test]
 fn full_disk_is_a_clear_error_and_loses_nothing() {
-    let is_root = unsafe { libc::geteuid() } == 0;
     let r = Repo::new();
     let mnt = r.path("small");
     std::fs::create_dir(&mnt).unwrap();
-    let mounted = is_root
-        && std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                "size=32m",
-                "tmpfs",
-                mnt.to_str().unwrap(),
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("SKIPPED: full-disk test needs root to mount a tmpfs");
+    let Some(_fs) = common::needs::Tmpfs::mount("full_disk", &mnt, "32m") else {
         return;
-    }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(mnt.clone());
+    };
     let home = mnt.join("home");
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))

@@ -334,12 +334,7 @@ fn mkfifo(p: &Path) {
 /// binary and its applets as symlinks; written back out, its shell runs.
 #[test]
 fn busybox_root() {
-    let Some(busybox) = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.is_file())
-    else {
-        println!("skipped: busybox is not installed (apt-get install busybox-static)");
+    let Some(busybox) = common::needs::busybox("busybox_root") else {
         return;
     };
     let r = Repo::new();

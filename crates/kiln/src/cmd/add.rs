@@ -9,10 +9,10 @@ use kiln_core::import::{self, ChunkSource, DirEntry, ImportOptions, Imported, Re
 use kiln_core::{BlockSink, NullSink};
 use kiln_store::PinMode;
 use std::fs;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Import options from the flags.
@@ -202,7 +202,14 @@ fn base_name(p: &Path) -> Result<String> {
     }
 }
 
-pub fn run(repo: &Repo, args: AddArgs) -> Result<ExitCode> {
+pub fn run(repo: &Repo, mut args: AddArgs) -> Result<ExitCode> {
+    if args.paths.is_empty() {
+        // As `ipfs add` does, no path means standard input; a terminal there is a mistake.
+        if std::io::stdin().is_terminal() {
+            bail!("nothing to add: give a path, or pipe data to standard input");
+        }
+        args.paths.push(PathBuf::from("-"));
+    }
     let opts = options(&args)?;
     let force_progress = args.progress.as_deref().map(truthy);
     let bar = if args.quiet || args.quieter {

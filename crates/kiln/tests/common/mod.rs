@@ -106,6 +106,9 @@ pub fn write(path: &Path, data: &[u8]) {
 
 pub mod daemon;
 
+#[path = "../../../../tests/support/needs.rs"]
+pub mod needs;
+
 /// Bytes as text (lossy).
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
