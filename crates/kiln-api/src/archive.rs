@@ -10,13 +10,7 @@ use kiln_core::export::{self, Node};
 use kiln_core::{BlockSource, Cid};
 use std::io::Write;
 
-/// How deep directories may nest before the tree is refused.
-const MAX_DEPTH: usize = 1024;
-
-/// A name that is safe as one tar path segment.
-pub(crate) fn safe_name(name: &str) -> bool {
-    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
-}
+use kiln_core::names::{MAX_DEPTH, is_safe as safe_name};
 
 /// Write the tree at `cid` as a tar archive whose top-level entry is `name` (which must
 /// be [`safe_name`]). Errors are one line, for the log and the RPC error trailer.
@@ -81,21 +75,6 @@ fn append(
                 append(src, tar, &e.cid, &format!("{path}/{}", e.name), depth + 1)?;
             }
             Ok(())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        for ok in ["a", "a b", "é", ".hidden", "..."] {
-            assert!(safe_name(ok), "{ok}");
-        }
-        for bad in ["", ".", "..", "a/b", "/", "a\0"] {
-            assert!(!safe_name(bad), "{bad:?}");
         }
     }
 }

@@ -135,6 +135,9 @@ impl BuildService {
         }
         found.sort();
         let index = Index::open(&dir.join("index.db"))?;
+        // Steps a killed daemon (or command) left running: marked interrupted now, and
+        // their work directories removed, rather than when some later build opens them.
+        kiln_build::exec::sweep_dead_runs(&dir, &index);
         let sched = Arc::new(schedules::Sched::load(&index)?);
         Ok(Arc::new(BuildService {
             store,

@@ -129,7 +129,9 @@ impl From<kiln_core::Error> for ApiError {
         match e {
             kiln_core::Error::InvalidCid { .. }
             | kiln_core::Error::InvalidPath(_)
-            | kiln_core::Error::Options(_) => ApiError::bad_request(e.to_string()),
+            | kiln_core::Error::Options(_)
+            | kiln_core::Error::BadName { .. }
+            | kiln_core::Error::TooLarge { .. } => ApiError::bad_request(e.to_string()),
             kiln_core::Error::NotFound(_) | kiln_core::Error::NoSuchLink { .. } => ApiError {
                 not_found: true,
                 ..ApiError::internal(e.to_string())

@@ -92,10 +92,42 @@ fn uri_router(uri: &str) -> Result<Response, GatewayError> {
         to.push('?');
         to.push_str(&encode_query(q));
     }
+    Ok(local_redirect(&to))
+}
+
+/// A 301 to `to`, a path on this gateway. Whatever the path holds, the `Location` stays on
+/// the gateway's own origin: runs of `/` become one (`//host` would be another origin to a
+/// browser), a backslash is escaped (browsers read `/\host` as `//host`), and a path that
+/// does not start with `/` gets one.
+pub(crate) fn local_redirect(to: &str) -> Response {
+    let (path, query) = match to.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (to, None),
+    };
+    let mut location = String::with_capacity(to.len() + 1);
+    location.push('/');
+    for c in path.chars() {
+        match c {
+            '/' if location.ends_with('/') => {}
+            '\\' => location.push_str("%5C"),
+            c if c.is_ascii_control() || !c.is_ascii() => {
+                let mut buf = [0; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    location.push_str(&format!("%{b:02X}"));
+                }
+            }
+            c => location.push(c),
+        }
+    }
+    if let Some(q) = query {
+        location.push('?');
+        location.push_str(q);
+    }
     let mut r = StatusCode::MOVED_PERMANENTLY.into_response();
-    let location = HeaderValue::from_str(&to).map_err(|_| bad())?;
-    r.headers_mut().insert(header::LOCATION, location);
-    Ok(r)
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
 }
 
 /// Percent-encode what may not stand in a query as it is (delimiters are kept).
@@ -561,6 +593,42 @@ mod tests {
         ] {
             let e = parse_request_path(bad).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    /// Regression (issue 9): `GET //evil.com` on a subdomain gateway answered
+    /// `Location: //evil.com/`, a redirect to another origin.
+    #[test]
+    fn redirects_stay_on_the_gateway() {
+        let loc = |to: &str| {
+            local_redirect(to)
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(loc("//evil.com/"), "/evil.com/");
+        assert_eq!(loc("///evil.com//x/"), "/evil.com/x/");
+        assert_eq!(loc("/\\evil.com/"), "/%5Cevil.com/");
+        assert_eq!(loc("evil.com/"), "/evil.com/");
+        assert_eq!(loc(""), "/");
+        assert_eq!(
+            loc("/ipfs/bafkqaaa/a//b/?x=//y"),
+            "/ipfs/bafkqaaa/a/b/?x=//y"
+        );
+        for to in [
+            "//evil.com/",
+            "/\\evil.com",
+            "https://evil.com/",
+            "\t//evil.com",
+        ] {
+            let l = loc(to);
+            assert!(l.starts_with('/') && !l.starts_with("//"), "{to:?} → {l:?}");
+            assert!(
+                !l.contains("://") || l.find("://") > l.find('/'),
+                "{to:?} → {l:?}"
+            );
         }
     }
 

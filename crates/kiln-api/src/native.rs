@@ -34,6 +34,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/kiln/v1/gc", post(gc))
         .route("/api/kiln/v1/verify", post(verify))
         .route("/api/kiln/v1/openapi.json", get(crate::openapi::document))
+        .route("/api/kiln/v1/{*route}", axum::routing::any(unknown_route))
+}
+
+/// A path under `/api/kiln/v1/` that names no route: 404 with the JSON error body.
+async fn unknown_route(axum::extract::Path(route): axum::extract::Path<String>) -> ApiError {
+    ApiError::not_found(format!("no such route: /api/kiln/v1/{route}"))
 }
 
 async fn node(State(s): State<AppState>) -> Json<NodeView> {

@@ -50,6 +50,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/v0/dag/export", rpc(dag_export))
         .route("/api/v0/dag/import", rpc(transfer::dag_import))
         .route("/api/v0/get", rpc(transfer::get))
+        .route("/api/v0/{*command}", any(unknown_command))
+}
+
+/// A path under `/api/v0/` that names no command: 404 with Kubo's JSON error body.
+async fn unknown_command(axum::extract::Path(command): axum::extract::Path<String>) -> ApiError {
+    ApiError::not_found(format!("unknown command: {command:?}"))
 }
 
 /// Query arguments, in order (`arg` may repeat).

@@ -206,6 +206,31 @@ fn io_err(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Err
     }
 }
 
+/// Clear up after kiln processes that died while building (killed, say): their work
+/// directories under `dir/run` (`BUILD-PID-N`, whose PID is gone) are removed and their
+/// builds, still `running` in the history, are marked interrupted. Their sandboxes died with
+/// them. Whoever opens the builds of a repository calls it: `Builds::open`, and the daemon
+/// at start.
+pub fn sweep_dead_runs(dir: &Path, index: &Index) {
+    let Ok(entries) = std::fs::read_dir(dir.join("run")) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let mut parts = name.to_str().unwrap_or("").splitn(3, '-');
+        let (Some(Ok(id)), Some(Ok(pid))) = (
+            parts.next().map(str::parse::<i64>),
+            parts.next().map(str::parse::<i32>),
+        ) else {
+            continue;
+        };
+        if sandbox::process_gone(pid) {
+            let _ = remove_tree(&e.path());
+            let _ = index.interrupt(id, now_ms());
+        }
+    }
+}
+
 impl<'s> Builds<'s> {
     /// Open the build service: `dir` holds the index and working directories (normally
     /// `$KILN_HOME/builds`); `helper` is the kiln executable, started as the sandbox helper.
@@ -231,27 +256,8 @@ impl<'s> Builds<'s> {
         Ok(builds)
     }
 
-    /// Clear up after kiln processes that died while building (killed, say): their work
-    /// directories (`run/BUILD-PID-N`, whose PID is gone) are removed and their builds, still
-    /// `running` in the history, are marked interrupted. Their sandboxes died with them.
     fn sweep_runs(&self) {
-        let Ok(entries) = std::fs::read_dir(self.dir.join("run")) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let mut parts = name.to_str().unwrap_or("").splitn(3, '-');
-            let (Some(Ok(id)), Some(Ok(pid))) = (
-                parts.next().map(str::parse::<i64>),
-                parts.next().map(str::parse::<i32>),
-            ) else {
-                continue;
-            };
-            if sandbox::process_gone(pid) {
-                let _ = remove_tree(&e.path());
-                let _ = self.index.interrupt(id, now_ms());
-            }
-        }
+        sweep_dead_runs(&self.dir, &self.index);
     }
 
     /// Run `f` on the shared session (made on first use). A failure drops the session: what

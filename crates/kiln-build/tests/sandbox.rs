@@ -5,7 +5,7 @@
 mod needs;
 
 use kiln_build::sandbox::{self, Mount, Outcome, Root, Spec};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 struct Case {

@@ -35,6 +35,24 @@ pub enum Error {
         /// The multicodec code.
         code: u64,
     },
+    /// A directory entry name kiln does not make (see [`crate::names`]).
+    #[error("entry name {name} {reason}")]
+    BadName {
+        /// The name as shown (cut when long).
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A block larger than kiln makes or takes (see [`crate::names::MAX_BLOCK_BYTES`]).
+    #[error("{what} would be a block of {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// What the block holds.
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A block whose bytes do not hash to its CID.
     #[error("block {0} does not match its hash")]
     HashMismatch(Cid),

@@ -73,32 +73,82 @@ fn load(src: &dyn BlockSource, cid: &Cid) -> Result<Loaded> {
     }
 }
 
-fn describe(l: &Loaded) -> Node {
-    match (&l.raw, &l.pb) {
+fn describe(l: &Loaded) -> Result<Node> {
+    Ok(match (&l.raw, &l.pb) {
         (Some(r), _) => Node::File {
             size: r.len() as u64,
         },
-        (None, Some((_, u))) => match u.kind {
+        (None, Some((node, u))) => match u.kind {
             DataType::Directory => Node::Directory { sharded: false },
             DataType::HamtShard => Node::Directory { sharded: true },
             DataType::Symlink => Node::Symlink {
                 target: u.data.clone().unwrap_or_default(),
             },
-            _ => Node::File { size: file_size(u) },
+            _ => Node::File {
+                size: file_size(&l.cid, node, u)?,
+            },
         },
         (None, None) => Node::File { size: 0 },
+    })
+}
+
+/// A file node's size, checked against what the node holds: its inline data plus the sizes
+/// it gives its children (one per link), which must add up to `filesize` when it is set. A
+/// node that claims more (or less) than that is malformed, so no length is promised that
+/// the DAG does not back; each child is checked against its share as it is read.
+fn file_size(cid: &Cid, node: &PbNode, u: &UnixfsData) -> Result<u64> {
+    if node.links.len() != u.blocksizes.len() {
+        return Err(Error::malformed(
+            "unixfs",
+            Some(*cid),
+            format!(
+                "{} links but {} blocksizes",
+                node.links.len(),
+                u.blocksizes.len()
+            ),
+        ));
+    }
+    let inline = u.data.as_ref().map_or(0, |d| d.len() as u64);
+    let held = u
+        .blocksizes
+        .iter()
+        .try_fold(inline, |a, &b| a.checked_add(b))
+        .ok_or_else(|| Error::malformed("unixfs", Some(*cid), "blocksizes overflow"))?;
+    match u.filesize {
+        Some(claimed) if claimed != held => Err(Error::malformed(
+            "unixfs",
+            Some(*cid),
+            format!("filesize {claimed} but the node holds {held} bytes"),
+        )),
+        _ => Ok(held),
     }
 }
 
-fn file_size(u: &UnixfsData) -> u64 {
-    u.filesize.unwrap_or_else(|| {
-        u.data.as_ref().map_or(0, |d| d.len() as u64) + u.blocksizes.iter().sum::<u64>()
-    })
+/// The size of a loaded file block, checked against what its parent says it holds.
+fn checked_child_size(l: &Loaded, expected: u64) -> Result<()> {
+    let size = match describe(l)? {
+        Node::File { size } => size,
+        other => {
+            return Err(Error::malformed(
+                "unixfs",
+                Some(l.cid),
+                format!("{} inside a file", other.kind()),
+            ));
+        }
+    };
+    if size != expected {
+        return Err(Error::malformed(
+            "unixfs",
+            Some(l.cid),
+            format!("holds {size} bytes but its parent says {expected}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Decode the node at `cid`.
 pub fn stat(src: &dyn BlockSource, cid: &Cid) -> Result<Node> {
-    Ok(describe(&load(src, cid)?))
+    describe(&load(src, cid)?)
 }
 
 /// The UnixFS `mode` recorded in the node at `cid` (see
@@ -127,7 +177,7 @@ pub fn lookup(src: &dyn BlockSource, dir: &Cid, name: &str) -> Result<Cid> {
             return Err(Error::WrongType {
                 cid: *dir,
                 expected: "directory",
-                actual: describe(&l).kind(),
+                actual: describe(&l)?.kind(),
             });
         }
     };
@@ -223,7 +273,7 @@ pub fn list(src: &dyn BlockSource, dir: &Cid) -> Result<Vec<Entry>> {
             return Err(Error::WrongType {
                 cid: *dir,
                 expected: "directory",
-                actual: describe(&l).kind(),
+                actual: describe(&l)?.kind(),
             });
         }
     }
@@ -290,7 +340,7 @@ pub fn read_file(
     out: &mut dyn Write,
 ) -> Result<u64> {
     let l = load(src, cid)?;
-    let node = describe(&l);
+    let node = describe(&l)?;
     let Node::File { size } = node else {
         return Err(Error::WrongType {
             cid: *cid,
@@ -346,13 +396,8 @@ fn write_range(
     let inline = u.data.as_deref().unwrap_or_default();
     emit(inline, from, to, out, written)?;
     let mut pos = inline.len() as u64;
-    if !node.links.is_empty() && node.links.len() != u.blocksizes.len() {
-        return Err(Error::malformed(
-            "unixfs",
-            Some(l.cid),
-            "blocksizes do not match links",
-        ));
-    }
+    // Checks the links against the blocksizes and their sum (no overflow below).
+    file_size(&l.cid, node, u)?;
     for (link, &bs) in node.links.iter().zip(&u.blocksizes) {
         let (a, b) = (pos, pos + bs);
         pos = b;
@@ -360,6 +405,7 @@ fn write_range(
             continue;
         }
         let child = load(src, &link.cid)?;
+        checked_child_size(&child, bs)?;
         write_range(
             src,
             child,
@@ -383,7 +429,8 @@ pub struct FileReader<'a> {
 }
 
 enum Piece {
-    Block(Cid),
+    /// A block, with the size its parent says it holds (none for the root).
+    Block(Cid, Option<u64>),
     Bytes(Vec<u8>),
 }
 
@@ -400,7 +447,7 @@ impl<'a> FileReader<'a> {
         }
         Ok(FileReader {
             src,
-            pending: [Piece::Block(*cid)].into(),
+            pending: [Piece::Block(*cid, None)].into(),
             cur: Vec::new(),
             pos: 0,
         })
@@ -409,15 +456,21 @@ impl<'a> FileReader<'a> {
     /// Load the next run of bytes into `cur`; false at the end.
     fn advance(&mut self) -> Result<bool> {
         while let Some(piece) = self.pending.pop_front() {
-            let cid = match piece {
+            let (cid, expected) = match piece {
                 Piece::Bytes(b) => {
                     self.cur = b;
                     self.pos = 0;
                     return Ok(true);
                 }
-                Piece::Block(c) => c,
+                Piece::Block(c, expected) => (c, expected),
             };
             let l = load(self.src, &cid)?;
+            match expected {
+                Some(n) => checked_child_size(&l, n)?,
+                None => {
+                    describe(&l)?;
+                }
+            }
             if let Some(r) = l.raw {
                 (self.cur, self.pos) = (r, 0);
                 return Ok(true);
@@ -433,8 +486,8 @@ impl<'a> FileReader<'a> {
             if self.pending.len() > 1 << 20 {
                 return Err(Error::malformed("unixfs", Some(cid), "file DAG too wide"));
             }
-            for link in node.links.iter().rev() {
-                self.pending.push_front(Piece::Block(link.cid));
+            for (link, &size) in node.links.iter().zip(&u.blocksizes).rev() {
+                self.pending.push_front(Piece::Block(link.cid, Some(size)));
             }
             if let Some(d) = u.data.filter(|d| !d.is_empty()) {
                 self.pending.push_front(Piece::Bytes(d));

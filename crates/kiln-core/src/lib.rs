@@ -21,6 +21,7 @@ mod error;
 pub mod export;
 pub mod import;
 pub mod links;
+pub mod names;
 pub mod pb;
 pub mod unixfs;
 

@@ -136,11 +136,7 @@ pub(super) async fn serve(
                 to.push('?');
                 to.push_str(q);
             }
-            let mut r = StatusCode::MOVED_PERMANENTLY.into_response();
-            if let Ok(v) = HeaderValue::from_str(&to) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            return Ok(r);
+            return Ok(super::local_redirect(&to));
         }
         Answer::File {
             cid,

@@ -10,20 +10,24 @@ use axum::body::Bytes;
 use axum::extract::{Multipart, State};
 use axum::response::Response;
 use kiln_core::import::{self, DirEntry, ImportOptions, Imported};
-use kiln_core::{BlockSink, NullSink};
+use kiln_core::{BlockSink, NullSink, names};
 use kiln_store::{PinMode, Session, Store};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{HashMap, HashSet};
 use tokio::sync::mpsc;
 
 enum Event {
     Dir(String),
     Symlink(String, Vec<u8>),
     File(String, mpsc::Receiver<Bytes>),
+    /// The request failed part way (a bad part, a broken body): nothing may be kept.
+    Abort,
 }
 
 /// A multipart file name as a clean relative path: percent-decoded, no `.`/`..`/empty
-/// segments. An empty name (a bare stream) is allowed: it is reported by its CID, as kubo does.
+/// segments, each segment a name kiln stores ([`names::check`]: no NUL, at most 255 bytes)
+/// and at most [`names::MAX_DEPTH`] of them. An empty name (a bare stream) is allowed: it is
+/// reported by its CID, as kubo does.
 fn clean_path(raw: &str) -> Result<String, ApiError> {
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
@@ -34,10 +38,21 @@ fn clean_path(raw: &str) -> Result<String, ApiError> {
             "" | "." => {}
             ".." => {
                 return Err(ApiError::bad_request(format!(
-                    "file name {raw:?} leaves its directory"
+                    "file name {} leaves its directory",
+                    names::shown(raw)
                 )));
             }
-            s => parts.push(s),
+            s => {
+                names::check(s)?;
+                parts.push(s);
+                if parts.len() > names::MAX_DEPTH {
+                    return Err(ApiError::bad_request(format!(
+                        "file name {} is more than {} directories deep",
+                        names::shown(raw),
+                        names::MAX_DEPTH
+                    )));
+                }
+            }
         }
     }
     Ok(parts.join("/"))
@@ -58,8 +73,12 @@ struct Importer {
     opts: ImportOptions,
     session: Option<Session>,
     null: NullSink,
-    nodes: BTreeMap<String, Imported>,
-    dirs: BTreeSet<String>,
+    /// Every entry made so far, by path.
+    nodes: HashMap<String, Imported>,
+    /// The entries of each directory still to build, by the directory's path.
+    children: HashMap<String, Vec<DirEntry>>,
+    /// Every directory named, explicitly or as a parent.
+    dirs: HashSet<String>,
     order: Vec<String>,
     /// The answer's lines, when they are sent at the end.
     lines: Vec<Value>,
@@ -75,14 +94,31 @@ impl Importer {
         }
     }
 
+    /// Note `dir` and its parents as directories. Each is inserted once, and the walk up
+    /// stops at the first one already known, so a whole add costs time linear in its paths.
+    fn add_dir(&mut self, dir: &str) {
+        let mut d = Some(dir);
+        while let Some(x) = d {
+            if !self.dirs.insert(x.to_string()) {
+                break;
+            }
+            d = parent(x);
+        }
+    }
+
     fn record(&mut self, path: String, node: Imported) -> Result<(), ApiError> {
         if self.nodes.contains_key(&path) {
-            return Err(ApiError::bad_request(format!("{path:?} given twice")));
+            return Err(ApiError::bad_request(format!(
+                "{} given twice",
+                names::shown(&path)
+            )));
         }
-        let mut p = parent(&path);
-        while let Some(d) = p {
-            self.dirs.insert(d.to_string());
-            p = parent(d);
+        if let Some(p) = parent(&path) {
+            self.add_dir(p);
+            self.children
+                .entry(p.to_string())
+                .or_default()
+                .push(DirEntry::new(base(&path), &node));
         }
         // A part without a file name is reported, and wrapped, under its CID, as kubo does.
         let name = if path.starts_with(UNNAMED) {
@@ -109,14 +145,10 @@ impl Importer {
     fn event(&mut self, e: Event) -> Result<(), ApiError> {
         match e {
             Event::Dir(p) => {
-                self.dirs.insert(p.clone());
-                let mut q = parent(&p);
-                while let Some(d) = q {
-                    self.dirs.insert(d.to_string());
-                    q = parent(d);
-                }
+                self.add_dir(&p);
                 Ok(())
             }
+            Event::Abort => Err(ApiError::bad_request("the request failed part way")),
             Event::Symlink(p, target) => {
                 let opts = self.opts.clone();
                 let node = import::symlink(self.sink(), &target, &opts)?;
@@ -157,15 +189,12 @@ impl Importer {
         for d in dirs {
             if self.nodes.contains_key(&d) {
                 return Err(ApiError::bad_request(format!(
-                    "{d:?} is both a file and a directory"
+                    "{} is both a file and a directory",
+                    names::shown(&d)
                 )));
             }
-            let entries: Vec<DirEntry> = self
-                .nodes
-                .iter()
-                .filter(|(p, _)| parent(p) == Some(d.as_str()))
-                .map(|(p, n)| DirEntry::new(base(p), n))
-                .collect();
+            // Every entry of `d` is recorded by now: its subdirectories are deeper.
+            let entries = self.children.remove(&d).unwrap_or_default();
             let opts = self.opts.clone();
             let node = import::build_directory(self.sink(), entries, &opts)?;
             self.record(d, node)?;
@@ -226,8 +255,9 @@ fn run(
         opts,
         session,
         null: NullSink,
-        nodes: BTreeMap::new(),
-        dirs: BTreeSet::new(),
+        nodes: HashMap::new(),
+        children: HashMap::new(),
+        dirs: HashSet::new(),
         order: Vec::new(),
         lines: Vec::new(),
         stream,
@@ -302,14 +332,20 @@ pub async fn add(State(s): State<AppState>, q: Args, m: Multipart) -> Result<Res
         run(store, &activity, rx, opts, flags, stream)
     });
     let work = async move {
-        let fed = feed(m, tx).await;
+        let fed = feed(m, &tx).await;
+        if fed.is_err() {
+            // The importer must not commit what came before the failure.
+            let _ = tx.send(Event::Abort).await;
+        }
+        drop(tx);
         let result = job
             .await
             .map_err(|e| ApiError::internal(format!("add task failed: {e}")))?;
-        // An importer error explains a feed that stopped early; report it first.
-        let lines = result?;
+        // A bad part or body is its own error (the importer was told to keep nothing); a
+        // feed that stopped because the importer failed returns Ok, and the importer's error
+        // explains it.
         fed?;
-        Ok::<Vec<Value>, ApiError>(lines)
+        result
     };
     let (Some(line_tx), Some(line_rx)) = (line_tx, line_rx) else {
         return Ok(ndjson(work.await?));
@@ -325,7 +361,7 @@ pub async fn add(State(s): State<AppState>, q: Args, m: Multipart) -> Result<Res
 }
 
 /// Hand the multipart parts to the importer as events; file bytes stream through.
-async fn feed(mut m: Multipart, tx: mpsc::Sender<Event>) -> Result<(), ApiError> {
+async fn feed(mut m: Multipart, tx: &mpsc::Sender<Event>) -> Result<(), ApiError> {
     let mut unnamed = 0u32;
     while let Some(mut field) = m.next_field().await.map_err(multipart_err)? {
         let name = field

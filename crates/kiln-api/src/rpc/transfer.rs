@@ -32,7 +32,7 @@ pub async fn get(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
         Ok((cid, name))
     })
     .await?;
-    let name = if archive::safe_name(&name) {
+    let name = if kiln_core::names::is_safe(&name) {
         name
     } else {
         cid.to_string()

@@ -193,8 +193,7 @@ fn row(st: &Store, dir: &ContentPath, e: &Entry) -> Result<Row, UiError> {
             Err(_) => ("unknown", None),
         }
     };
-    let addressable =
-        !e.name.is_empty() && e.name != "." && e.name != ".." && !e.name.contains('/');
+    let addressable = kiln_core::names::is_safe(&e.name);
     let target = if addressable {
         format!("{dir}/{}", e.name)
     } else {

@@ -5,7 +5,7 @@ use super::{HamtRule, ImportOptions, Imported};
 use crate::cids::{self, DAG_PB};
 use crate::dag_pb::{PbLink, PbNode, encoded_link_len};
 use crate::unixfs::{DataType, UnixfsData};
-use crate::{BlockSink, Cid, Error, Result};
+use crate::{BlockSink, Cid, Error, Result, names};
 
 /// One named entry of a directory being built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,13 @@ pub(crate) fn put_node(
     size: u64,
 ) -> Result<Imported> {
     let bytes = node.encode();
+    if bytes.len() > names::MAX_BLOCK_BYTES {
+        return Err(Error::TooLarge {
+            what: "a UnixFS node",
+            size: bytes.len(),
+            limit: names::MAX_BLOCK_BYTES,
+        });
+    }
     let cid = cids::cid_of(opts.cid_version, DAG_PB, &bytes);
     let links: Vec<Cid> = node.links.iter().map(|l| l.cid).collect();
     sink.put(&cid, &bytes, &links)?;
@@ -51,6 +58,9 @@ pub fn build_directory(
     mut entries: Vec<DirEntry>,
     opts: &ImportOptions,
 ) -> Result<Imported> {
+    for e in &entries {
+        names::check(&e.name)?;
+    }
     entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     if let Some(w) = entries.windows(2).find(|w| w[0].name == w[1].name) {
         return Err(Error::Options(format!(

@@ -439,11 +439,15 @@ fn remote(d: &Daemon, args: &AddArgs, bar: ProgressBar) -> Result<ExitCode> {
     let text = d.rpc_multipart("add", &q, body)?.text()?;
     bar.finish_and_clear();
     let answer: Vec<Added> = crate::remote::parse_ndjson(&text, "add")?;
+    // Looked up once per printed line: a map, so a tree of many entries costs linear time.
+    let by_name: std::collections::HashMap<&str, &str> = answer
+        .iter()
+        .map(|a| (a.name.as_str(), a.hash.as_str()))
+        .collect();
     let cid_of = |wire: &str| -> Result<String> {
-        answer
-            .iter()
-            .find(|a| a.name == wire)
-            .map(|a| a.hash.clone())
+        by_name
+            .get(wire)
+            .map(|h| h.to_string())
             .ok_or_else(|| anyhow::anyhow!("the daemon did not report {wire:?}"))
     };
     let mut out = std::io::stdout().lock();

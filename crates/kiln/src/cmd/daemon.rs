@@ -52,6 +52,9 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     }
     tracing::info!(repo = %home.display(), "opening repository");
     let store = crate::repo::open(home)?;
+    // One daemon per repository: a second one would take over the `api` file and run the
+    // same schedules.
+    let mut lock = DaemonLock::acquire(home)?;
     let key = crate::repo::identity(home)?;
     let api = tokio::net::TcpListener::bind(api_listen)
         .await
@@ -110,6 +113,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     let shutdown = shutdown_signal()?;
     // Before "ready": from then on, commands run on this repository use this daemon.
     let api_file = ApiFile::write(home, api_addr)?;
+    lock.note(&format!("API {}", api_file.content.trim_end()));
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "API listening on http://{api_addr}")?;
@@ -136,7 +140,60 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         .context("gateway task")?
         .context("gateway")?;
     tracing::info!("stopped");
+    drop(lock);
     Ok(())
+}
+
+/// `$KILN_HOME/daemon.lock`: an exclusive `flock` held while a daemon runs on the repository
+/// (the kernel releases it when the process dies, even by `kill -9`), and a line saying who
+/// holds it, for the error a second daemon gives.
+struct DaemonLock {
+    file: std::fs::File,
+}
+
+impl DaemonLock {
+    fn acquire(home: &Path) -> Result<DaemonLock> {
+        let path = home.join("daemon.lock");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                anyhow::bail!(
+                    "a kiln daemon is already running on {} ({}); stop it first, or give this \
+                     one another repository (--home)",
+                    home.display(),
+                    if holder.is_empty() {
+                        "starting"
+                    } else {
+                        holder
+                    }
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        let mut lock = DaemonLock { file };
+        lock.note("starting");
+        Ok(lock)
+    }
+
+    /// Say who holds the lock: this process, and what it is doing or where it listens.
+    fn note(&mut self, what: &str) {
+        use std::io::Seek;
+        let line = format!("pid {}, {what}\n", std::process::id());
+        let _ = self.file.set_len(0);
+        let _ = self.file.rewind();
+        let _ = self.file.write_all(line.as_bytes());
+    }
 }
 
 /// Watch SIGINT and SIGTERM from now on (before "ready" is printed, so a signal sent right

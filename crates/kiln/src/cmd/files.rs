@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use kiln_core::Cid;
 use kiln_core::cids::ContentPath;
 use kiln_core::export::{self, Node};
+use kiln_core::names::is_safe as safe_name;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -120,11 +121,6 @@ pub fn ls(repo: &Repo, a: LsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A directory entry name that is safe to create on disk.
-fn safe_name(name: &str) -> bool {
-    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
-}
-
 fn write_tree(
     src: &dyn kiln_core::BlockSource,
     cid: &Cid,
@@ -209,7 +205,24 @@ pub fn get(repo: &Repo, a: GetArgs) -> Result<ExitCode> {
     if std::fs::symlink_metadata(&dest).is_ok() {
         bail!("{} already exists", dest.display());
     }
-    write_tree(src.as_ref(), &cid, &dest, 0)?;
+    // The tree is written under a hidden directory beside `dest` and renamed into place
+    // once whole: a get that fails part way (an unsafe name, a missing block, a full disk)
+    // leaves nothing behind.
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let staging = tempfile::Builder::new()
+        .prefix(".kiln-get-")
+        .tempdir_in(parent)
+        .with_context(|| format!("cannot write in {}", parent.display()))?;
+    let staged = staging.path().join("out");
+    write_tree(src.as_ref(), &cid, &staged, 0)?;
+    if std::fs::symlink_metadata(&dest).is_ok() {
+        bail!("{} already exists", dest.display());
+    }
+    std::fs::rename(&staged, &dest)
+        .with_context(|| format!("cannot move the tree to {}", dest.display()))?;
     eprintln!("Saved {} to {}", cid, dest.display());
     Ok(ExitCode::SUCCESS)
 }
