@@ -58,6 +58,15 @@ async fn unknown_command(axum::extract::Path(command): axum::extract::Path<Strin
     ApiError::not_found(format!("unknown command: {command:?}"))
 }
 
+/// Read and drop what is left of a multipart body (after the work it fed has failed), so a
+/// client still sending it is not cut off with a broken pipe before it can read the error.
+/// The body limit bounds what this reads.
+pub(crate) async fn drain(m: &mut Multipart) {
+    while let Ok(Some(mut field)) = m.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
+}
+
 /// Query arguments, in order (`arg` may repeat).
 pub(crate) type Args = Query<Vec<(String, String)>>;
 
@@ -214,46 +223,91 @@ fn kind_code(n: &Node) -> u8 {
     }
 }
 
-async fn ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
+/// One link of an `ls` answer, as Kubo writes it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LsLink<'a> {
+    name: &'a str,
+    hash: String,
+    size: u64,
+    #[serde(rename = "Type")]
+    kind: u8,
+    target: String,
+    /// kiln's extension: listed from the parent alone, the block is not here.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    missing: bool,
+}
+
+/// `ls`: the directories are resolved and listed first (an error there is an error status);
+/// then the answer streams, one link at a time, each child looked up as it is written, so
+/// a directory of 300,000 entries costs its listing, not a JSON tree of it.
+async fn ls(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
     let paths: Vec<String> = all(&q, "arg").into_iter().map(str::to_string).collect();
     if paths.is_empty() {
         return Err(ApiError::bad_request("argument \"arg\" is required"));
     }
-    blocking(&s, move |st| {
+    let listed = blocking(&s, move |st| {
         let src: &dyn kiln_core::BlockSource = st;
-        let mut objects = Vec::new();
-        for p in &paths {
-            let cid = resolve(st, p)?;
-            let mut links = Vec::new();
-            for e in export::list(src, &cid)? {
-                let node = match export::stat(src, &e.cid) {
-                    Ok(n) => n,
-                    // Listed from the parent alone; kiln's extension field says why.
-                    Err(kiln_core::Error::NotFound(_)) => {
-                        links.push(json!({"Name": e.name, "Hash": e.cid.to_string(),
-                            "Size": e.tsize, "Type": 0, "Target": "", "Missing": true}));
-                        continue;
-                    }
-                    Err(err) => return Err(err.into()),
-                };
-                // Files report their byte size, symlinks their link size, directories 0.
-                let (size, target) = match &node {
-                    Node::File { size } => (*size, String::new()),
-                    Node::Symlink { target } => {
-                        (e.tsize, String::from_utf8_lossy(target).into_owned())
-                    }
-                    Node::Directory { .. } => (0, String::new()),
-                };
-                links.push(
-                    json!({"Name": e.name, "Hash": e.cid.to_string(), "Size": size,
-                                  "Type": kind_code(&node), "Target": target}),
-                );
-            }
-            objects.push(json!({"Hash": p, "Links": links}));
-        }
-        Ok(Json(json!({"Objects": objects})))
+        paths
+            .into_iter()
+            .map(|p| {
+                let cid = resolve(st, &p)?;
+                Ok((p, export::list(src, &cid)?))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
     })
-    .await
+    .await?;
+    let store = s.store.clone();
+    let body = blocking_body(move |w| {
+        let src: &dyn kiln_core::BlockSource = &store;
+        let io = |e: std::io::Error| e.to_string();
+        w.write_all(b"{\"Objects\":[").map_err(io)?;
+        for (i, (p, entries)) in listed.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",").map_err(io)?;
+            }
+            write!(w, "{{\"Hash\":{},\"Links\":[", Value::from(p.as_str())).map_err(io)?;
+            for (j, e) in entries.iter().enumerate() {
+                let link = match export::stat(src, &e.cid) {
+                    // Files report their byte size, symlinks their link size, directories 0.
+                    Ok(node) => {
+                        let (size, target) = match &node {
+                            Node::File { size } => (*size, String::new()),
+                            Node::Symlink { target } => {
+                                (e.tsize, String::from_utf8_lossy(target).into_owned())
+                            }
+                            Node::Directory { .. } => (0, String::new()),
+                        };
+                        LsLink {
+                            name: &e.name,
+                            hash: e.cid.to_string(),
+                            size,
+                            kind: kind_code(&node),
+                            target,
+                            missing: false,
+                        }
+                    }
+                    Err(kiln_core::Error::NotFound(_)) => LsLink {
+                        name: &e.name,
+                        hash: e.cid.to_string(),
+                        size: e.tsize,
+                        kind: 0,
+                        target: String::new(),
+                        missing: true,
+                    },
+                    Err(err) => return Err(err.to_string()),
+                };
+                if j > 0 {
+                    w.write_all(b",").map_err(io)?;
+                }
+                serde_json::to_writer(&mut *w, &link).map_err(|e| e.to_string())?;
+            }
+            w.write_all(b"]}").map_err(io)?;
+        }
+        w.write_all(b"]}\n").map_err(io)?;
+        Ok(())
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn block_get(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {

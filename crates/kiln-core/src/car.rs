@@ -14,6 +14,8 @@ pub const V2_PRAGMA: [u8; 11] = [
 pub const MAX_HEADER: u64 = 1 << 20;
 /// Largest section (CID + block) accepted.
 pub const MAX_SECTION: u64 = 8 << 20;
+/// Most roots a CAR header may list (each becomes a pin on import).
+pub const MAX_ROOTS: usize = 1000;
 
 /// Encode the dag-cbor CARv1 header `{roots: [...], version: 1}`.
 pub fn encode_header(roots: &[Cid]) -> Vec<u8> {
@@ -169,6 +171,12 @@ fn parse_v1_header(bytes: &[u8]) -> Result<(u64, Vec<Cid>)> {
         _ => return Err(Error::Car("header has no version".into())),
     };
     let roots = match m.get("roots") {
+        Some(Ipld::List(l)) if l.len() > MAX_ROOTS => {
+            return Err(Error::Car(format!(
+                "header lists {} roots; at most {MAX_ROOTS} are accepted",
+                l.len()
+            )));
+        }
         Some(Ipld::List(l)) => l
             .iter()
             .map(|x| match x {

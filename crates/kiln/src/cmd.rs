@@ -83,7 +83,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// Resolve `CID[/path]` against the store.
-pub fn resolve(store: &kiln_store::Store, path: &str) -> Result<Cid> {
+pub fn resolve(store: &dyn kiln_core::BlockSource, path: &str) -> Result<Cid> {
     let p = ContentPath::parse(path)?;
     Ok(kiln_core::export::resolve(store, &p)?)
 }

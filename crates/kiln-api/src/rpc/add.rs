@@ -289,7 +289,11 @@ fn multipart_err(e: axum::extract::multipart::MultipartError) -> ApiError {
     ApiError::multipart(e)
 }
 
-pub async fn add(State(s): State<AppState>, q: Args, m: Multipart) -> Result<Response, ApiError> {
+pub async fn add(
+    State(s): State<AppState>,
+    q: Args,
+    mut m: Multipart,
+) -> Result<Response, ApiError> {
     let cid_version = one(&q, "cid-version")
         .map(|v| {
             v.parse::<u8>()
@@ -332,12 +336,14 @@ pub async fn add(State(s): State<AppState>, q: Args, m: Multipart) -> Result<Res
         run(store, &activity, rx, opts, flags, stream)
     });
     let work = async move {
-        let fed = feed(m, &tx).await;
+        let fed = feed(&mut m, &tx).await;
         if fed.is_err() {
             // The importer must not commit what came before the failure.
             let _ = tx.send(Event::Abort).await;
         }
         drop(tx);
+        // Read the rest of the body, so the client, still sending, gets the answer.
+        super::drain(&mut m).await;
         let result = job
             .await
             .map_err(|e| ApiError::internal(format!("add task failed: {e}")))?;
@@ -361,7 +367,7 @@ pub async fn add(State(s): State<AppState>, q: Args, m: Multipart) -> Result<Res
 }
 
 /// Hand the multipart parts to the importer as events; file bytes stream through.
-async fn feed(mut m: Multipart, tx: &mpsc::Sender<Event>) -> Result<(), ApiError> {
+async fn feed(m: &mut Multipart, tx: &mpsc::Sender<Event>) -> Result<(), ApiError> {
     let mut unnamed = 0u32;
     while let Some(mut field) = m.next_field().await.map_err(multipart_err)? {
         let name = field

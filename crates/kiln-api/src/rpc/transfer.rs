@@ -59,8 +59,10 @@ pub async fn dag_import(
     // of any size is imported in bounded memory.
     let (tx, mut parts) = mpsc::channel::<(String, mpsc::Receiver<Bytes>)>(1);
     let activity = s.activity.clone();
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let job = {
         let store = s.store.clone();
+        let failed = failed.clone();
         tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
             let mut session = store.session()?;
             let (mut roots, mut blocks, mut bytes, mut cars) = (Vec::new(), 0u64, 0u64, 0);
@@ -75,11 +77,21 @@ pub async fn dag_import(
                     }
                 })?;
                 roots.extend(got.roots);
+                if roots.len() > kiln_core::car::MAX_ROOTS {
+                    return Err(ApiError::bad_request(format!(
+                        "the CARs of one request list more than {} roots",
+                        kiln_core::car::MAX_ROOTS
+                    )));
+                }
                 blocks += got.blocks;
                 bytes += got.bytes;
             }
             if cars == 0 {
                 return Err(ApiError::bad_request("file argument 'path' is required"));
+            }
+            if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                // The body broke part way: keep nothing (the feed's error is reported).
+                return Ok((Vec::new(), 0, 0));
             }
             if pin_roots {
                 for r in &roots {
@@ -107,13 +119,19 @@ pub async fn dag_import(
         Ok::<(), ApiError>(())
     };
     let fed = feed.await;
+    if fed.is_err() {
+        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     drop(tx);
+    // Read the rest of the body, so the client, still sending, gets the answer.
+    super::drain(&mut m).await;
     let result = job
         .await
         .map_err(|e| ApiError::internal(format!("import task failed: {e}")))?;
-    // An import error explains a feed that stopped early; report it first.
-    let (roots, blocks, bytes) = result?;
+    // A broken body is its own error; a feed that stopped because the import failed
+    // returns Ok, and the import's error explains it.
     fed?;
+    let (roots, blocks, bytes) = result?;
     for r in &roots {
         activity.record(
             Kind::Import,

@@ -78,6 +78,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     if let Some(h) = &metrics {
         kiln_api::metrics::spawn_upkeep(h.clone());
     }
+    spawn_memory_return();
     // Builds run here; the sandbox helper is this executable, started again.
     let exe = std::env::current_exe().context("cannot find the kiln executable")?;
     let builds = kiln_api::BuildService::open(store.clone(), key, home.join("builds"), exe)
@@ -194,6 +195,22 @@ impl DaemonLock {
         let _ = self.file.rewind();
         let _ = self.file.write_all(line.as_bytes());
     }
+}
+
+/// Every few seconds, hand memory freed by finished requests back to the system. glibc's
+/// allocator keeps freed memory in its arenas; after a burst (a large import, a big
+/// listing) the daemon would otherwise stay at its peak.
+fn spawn_memory_return() {
+    #[cfg(target_env = "gnu")]
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // SAFETY: malloc_trim only walks and trims the allocator's own free lists.
+            let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+        }
+    });
 }
 
 /// Watch SIGINT and SIGTERM from now on (before "ready" is printed, so a signal sent right
