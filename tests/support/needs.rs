@@ -74,3 +74,21 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+/// A program the sandbox's host builder can run (it sees the host's `/usr` only): its path
+/// under `/usr/bin`, if installed (scripts/test installs the Debian packages named).
+pub fn host_program(test: &str, name: &str, package: &str) -> Option<PathBuf> {
+    let p = Path::new("/usr/bin").join(name);
+    if p.is_file() {
+        Some(p)
+    } else {
+        missing(
+            test,
+            &format!(
+                "{} is not installed (Debian package {package})",
+                p.display()
+            ),
+        );
+        None
+    }
+}

@@ -175,6 +175,78 @@ fn open_nofollow(path: &Path, extra: libc::c_int) -> io::Result<fs::File> {
         .open(path)
 }
 
+/// File times for trees written out for an incremental build (a step with cache
+/// directories), chosen so that tools that compare modification times (make, cargo, ninja)
+/// see exactly what changed since the cache was saved: an input file unchanged since then is
+/// [`UNCHANGED`], every restored cache file is [`CACHED`] (newer), and an input file that
+/// changed is the time of the build (newer still).
+pub const UNCHANGED: std::time::Duration = std::time::Duration::from_secs(1_000_000_000);
+/// See [`UNCHANGED`]: one day later.
+pub const CACHED: std::time::Duration = std::time::Duration::from_secs(1_000_086_400);
+
+/// Set the times of every file and directory under `dest` (never following a symlink) to
+/// `at` after the epoch. Goes at most [`MAX_DEPTH`] directories deep.
+pub fn set_times(dest: &Path, at: std::time::Duration) -> Result<()> {
+    let t = std::time::UNIX_EPOCH + at;
+    let times = fs::FileTimes::new().set_modified(t).set_accessed(t);
+    let mut todo: Vec<(PathBuf, usize)> = vec![(dest.to_path_buf(), 0)];
+    while let Some((path, depth)) = todo.pop() {
+        let f = match open_nofollow(&path, 0) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => continue,
+            Err(e) => return Err(write_err(&path)(e)),
+        };
+        if f.metadata().map_err(write_err(&path))?.is_dir() && depth < MAX_DEPTH {
+            for entry in fs::read_dir(&path).map_err(write_err(&path))? {
+                todo.push((entry.map_err(write_err(&path))?.path(), depth + 1));
+            }
+        }
+        f.set_times(times).map_err(write_err(&path))?;
+    }
+    Ok(())
+}
+
+/// Give the tree at `dest` (just written out from `cid`) the times of an incremental build:
+/// what is the same as at the same path in `before` (the input the caches were saved with)
+/// gets [`UNCHANGED`]; what differs or is new keeps the time it was written (now).
+pub fn stamp_unchanged(
+    src: &dyn BlockSource,
+    cid: &Cid,
+    before: Option<&Cid>,
+    dest: &Path,
+) -> Result<()> {
+    let mut todo: Vec<(Cid, Option<Cid>, PathBuf, usize)> =
+        vec![(*cid, before.copied(), dest.to_path_buf(), 0)];
+    while let Some((now, then, path, depth)) = todo.pop() {
+        if then == Some(now) {
+            set_times(&path, UNCHANGED)?;
+            continue;
+        }
+        let (Some(then), Node::Directory { .. }) =
+            (then, export::stat(src, &now).map_err(content_err(now))?)
+        else {
+            continue;
+        };
+        if depth >= MAX_DEPTH {
+            continue;
+        }
+        // Only a directory then and now is compared entry by entry.
+        let old: std::collections::HashMap<String, Cid> = match export::stat(src, &then) {
+            Ok(Node::Directory { .. }) => export::list(src, &then)
+                .map_err(content_err(then))?
+                .into_iter()
+                .map(|e| (e.name, e.cid))
+                .collect(),
+            _ => continue,
+        };
+        for e in export::list(src, &now).map_err(content_err(now))? {
+            let was = old.get(&e.name).copied();
+            todo.push((e.cid, was, path.join(&e.name), depth + 1));
+        }
+    }
+    Ok(())
+}
+
 /// Make the tree at `dest` read-only: files `0o444`, or `0o555` if they have an execute bit;
 /// directories `0o555`. Symlinks are never followed (and keep their own mode); other file
 /// types are left alone. Goes at most [`MAX_DEPTH`] directories deep.

@@ -663,12 +663,31 @@ impl<'s> Builds<'s> {
             at: "/work".into(),
             writable: true,
         }];
+        // Cache directories are restored for an incremental build, never for --check (a
+        // check must rebuild from the inputs alone). Then the inputs are copies whose times
+        // say what changed since the caches were saved (content::UNCHANGED), not the
+        // shared read-only trees, whose times say nothing.
+        let incremental = !job.caches.is_empty() && !opts.check;
+        let before = if incremental {
+            self.index.cache_inputs(&job.cache_owner)?
+        } else {
+            None
+        };
+        let mut resolved = BTreeMap::new();
         for (at, input) in &job.action.inputs {
             let cid = self.input_content(job, at, input)?;
+            resolved.insert(at.clone(), cid);
             let dest = work.join(at);
             make_parent(&dest)?;
             if builtin {
                 content::materialize(self.store, &cid, &dest)?;
+                continue;
+            }
+            if incremental {
+                content::materialize(self.store, &cid, &dest)?;
+                let was = before.as_ref().and_then(|b| b.get(at));
+                content::stamp_unchanged(self.store, &cid, was, &dest)?;
+                content::seal(&dest)?;
                 continue;
             }
             let host = self.content_dir(&cid)?;
@@ -691,13 +710,14 @@ impl<'s> Builds<'s> {
                 writable: false,
             });
         }
-        for c in &job.caches {
+        for c in job.caches.iter().filter(|_| incremental) {
             if let Some(cid) = self.index.cache_dir(&job.cache_owner, c)?
                 && self.store.has(&cid)?
             {
                 let dest = work.join(c);
                 make_parent(&dest)?;
                 content::materialize(self.store, &cid, &dest)?;
+                content::set_times(&dest, content::CACHED)?;
             }
         }
         for o in &job.action.outputs {
@@ -794,7 +814,7 @@ impl<'s> Builds<'s> {
             }
             let ok = status == "ok";
             let mut caches = BTreeMap::new();
-            if ok {
+            if ok && incremental {
                 for c in &job.caches {
                     let p = work.join(c);
                     if std::fs::symlink_metadata(&p).is_ok() {
@@ -828,6 +848,9 @@ impl<'s> Builds<'s> {
         if ok {
             for (c, cid) in &rec.caches {
                 self.index.set_cache_dir(&job.cache_owner, c, cid)?;
+            }
+            if !rec.caches.is_empty() {
+                self.index.set_cache_inputs(&job.cache_owner, &resolved)?;
             }
             // A --check rebuild leaves the cached result in place.
             if !(opts.check && self.index.lookup(&job.key)?.is_some()) {

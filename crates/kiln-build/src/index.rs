@@ -94,6 +94,10 @@ CREATE TABLE IF NOT EXISTS caches (
     content BLOB NOT NULL,
     PRIMARY KEY (owner, path)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cache_inputs (
+    owner TEXT PRIMARY KEY,
+    inputs TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS schedules (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     source BLOB NOT NULL,
@@ -293,6 +297,46 @@ impl Index {
                  ON CONFLICT(owner, path) DO UPDATE SET content = excluded.content",
             )?
             .execute(params![owner, path, content.to_bytes()])?;
+        Ok(())
+    }
+}
+
+impl Index {
+    /// The inputs (sandbox path → content) of the build that saved `owner`'s cache
+    /// directories; none for caches saved before kiln kept them (or never saved).
+    pub fn cache_inputs(&self, owner: &str) -> Result<Option<BTreeMap<String, Cid>>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT inputs FROM cache_inputs WHERE owner = ?1")?;
+        let Some(text) = st
+            .query_row(params![owner], |r| r.get::<_, String>(0))
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let mut inputs = BTreeMap::new();
+        for line in text.lines() {
+            // A line that does not parse is left out: that input counts as changed.
+            if let Some((at, cid)) = line.split_once('\t')
+                && let Ok(cid) = Cid::try_from(cid)
+            {
+                inputs.insert(at.to_string(), cid);
+            }
+        }
+        Ok(Some(inputs))
+    }
+
+    /// Keep `inputs` as those the caches of `owner` were saved with.
+    pub fn set_cache_inputs(&self, owner: &str, inputs: &BTreeMap<String, Cid>) -> Result<()> {
+        let text: String = inputs
+            .iter()
+            .map(|(at, cid)| format!("{at}\t{cid}\n"))
+            .collect();
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO cache_inputs (owner, inputs) VALUES (?1, ?2)
+                 ON CONFLICT(owner) DO UPDATE SET inputs = excluded.inputs",
+            )?
+            .execute(params![owner, text])?;
         Ok(())
     }
 }
