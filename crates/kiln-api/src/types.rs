@@ -625,6 +625,25 @@ impl From<&kiln_build::index::BuildRow> for BuildRowView {
 }
 
 impl BuildRowView {
+    /// The header line above the rows.
+    pub fn print_header(out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "{:>5}  {:<11}  {:<6}  {:<19}  {:>8}  {:<20}  {}  RECORD",
+            "#", "STATUS", "HOW", "STARTED (UTC)", "TIME", "STEP", "RECIPE"
+        )
+    }
+
+    /// One word for the status: `ok`, `running`, `interrupted` or `failed`.
+    pub fn state(&self) -> &'static str {
+        match self.status.as_str() {
+            "ok" => "ok",
+            "running" => "running",
+            s if s.starts_with("interrupted") => "interrupted",
+            _ => "failed",
+        }
+    }
+
     /// The row as `kiln builds` prints it (one line, and a second with the reason when it
     /// did not succeed).
     pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
@@ -632,17 +651,22 @@ impl BuildRowView {
             Some(e) => format!("{:.2}s", e.saturating_sub(self.started_ms) as f64 / 1000.0),
             None => "-".into(),
         };
+        let started = kiln_build::schedule::format_utc(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.started_ms),
+        );
         writeln!(
             out,
-            "{:>5}  {:<8}  {:<6}  {:>8}  {:<20}  {}",
+            "{:>5}  {:<11}  {:<6}  {:<19}  {:>8}  {:<20}  {}  {}",
             self.id,
-            if self.status == "ok" { "ok" } else { "failed" },
+            self.state(),
             if self.cached { "cached" } else { "built" },
+            started.trim_end_matches(" UTC"),
             duration,
             self.step,
+            self.origin,
             self.record.as_deref().unwrap_or("-"),
         )?;
-        if self.status != "ok" {
+        if !matches!(self.state(), "ok" | "running") {
             writeln!(out, "       {}", self.status)?;
         }
         Ok(())

@@ -372,6 +372,7 @@ impl<'s> Builds<'s> {
             self.index.note_cached(&origin, &hits, now)?;
         }
         let mut failed = Vec::new();
+        let mut kept: Vec<(String, Cid, PinMode)> = Vec::new();
         let slots = opts.slots.max(1);
         std::thread::scope(|scope| -> Result<()> {
             let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Ran>)>();
@@ -426,6 +427,7 @@ impl<'s> Builds<'s> {
                     Ok(ran) => {
                         state[i] = State::Failed;
                         stop = true;
+                        kept.extend(failed_pins(&s.name, &ran));
                         let mut message = ran.rec.status.clone();
                         if !ran.tail.is_empty() {
                             message.push_str("; the log ends with:\n");
@@ -448,14 +450,19 @@ impl<'s> Builds<'s> {
                 }
             }
         })?;
-        // A --check rebuild of a cached step is not the cached result: it is left unpinned.
-        let built: Vec<(String, Cid)> = results
-            .iter()
-            .flatten()
-            .filter(|r| !r.cached && r.check.is_none())
-            .map(|r| (r.name.clone(), r.record))
-            .collect();
-        self.pin_records(&built)?;
+        // Every record of a step run is kept, so `kiln record N` works after `kiln gc`: the
+        // good ones as the step's result (`build:STEP`); a --check rebuild of a cached step,
+        // which is not the cached result, as `build-check:STEP`; a failed run (above) as
+        // `build-failed:STEP`.
+        kept.extend(results.iter().flatten().filter(|r| !r.cached).map(|r| {
+            let kind = if r.check.is_some() {
+                "build-check"
+            } else {
+                "build"
+            };
+            (format!("{kind}:{}", r.name), r.record, PinMode::Recursive)
+        }));
+        self.pin_records(&kept)?;
         let skipped = plan
             .steps
             .iter()
@@ -592,9 +599,10 @@ impl<'s> Builds<'s> {
                 message.push_str("; the log ends with:\n");
                 message.push_str(&ran.tail);
             }
+            self.pin_records(&failed_pins(&name, &ran))?;
             return Err(fail(message));
         }
-        self.pin_records(&[(name, ran.record)])?;
+        self.pin_records(&[(format!("build:{name}"), ran.record, PinMode::Recursive)])?;
         Ok((ran.record, ran.rec, false))
     }
 
@@ -870,9 +878,10 @@ impl<'s> Builds<'s> {
         })
     }
 
-    /// Pin good records (recursively, named `build:STEP`), all in one transaction: checking a
-    /// pin walks its DAG, and the records of one build share most of theirs.
-    pub fn pin_records(&self, records: &[(String, Cid)]) -> Result<()> {
+    /// Pin records (recursively, under the names given: `build:STEP` and the like), all in
+    /// one transaction: checking a pin walks its DAG, and the records of one build share most
+    /// of theirs.
+    pub fn pin_records(&self, records: &[(String, Cid, PinMode)]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
@@ -881,8 +890,8 @@ impl<'s> Builds<'s> {
             Some(s) => s,
             None => self.store.session()?,
         };
-        for (step, record) in records {
-            session.pin(record, PinMode::Recursive, Some(&format!("build:{step}")));
+        for (name, record, mode) in records {
+            session.pin(record, *mode, Some(name));
         }
         session.commit()?;
         Ok(())
@@ -955,6 +964,20 @@ impl<'s> Builds<'s> {
     pub fn recent(&self, limit: usize) -> Result<Vec<BuildRow>> {
         self.index.recent(limit)
     }
+}
+
+/// The pins that keep a failed run's record and log: the record itself only (its action may
+/// name an output hash that was never produced, so its DAG need not be complete), and the log
+/// with all its blocks.
+fn failed_pins(step: &str, ran: &Ran) -> [(String, Cid, PinMode); 2] {
+    [
+        (format!("build-failed:{step}"), ran.record, PinMode::Direct),
+        (
+            format!("build-failed:{step}/log"),
+            ran.rec.log,
+            PinMode::Recursive,
+        ),
+    ]
 }
 
 /// Import a job's source inputs (source-tree and git paths) into `session`, each checked to

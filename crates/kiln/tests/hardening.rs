@@ -650,3 +650,103 @@ fn errors_through_the_daemon_are_the_direct_ones() {
     assert_eq!(r.ok(&["pin", "ls"]), "", "a failed import pinned something");
     assert!(d.stop().success());
 }
+
+/// `kiln builds` showed a running step as `failed` (and `running` on the next line), had no
+/// header, start times or recipe; records of failed and `--check` runs were not pinned, so
+/// `kiln record N` failed after `kiln gc`; `kiln record` printed times in Unix milliseconds.
+#[test]
+fn the_build_history_is_readable_and_its_records_survive_gc() {
+    use std::io::BufRead;
+    let r = Repo::new();
+    let src = r.path("proj");
+    let recipe = |cmd: &str| {
+        format!(
+            "[step.one]\nbuilder = \"host\"\ncommand = [\"sh\", \"-c\", \"{cmd}\"]\noutputs = [\"out\"]\n"
+        )
+    };
+    write(&src.join("kiln.toml"), recipe("echo ok > out").as_bytes());
+    let dir = src.to_str().unwrap();
+    r.ok(&["build", dir]);
+    r.ok(&["build", "--check", dir]);
+    write(
+        &src.join("kiln.toml"),
+        recipe("echo bad; exit 3").as_bytes(),
+    );
+    assert!(!r.run(&["build", dir]).status.success());
+    // A step that is running while the history is listed.
+    write(
+        &src.join("kiln.toml"),
+        recipe("echo started; sleep 4323").as_bytes(),
+    );
+    let mut running = r
+        .cmd()
+        .args(["build", "--no-daemon", dir])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(running.stderr.take().unwrap()).lines();
+    assert!(err.any(|l| l.is_ok_and(|l| l.contains("[one] started"))));
+    let list = r.ok(&["builds"]);
+    running.kill().unwrap();
+    let _ = running.wait();
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(
+        lines[0].contains("STATUS") && lines[0].contains("STARTED"),
+        "{list}"
+    );
+    let newest = lines[1];
+    assert!(newest.contains(" running "), "{list}");
+    assert!(!newest.contains("failed"), "{list}");
+    assert!(
+        !lines[2].trim_start().starts_with("running"),
+        "one line for it: {list}"
+    );
+    assert!(newest.contains(dir), "the recipe is named: {list}");
+    let year = "20"; // a date, not milliseconds
+    assert!(
+        newest
+            .split_whitespace()
+            .nth(3)
+            .is_some_and(|d| d.starts_with(year) && d.len() == 10),
+        "{list}"
+    );
+    assert!(list.contains(" failed "), "{list}");
+    assert!(list.contains("exit status 3"), "{list}");
+
+    // Every record of a run survives gc, and prints its times as dates.
+    r.ok(&["gc"]);
+    let records: Vec<String> = list
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            l.trim_start()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+        .filter_map(|l| l.split_whitespace().last())
+        .filter(|c| c.starts_with("bafy"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        records.len() >= 3,
+        "ok, check and failed runs have records: {list}"
+    );
+    for rec in &records {
+        let shown = r.ok(&["record", rec]);
+        let started = shown
+            .lines()
+            .find_map(|l| l.strip_prefix("started       "))
+            .unwrap_or_default();
+        assert!(
+            started.starts_with(year) && started.ends_with(" UTC"),
+            "{shown}"
+        );
+    }
+    let pins = r.ok(&["pin", "ls"]);
+    assert!(
+        pins.contains("build-check:one") && pins.contains("build-failed:one"),
+        "{pins}"
+    );
+}

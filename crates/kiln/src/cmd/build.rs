@@ -565,10 +565,23 @@ pub fn builds(repo: &Repo, a: BuildsArgs) -> Result<ExitCode> {
         }
     };
     let mut out = std::io::stdout().lock();
+    if !rows.is_empty() {
+        BuildRowView::print_header(&mut out)?;
+    }
     for r in &rows {
         r.print(&mut out)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A record's time (Unix milliseconds) as a date, with the milliseconds.
+fn when(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    let date = kiln_build::schedule::format_utc(t);
+    match date.strip_suffix(" UTC") {
+        Some(d) => format!("{d}.{:03} UTC", ms % 1000),
+        None => date,
+    }
 }
 
 /// `kiln record RECORD|BUILD`.
@@ -614,7 +627,7 @@ pub fn record(repo: &Repo, a: LogArgs) -> Result<ExitCode> {
             "no"
         }
     )?;
-    writeln!(out, "started       {} (unix ms)", r.started_ms)?;
+    writeln!(out, "started       {}", when(r.started_ms))?;
     writeln!(
         out,
         "duration      {:.3} s",
