@@ -332,6 +332,17 @@ fn reclaim(inner: &Inner, conn: &mut rusqlite::Connection, report: &mut GcReport
     let mut freed = 0u64;
     let mut result = Ok(());
     for (id, file, size) in to_rewrite {
+        // Compaction copies a pack's live records before it can delete the pack: only what
+        // fits in the free space, leaving room for the reserve file and the index, so a GC
+        // on a full disk never fills it (it only deletes).
+        let live_bytes = live
+            .get(&id)
+            .map_or(0, |&(count, bytes)| bytes + count * (RECORD_HEADER + 40));
+        let room = free_bytes(&inner.packs_dir).unwrap_or(0);
+        if live_bytes.saturating_add(inner.opts.reserve_bytes + SPARE) > room {
+            report.packs_skipped += 1;
+            continue;
+        }
         match rewrite_pack(inner, conn, id, &file, &mut out) {
             Ok((deleted, bytes)) => {
                 written += bytes;
@@ -347,11 +358,54 @@ fn reclaim(inner: &Inner, conn: &mut rusqlite::Connection, report: &mut GcReport
         }
     }
     if let Some(mut w) = out.take() {
-        w.sync()?;
-        conn.execute("UPDATE packs SET sealed = 1 WHERE id = ?1", params![w.id()])?;
+        let id = w.id();
+        let sealed = w.sync().and_then(|()| {
+            Ok(conn.execute("UPDATE packs SET sealed = 1 WHERE id = ?1", params![id])?)
+        });
+        if let Err(e) = sealed {
+            result = result.and(Err(e));
+        }
+        // A copy that failed part way (a full disk) holds records no row points at: remove
+        // it now rather than leave it to take the space a later GC needs.
+        if result.is_err() {
+            drop(w);
+            let _ = delete_unreferenced_pack(inner, conn, id);
+        }
     }
     report.disk_bytes_reclaimed += freed.saturating_sub(written);
     result
+}
+
+/// Space kept free beside the reserve when compacting: the index's journal and pages.
+const SPARE: u64 = 4 << 20;
+
+/// Bytes available to this process on the file system holding `dir`.
+pub(crate) fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes only into the struct passed; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// Delete pack `id` (GC's own output) if no row points into it.
+fn delete_unreferenced_pack(inner: &Inner, conn: &mut rusqlite::Connection, id: i64) -> Result<()> {
+    let tx = db::write_tx(conn)?;
+    let used: bool = tx
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM blocks WHERE pack = ?1)")?
+        .query_row(params![id], |r| r.get(0))?;
+    if used {
+        return Ok(());
+    }
+    tx.execute("DELETE FROM packs WHERE id = ?1", params![id])?;
+    tx.commit()?;
+    let path = pack::pack_path(&inner.packs_dir, id);
+    let _ = std::fs::remove_file(&path);
+    inner.packs.forget(id);
+    Ok(())
 }
 
 /// Delete an (exclusively locked) pack that has no live block. Returns whether it was deleted.

@@ -161,6 +161,9 @@ pub struct GcReport {
     pub packs_rewritten: u64,
     /// Pack file bytes given back to the file system (deleted minus newly written).
     pub disk_bytes_reclaimed: u64,
+    /// Packs worth compacting that were left as they are because copying their live blocks
+    /// would not fit in the free space (beside the reserve); a later GC compacts them.
+    pub packs_skipped: u64,
 }
 
 /// Repository statistics from [`Store::stat`].

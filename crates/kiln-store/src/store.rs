@@ -279,12 +279,15 @@ impl Store {
 
     /// Remove the pin of exactly this CID; [`Error::NotPinned`] if it has none.
     pub fn pin_rm(&self, cid: &Cid) -> Result<()> {
-        let conn = self.inner.conn()?;
-        let n = conn.execute("DELETE FROM pins WHERE cid = ?1", params![cid.to_bytes()])?;
-        if n == 0 {
-            return Err(Error::NotPinned(*cid));
-        }
-        Ok(())
+        // Unpinning is how space is freed on a full disk: it may use the reserve.
+        self.with_reserve(|| {
+            let conn = self.inner.conn()?;
+            let n = conn.execute("DELETE FROM pins WHERE cid = ?1", params![cid.to_bytes()])?;
+            if n == 0 {
+                return Err(Error::NotPinned(*cid));
+            }
+            Ok(())
+        })
     }
 
     /// All pins, oldest first.
@@ -358,22 +361,53 @@ impl Store {
     }
 
     fn gc_inner(&self, on_removed: &mut dyn FnMut(&Cid), report: bool) -> Result<GcReport> {
-        match crate::gc::run(&self.inner, on_removed, report) {
-            Err(Error::DiskFull { .. }) if self.release_reserve() => {
-                let r = crate::gc::run(&self.inner, on_removed, report);
-                let _ = ensure_reserve(
-                    &self.inner.root.join(RESERVE),
-                    self.inner.opts.reserve_bytes,
-                );
-                r
-            }
-            r => r,
+        let on_removed = std::cell::RefCell::new(on_removed);
+        let r = self.with_reserve(|| {
+            let mut f = on_removed.borrow_mut();
+            crate::gc::run(&self.inner, &mut **f, report)
+        });
+        // The index's journal gives its pages back too.
+        if let Ok(conn) = self.inner.conn() {
+            let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
         }
+        self.restore_reserve();
+        r
+    }
+
+    /// Run `f`; if the disk is full, delete the reserve file (whose space lets the index
+    /// write its journal, so pins can be removed and blocks collected) and run it once more.
+    /// Then the reserve is made again, as far as the free space allows: the space GC frees
+    /// goes to it first.
+    fn with_reserve<T>(&self, f: impl Fn() -> Result<T>) -> Result<T> {
+        let r = match f() {
+            Err(Error::DiskFull { .. }) if self.release_reserve() => f(),
+            r => r,
+        };
+        self.restore_reserve();
+        r
     }
 
     /// Delete the reserve file; true if there was one.
     fn release_reserve(&self) -> bool {
         std::fs::remove_file(self.inner.root.join(RESERVE)).is_ok()
+    }
+
+    /// Make the reserve file whole again if it is missing or short (best effort: on a disk
+    /// still full, as much of it as fits).
+    fn restore_reserve(&self) {
+        let path = self.inner.root.join(RESERVE);
+        let size = self.inner.opts.reserve_bytes;
+        if ensure_reserve(&path, size).is_ok() {
+            return;
+        }
+        let have = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let mut part = size / 2;
+        while part >= (1 << 20) && part > have {
+            if ensure_reserve(&path, part).is_ok() {
+                return;
+            }
+            part /= 2;
+        }
     }
 
     /// Re-hash every stored block and walk every pinned DAG.

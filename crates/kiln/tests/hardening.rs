@@ -5,7 +5,7 @@
 mod common;
 
 use common::daemon::{Daemon, request, request_as};
-use common::{Repo, text, write};
+use common::{Repo, needs, text, write};
 use std::io::Write;
 use std::process::Stdio;
 
@@ -749,4 +749,130 @@ fn the_build_history_is_readable_and_its_records_survive_gc() {
         pins.contains("build-check:one") && pins.contains("build-failed:one"),
         "{pins}"
     );
+}
+
+/// Bytes free on the file system holding `p`.
+fn free_bytes(p: &std::path::Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    st.f_bavail as u64 * st.f_frsize as u64
+}
+
+/// A full disk left the store stuck: GC merged every pack into one on the full disk, later
+/// ones reclaimed nothing, one failed writing store.db and left a partial pack and no
+/// `reserve`, and from then on `kiln gc` and `kiln pin rm` failed with ENOSPC — in the daemon,
+/// directly and after a restart. On a 64 MiB tmpfs, in a loop, through the daemon and
+/// directly: fill the disk, unpin, collect; the space comes back, the reserve is whole, the
+/// store verifies.
+#[test]
+fn a_full_disk_always_frees_space_when_pins_go() {
+    let r = Repo::new();
+    let mnt = r.path("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let Some(_fs) = needs::Tmpfs::mount("a_full_disk_always_frees_space", &mnt, "64m") else {
+        return;
+    };
+    let home = mnt.join("home");
+    let kiln = |args: &[&str]| {
+        r.cmd()
+            .env("KILN_HOME", &home)
+            .args(args)
+            .output()
+            .expect("run kiln")
+    };
+    assert!(kiln(&["init"]).status.success());
+    let data = r.path("data");
+    std::fs::create_dir(&data).unwrap();
+    let start_free = free_bytes(&mnt);
+    for round in 0..6 {
+        let through_daemon = round % 2 == 1;
+        let daemon = through_daemon.then(|| {
+            // The daemon runs on the tmpfs repository: the commands below go through it.
+            let mut child = r
+                .cmd()
+                .env("KILN_HOME", &home)
+                .args(["daemon", "--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let out = child.stdout.take().unwrap();
+            let ready = std::io::BufRead::lines(std::io::BufReader::new(out))
+                .any(|l| l.is_ok_and(|l| l == "Daemon is ready"));
+            assert!(ready, "the daemon did not start");
+            child
+        });
+        // Fill the disk with adds of 4 MiB files until one fails.
+        let mut added = 0;
+        let failure = loop {
+            let f = data.join(format!("r{round}-{added}.bin"));
+            write(&f, &common::bytes(4 << 20, (round * 1000 + added) as u64));
+            let o = kiln(&["add", "-Q", f.to_str().unwrap()]);
+            std::fs::remove_file(&f).unwrap();
+            if !o.status.success() {
+                break text(&o.stderr);
+            }
+            added += 1;
+            assert!(added < 40, "the disk never filled");
+        };
+        assert!(
+            added >= 3,
+            "round {round}: only {added} adds fit: {failure}"
+        );
+        assert!(
+            failure.contains("space") || failure.contains("full"),
+            "round {round}: {failure}"
+        );
+        assert_eq!(failure.trim_end().lines().count(), 1, "{failure}");
+        // Unpin all but the oldest pins (one more each round) and collect: both must work on
+        // the full disk, and free the space of what was unpinned (what stays pinned lives in
+        // small packs, which GC wants to merge: it may only do so in the space it has).
+        let full = free_bytes(&mnt);
+        let pins = text(&kiln(&["pin", "ls", "-q"]).stdout);
+        let pins: Vec<&str> = pins.split_whitespace().collect();
+        // The oldest pins stay: one more each round.
+        let keep = if round == 5 {
+            0
+        } else {
+            (round + 1).min(pins.len())
+        };
+        let unpinned = pins.len() - keep;
+        for cid in &pins[keep..] {
+            let o = kiln(&["pin", "rm", cid]);
+            assert!(
+                o.status.success(),
+                "round {round}: pin rm: {}",
+                text(&o.stderr)
+            );
+        }
+        for _ in 0..2 {
+            let o = kiln(&["gc"]);
+            assert!(o.status.success(), "round {round}: gc: {}", text(&o.stderr));
+        }
+        let free = free_bytes(&mnt);
+        assert!(
+            free >= full + (unpinned as u64) * (3 << 20),
+            "round {round}: {full} bytes free before, {free} after unpinning {unpinned} files of 4 MiB"
+        );
+        if round == 5 {
+            assert!(
+                free + (12 << 20) >= start_free,
+                "{free} bytes free at the end, {start_free} at the start"
+            );
+        }
+        let reserve = std::fs::metadata(home.join("reserve")).map(|m| m.len());
+        assert_eq!(
+            reserve.ok(),
+            Some(8 << 20),
+            "round {round}: the reserve is whole"
+        );
+        let v = kiln(&["repo", "verify"]);
+        assert!(v.status.success(), "round {round}: {}", text(&v.stdout));
+        if let Some(mut child) = daemon {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = exit_within(&mut child, 20).expect("the daemon stops");
+        }
+    }
 }
