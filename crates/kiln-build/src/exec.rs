@@ -583,6 +583,7 @@ impl<'s> Builds<'s> {
             limits: Limits {
                 time: Some(left),
                 memory: None,
+                log: None,
             },
             caches: Vec::new(),
             cache_owner: place.clone(),
@@ -732,11 +733,15 @@ impl<'s> Builds<'s> {
             make_parent(&work.join(o))?;
         }
         let log_path = run_dir.join("log");
-        let mut log = std::fs::File::create(&log_path)
+        let log_file = std::fs::File::create(&log_path)
             .map_err(io_err(format!("creating {}", log_path.display())))?;
+        let mut log = CappedLog::new(
+            log_file,
+            job.limits.log.unwrap_or(crate::recipe::DEFAULT_LOG_BYTES),
+        );
         let mut tail = Vec::new();
         let mut on_output = |b: &[u8]| {
-            let _ = log.write_all(b);
+            let _ = log.write(b);
             tail.extend_from_slice(b);
             if tail.len() > 2 * TAIL_BYTES {
                 tail.drain(..tail.len() - TAIL_BYTES);
@@ -795,9 +800,8 @@ impl<'s> Builds<'s> {
                 (status, outcome.code)
             }
         };
-        log.flush()
+        log.finish()
             .map_err(io_err(format!("writing {}", log_path.display())))?;
-        drop(log);
         let ended = now_ms();
         let (ok, rec, record) = self.with_session(|session| {
             let mut outputs = BTreeMap::new();
@@ -1054,6 +1058,65 @@ pub fn remove_tree(path: &Path) -> std::io::Result<()> {
             unlock(path);
             std::fs::remove_dir_all(path)
         }
+    }
+}
+
+/// A step's stored log, bounded by `limits.log`: the first half of the limit is written as
+/// it comes; after that only the last half is kept (in memory) and written at the end, after
+/// a line saying how many bytes were dropped between them.
+struct CappedLog {
+    file: std::io::BufWriter<std::fs::File>,
+    head_left: u64,
+    tail: std::collections::VecDeque<u8>,
+    tail_cap: usize,
+    dropped: u64,
+}
+
+impl CappedLog {
+    fn new(file: std::fs::File, limit: u64) -> CappedLog {
+        let head = limit / 2;
+        CappedLog {
+            file: std::io::BufWriter::with_capacity(64 << 10, file),
+            head_left: head,
+            tail: std::collections::VecDeque::new(),
+            tail_cap: usize::try_from(limit - head).unwrap_or(usize::MAX),
+            dropped: 0,
+        }
+    }
+
+    fn write(&mut self, mut b: &[u8]) -> std::io::Result<()> {
+        if self.head_left > 0 {
+            let n = b
+                .len()
+                .min(usize::try_from(self.head_left).unwrap_or(usize::MAX));
+            self.file.write_all(&b[..n])?;
+            self.head_left -= n as u64;
+            b = &b[n..];
+        }
+        if b.is_empty() {
+            return Ok(());
+        }
+        self.tail.extend(b);
+        if self.tail.len() > self.tail_cap {
+            let excess = self.tail.len() - self.tail_cap;
+            self.tail.drain(..excess);
+            self.dropped += excess as u64;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        if self.dropped > 0 {
+            write!(
+                self.file,
+                "\n[kiln: {} bytes of output dropped here; the log keeps its first and last {} bytes (limits.log)]\n",
+                self.dropped, self.tail_cap
+            )?;
+        }
+        let (a, b) = self.tail.as_slices();
+        self.file.write_all(a)?;
+        self.file.write_all(b)?;
+        self.file.flush()
     }
 }
 

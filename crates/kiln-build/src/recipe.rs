@@ -104,7 +104,13 @@ pub struct Limits {
     pub time: Option<Duration>,
     /// Memory limit in bytes.
     pub memory: Option<u64>,
+    /// Most bytes of output kept in the stored log (its start and its end; what lies between
+    /// is dropped, and the log says how much). None: [`DEFAULT_LOG_BYTES`].
+    pub log: Option<u64>,
 }
+
+/// The stored log's size limit when the recipe gives none (`limits.log`).
+pub const DEFAULT_LOG_BYTES: u64 = 16 << 20;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,6 +146,7 @@ struct RawStep {
 struct RawLimits {
     time: Option<String>,
     memory: Option<String>,
+    log: Option<String>,
 }
 
 /// One line from a parser's message.
@@ -430,6 +437,12 @@ impl Cx<'_> {
                 .map(|m| parse_size(&m).ok_or(Problem::BadSize(m)))
                 .transpose()
                 .map_err(|p| bad("limits.memory".into(), p))?,
+            log: rs
+                .limits
+                .log
+                .map(|m| parse_size(&m).ok_or(Problem::BadSize(m)))
+                .transpose()
+                .map_err(|p| bad("limits.log".into(), p))?,
         };
         Ok(Step {
             name: name.to_string(),

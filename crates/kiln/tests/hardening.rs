@@ -876,3 +876,47 @@ fn a_full_disk_always_frees_space_when_pins_go() {
         }
     }
 }
+
+/// The stored log of a step had no bound (500 MB of output kept whole): it keeps its start
+/// and its end, within `limits.log`, and says how much was dropped.
+#[test]
+fn a_step_log_is_capped_keeping_its_start_and_end() {
+    let r = Repo::new();
+    let src = r.path("loud");
+    write(
+        &src.join("kiln.toml"),
+        br#"
+[step.loud]
+builder = "host"
+command = ["sh", "-c", "echo FIRST-LINE; head -c 20000000 /dev/zero | tr '\\0' x; echo; echo LAST-LINE; echo done > out"]
+outputs = ["out"]
+limits = { log = "1MiB" }
+"#,
+    );
+    let o = r
+        .cmd()
+        .args(["build", "--no-daemon", src.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let log = r.ok(&["log", "1"]);
+    assert!(log.len() <= (1 << 20) + 200, "{} bytes kept", log.len());
+    assert!(log.starts_with("FIRST-LINE\n"), "{}", &log[..40]);
+    assert!(
+        log.trim_end().ends_with("LAST-LINE"),
+        "{}",
+        &log[log.len() - 40..]
+    );
+    let note = log
+        .lines()
+        .find(|l| l.starts_with("[kiln: "))
+        .expect("a line says what was dropped");
+    let dropped: u64 = note
+        .trim_start_matches("[kiln: ")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(dropped + (1 << 20), 20_000_000 + 11 + 1 + 10, "{note}");
+}
