@@ -360,6 +360,10 @@ impl BuildService {
         };
         let sub = self.add(what, steps);
         let (svc, s) = (self.clone(), sub.clone());
+        let opts = Options {
+            cancel: Some(sub.cancel.clone()),
+            ..opts
+        };
         self.spawn(&sub, move || {
             let _in_use = guard;
             let obs = Watch(&s);
@@ -384,6 +388,10 @@ impl BuildService {
         let limit = parse_duration(timeout).map_err(ApiError::bad_request)?;
         let sub = self.add(What::Action { action: cid }, Vec::new());
         let (svc, s) = (self.clone(), sub.clone());
+        let opts = Options {
+            cancel: Some(sub.cancel.clone()),
+            ..opts
+        };
         self.spawn(&sub, move || {
             let obs = Watch(&s);
             let deadline = Instant::now() + limit;
@@ -452,6 +460,7 @@ impl BuildService {
                 ended_ms: None,
             }),
             changed: watch::channel(0).0,
+            cancel: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         });
         t.subs.push_back(sub.clone());
         while t.subs.len() > KEEP_SUBMISSIONS {
@@ -632,6 +641,9 @@ pub(crate) struct Submission {
     state: Mutex<SubState>,
     /// Bumped whenever an event is added.
     changed: watch::Sender<u64>,
+    /// Set by `POST …/builds/sN/cancel`: the build's running steps are killed, no other
+    /// starts.
+    pub(crate) cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct SubState {
@@ -1038,11 +1050,12 @@ pub(crate) fn submission_number(id: &str) -> Option<u64> {
 
 /// Every path [`router`] serves (with the schedules').
 #[cfg(test)]
-pub const PATHS: [&str; 6] = [
+pub const PATHS: [&str; 7] = [
     "/api/kiln/v1/builds",
     "/api/kiln/v1/builds/{id}",
     "/api/kiln/v1/builds/{id}/log",
     "/api/kiln/v1/builds/{id}/events",
+    "/api/kiln/v1/builds/{id}/cancel",
     "/api/kiln/v1/schedules",
     "/api/kiln/v1/schedules/{id}",
 ];
@@ -1054,6 +1067,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/kiln/v1/builds/{id}", get(show))
         .route("/api/kiln/v1/builds/{id}/log", get(log))
         .route("/api/kiln/v1/builds/{id}/events", get(events))
+        .route(
+            "/api/kiln/v1/builds/{id}/cancel",
+            axum::routing::post(cancel),
+        )
         .merge(schedules::router())
 }
 
@@ -1129,6 +1146,24 @@ async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Respo
         };
     }
     Ok(Json(build_view(&s, &id).await?).into_response())
+}
+
+/// `POST /builds/sN/cancel`: stop a running submission (its running steps are killed and
+/// recorded `cancelled`; no other step starts). 202 with the submission as it is now; a
+/// submission that has ended is answered as it is (200), nothing changed.
+async fn cancel(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let n = submission_number(&id).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{id:?} is not a submission (sN): only a build submitted to the daemon can be cancelled"
+        ))
+    })?;
+    let sub = s.builds.submission(n).ok_or_else(|| gone(&id))?;
+    if sub.is_done() {
+        return Ok(Json(sub.view()).into_response());
+    }
+    sub.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+    tracing::info!(submission = %id, "build cancelled");
+    Ok((StatusCode::ACCEPTED, Json(sub.view())).into_response())
 }
 
 fn gone(id: &str) -> ApiError {

@@ -319,6 +319,18 @@ fn build_paths() -> Value {
             "getBuildLog",
             json!({"description": "The log", "content": {"text/plain": {}}}),
         )},
+        "/api/kiln/v1/builds/{id}/cancel": {"post": {
+            "summary": "Cancel a running submission (sN): its running steps are killed and recorded as cancelled, no other step starts; kiln build does this on Ctrl-C",
+            "operationId": "cancelBuild",
+            "parameters": [id_param()],
+            "responses": {
+                "202": json_response("Cancelling: the submission as it is now (follow its events for the end)", "Submission"),
+                "200": json_response("The submission had already ended: nothing changed", "Submission"),
+                "400": json_response("Not a submission number (sN)", "Error"),
+                "404": json_response("No such submission (this daemon does not remember it)", "Error"),
+                "429": {"description": "Too many requests in flight from this client"},
+            }
+        }},
         "/api/kiln/v1/builds/{id}/events": {"get": by_id(
             "A submission's events, replayed then live, as server-sent events",
             "followBuild",

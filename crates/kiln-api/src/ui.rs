@@ -375,6 +375,7 @@ impl Paging {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn origins() {

@@ -54,6 +54,18 @@ pub struct Options {
     pub check: bool,
     /// Who asked (written in the records).
     pub requested_by: String,
+    /// Set to stop the build: running steps are killed (their status `cancelled`) and no
+    /// other step starts.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Options {
+    /// Whether the build was cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 impl Default for Options {
@@ -62,6 +74,7 @@ impl Default for Options {
             slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
             check: false,
             requested_by: "local".into(),
+            cancel: None,
         }
     }
 }
@@ -379,7 +392,7 @@ impl<'s> Builds<'s> {
             let mut running = 0usize;
             let mut stop = false;
             loop {
-                if !stop {
+                if !stop && !opts.cancelled() {
                     for i in 0..n {
                         if running >= slots {
                             break;
@@ -790,8 +803,13 @@ impl<'s> Builds<'s> {
                     memory: job.limits.memory,
                     scratch,
                 };
-                let outcome = sandbox::run(&self.helper, &spec, &mut on_output)
-                    .map_err(|e| job.err(e.to_string()))?;
+                let outcome = sandbox::run_cancellable(
+                    &self.helper,
+                    &spec,
+                    &mut on_output,
+                    opts.cancel.as_deref(),
+                )
+                .map_err(|e| job.err(e.to_string()))?;
                 let status = if outcome.success() {
                     "ok".to_string()
                 } else {

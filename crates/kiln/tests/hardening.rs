@@ -920,3 +920,69 @@ limits = { log = "1MiB" }
         .unwrap();
     assert_eq!(dropped + (1 << 20), 20_000_000 + 11 + 1 + 10, "{note}");
 }
+
+/// Processes whose command line holds `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .collect()
+}
+
+/// Interrupting `kiln build` (Ctrl-C / SIGTERM) while it ran through the daemon left the build
+/// running there without a word: the first interrupt now cancels it on the daemon (its
+/// processes are killed, the step is recorded `cancelled`) and the command says so.
+#[test]
+fn interrupting_a_build_through_the_daemon_cancels_it() {
+    use std::io::BufRead;
+    let r = Repo::new();
+    let src = r.path("slow");
+    write(
+        &src.join("kiln.toml"),
+        br#"
+[step.slow]
+builder = "host"
+command = ["sh", "-c", "echo started; sleep 4324; echo x > out"]
+outputs = ["out"]
+"#,
+    );
+    let d = Daemon::start(&r);
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let mut client = r
+            .cmd()
+            .args(["build", src.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = std::io::BufReader::new(client.stderr.take().unwrap()).lines();
+        assert!(err.any(|l| l.is_ok_and(|l| l.contains("[slow] started"))));
+        unsafe { libc::kill(client.id() as i32, signal) };
+        let rest: Vec<String> = err.map_while(Result::ok).collect();
+        let status = exit_within(&mut client, 30).expect("the client ends");
+        assert!(!status.success());
+        let said = rest.join("\n");
+        assert!(said.contains("Cancelling build s"), "{said}");
+        assert!(said.contains("cancelled"), "{said}");
+        // Nothing of the step is left running.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !processes_with("sleep 4324").is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the step still runs");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let list = r.ok(&["builds", "-n", "1"]);
+        assert!(list.contains("cancelled"), "{list}");
+    }
+    // A cancel of an ended or unknown submission changes nothing.
+    let reply = request(&d.api, "POST", "/api/kiln/v1/builds/s1/cancel", &[]);
+    assert_eq!(reply.status, 200, "{}", text(&reply.body));
+    let reply = request(&d.api, "POST", "/api/kiln/v1/builds/s99/cancel", &[]);
+    assert_eq!(reply.status, 404);
+    let reply = request(&d.api, "POST", "/api/kiln/v1/builds/7/cancel", &[]);
+    assert_eq!(reply.status, 400);
+    assert!(d.stop().success());
+}

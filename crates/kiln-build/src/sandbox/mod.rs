@@ -100,16 +100,21 @@ pub struct Outcome {
     pub memory_limit: String,
     /// Wall-clock time from the helper's fork to the command's end.
     pub elapsed: Duration,
+    /// Stopped because the build was cancelled (everything it started was killed).
+    pub cancelled: bool,
 }
 
 impl Outcome {
     /// Exited with status 0.
     pub fn success(&self) -> bool {
-        self.code == Some(0) && !self.timed_out
+        self.code == Some(0) && !self.timed_out && !self.cancelled
     }
 
     /// A short description: `exit status 2`, `killed by signal 9`, `timed out`.
     pub fn describe(&self) -> String {
+        if self.cancelled {
+            return "cancelled".into();
+        }
         if self.timed_out {
             return "killed at its time limit".into();
         }
@@ -182,6 +187,17 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 /// and everything it started are gone; call it from a thread that lives that long (the helper
 /// dies with the thread that started it).
 pub fn run(helper: &Path, spec: &Spec, output: &mut dyn FnMut(&[u8])) -> Result<Outcome> {
+    run_cancellable(helper, spec, output, None)
+}
+
+/// [`run`], stopped early (the helper, and with it everything the command started, killed)
+/// once `cancel` is set: the outcome is then `cancelled`.
+pub fn run_cancellable(
+    helper: &Path,
+    spec: &Spec,
+    output: &mut dyn FnMut(&[u8]),
+    cancel: Option<&std::sync::atomic::AtomicBool>,
+) -> Result<Outcome> {
     let json = serde_json::to_vec(spec).map_err(|e| sandbox_err(format!("spec: {e}")))?;
     let (log_r, log_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
@@ -207,13 +223,20 @@ pub fn run(helper: &Path, spec: &Spec, output: &mut dyn FnMut(&[u8])) -> Result<
     }
     let deadline = spec.timeout.map(|t| Instant::now() + t + HELPER_GRACE);
     let mut status_bytes = Vec::new();
-    let killed = pump(log_r, status_r, deadline, output, &mut status_bytes);
-    if killed {
+    let ended = pump(log_r, status_r, deadline, cancel, output, &mut status_bytes);
+    let killed = ended == Pumped::TimedOut;
+    if ended != Pumped::Finished {
         let _ = child.kill();
     }
     let status = child
         .wait()
         .map_err(|e| sandbox_err(format!("waiting for the sandbox helper: {e}")))?;
+    if ended == Pumped::Cancelled {
+        return Ok(Outcome {
+            cancelled: true,
+            ..Outcome::default()
+        });
+    }
     let mut outcome = Outcome::default();
     let mut done = false;
     let mut setup = None;
@@ -269,13 +292,22 @@ pub fn run(helper: &Path, spec: &Spec, output: &mut dyn FnMut(&[u8])) -> Result<
 
 /// Copy the log pipe to `output` and the status pipe to `status` until both close. Returns
 /// true when `deadline` passed first.
+/// How [`pump`] ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Pumped {
+    Finished,
+    TimedOut,
+    Cancelled,
+}
+
 fn pump(
     log: OwnedFd,
     status: OwnedFd,
     deadline: Option<Instant>,
+    cancel: Option<&std::sync::atomic::AtomicBool>,
     output: &mut dyn FnMut(&[u8]),
     status_bytes: &mut Vec<u8>,
-) -> bool {
+) -> Pumped {
     let mut log = Some(std::fs::File::from(log));
     let mut status = Some(std::fs::File::from(status));
     let mut buf = vec![0u8; 64 << 10];
@@ -289,23 +321,30 @@ fn pump(
                 revents: 0,
             })
             .collect();
-        let wait_ms = match deadline {
+        if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst)) {
+            return Pumped::Cancelled;
+        }
+        let mut wait_ms = match deadline {
             None => -1,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return true;
+                    return Pumped::TimedOut;
                 }
                 left.as_millis().min(i32::MAX as u128) as i32
             }
         };
+        // A cancellable run looks at its flag at least every 100 ms.
+        if cancel.is_some() && !(0..=100).contains(&wait_ms) {
+            wait_ms = 100;
+        }
         // SAFETY: `fds` is a valid, initialised array of pollfd of the given length.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
         if n < 0 {
             if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            return false;
+            return Pumped::Finished;
         }
         for p in &fds {
             if p.revents == 0 {
@@ -322,5 +361,5 @@ fn pump(
             }
         }
     }
-    false
+    Pumped::Finished
 }

@@ -113,8 +113,77 @@ impl Observer for Terminal {
     }
 }
 
+/// Signals (SIGINT, SIGTERM) received while following a build on the daemon.
+static INTERRUPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// While a build runs on the daemon, Ctrl-C (or SIGTERM) cancels it there: the first asks
+/// the daemon to cancel it (its end is still followed and reported), a second leaves at once
+/// and says that it may still be running and how to stop it.
+fn cancel_on_interrupt(d: &Daemon, id: &str) -> Interruptible {
+    // SAFETY: the handler only increments an atomic counter (async-signal-safe).
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_interrupt as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGTERM,
+            on_interrupt as *const () as libc::sighandler_t,
+        );
+    }
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (d, id) = (d.clone(), id.to_string());
+    std::thread::spawn(move || {
+        let mut seen = 0;
+        loop {
+            match done_rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+            let n = INTERRUPTS.load(std::sync::atomic::Ordering::SeqCst);
+            if n == seen {
+                continue;
+            }
+            seen = n;
+            let path = format!("{}/builds/{id}/cancel", kiln_api::types::PREFIX);
+            if n == 1 {
+                eprintln!(
+                    "Cancelling build {id} on the daemon (interrupt again to leave it running there)"
+                );
+                if let Err(e) = d.post_json::<serde_json::Value>(&path) {
+                    eprintln!("Error: cancelling build {id}: {e}");
+                }
+            } else {
+                eprintln!(
+                    "Error: interrupted; build {id} may still be running on the daemon: `kiln builds` lists it, `kiln log {id}` shows it, POST {path} stops it"
+                );
+                std::process::exit(130);
+            }
+        }
+    });
+    Interruptible(done_tx)
+}
+
+/// While it lives, interrupts cancel the followed build; dropped, they act as usual again.
+struct Interruptible(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
+impl Drop for Interruptible {
+    fn drop(&mut self) {
+        // SAFETY: restoring the default disposition of two signals.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        }
+    }
+}
+
 /// Follow submission `id` on the daemon to its end, printing its events; its result.
 fn follow(d: &Daemon, id: &str) -> Result<BuildResult> {
+    let _watching = cancel_on_interrupt(d, id);
     let resp = d.get(&format!("{}/builds/{id}/events", kiln_api::types::PREFIX))?;
     let mut result = None;
     crate::remote::read_events(resp, |ev: BuildEvent| {
