@@ -629,8 +629,8 @@ impl BuildRowView {
     pub fn print_header(out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "{:>5}  {:<11}  {:<6}  {:<19}  {:>8}  {:<20}  {}  RECORD",
-            "#", "STATUS", "HOW", "STARTED (UTC)", "TIME", "STEP", "RECIPE"
+            "{:>5}  {:<11}  {:<6}  {:<19}  {:>8}  {:<20}  RECIPE  RECORD",
+            "#", "STATUS", "HOW", "STARTED (UTC)", "TIME", "STEP"
         )
     }
 
