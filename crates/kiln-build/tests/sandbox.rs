@@ -145,15 +145,24 @@ fn killed_at_timeout_with_nothing_left() {
     let (o, _) = run(&spec);
     assert!(o.timed_out, "{o:?}");
     assert!(t.elapsed() < Duration::from_secs(5));
-    std::thread::sleep(Duration::from_millis(100));
-    let left = sleepers();
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    gone_within(Duration::from_secs(10));
     // The end of the command also ends what it started.
     let (o, _) = sh(&c, "sleep 4246 & (setsid sleep 4247 &); exit 0");
     assert!(o.success());
-    std::thread::sleep(Duration::from_millis(100));
-    let left = sleepers();
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    gone_within(Duration::from_secs(10));
+}
+
+/// Wait until no process the test started is left, at most `limit`.
+fn gone_within(limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = sleepers();
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes left behind: {left:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn sleepers() -> Vec<String> {

@@ -291,12 +291,9 @@ outputs = ["out"]
     );
     // The other step finished and is printed.
     assert!(out.contains(" fast:out"), "{out}");
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    assert!(
-        sleepers("313").is_empty(),
-        "left behind: {:?}",
-        sleepers("313")
-    );
+    common::eventually("no process of the step left", 10, || {
+        sleepers("313").is_empty()
+    });
 }
 
 #[test]
@@ -934,12 +931,9 @@ outputs = ["out"]
     assert!(err.any(|l| l.unwrap().contains("[slow] started")));
     child.kill().unwrap();
     let _ = child.wait();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(
-        sleepers("4321").is_empty(),
-        "left behind: {:?}",
-        sleepers("4321")
-    );
+    common::eventually("no process of the step left", 10, || {
+        sleepers("4321").is_empty()
+    });
     // The next kiln to open the builds clears up: the step is marked interrupted and its
     // work directory is gone; the store is consistent.
     let builds = r.ok(&["builds"]);

@@ -29,6 +29,27 @@ fn with_stdin(r: &Repo, args: &[&str], input: &[u8]) -> (bool, String, String) {
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
 
+/// `kiln block put` of a hand-made dag-pb node (as it could come from elsewhere); its CID.
+fn put_pb(r: &Repo, node: &kiln_core::dag_pb::PbNode) -> String {
+    let p = r.path("node.pb");
+    std::fs::write(&p, node.encode()).unwrap();
+    r.ok(&["block", "put", "--cid-codec", "dag-pb", p.to_str().unwrap()])
+        .trim()
+        .to_string()
+}
+
+/// A UnixFS file node holding `held` bytes inline and claiming `claimed`.
+fn lying_file(held: usize, claimed: u64) -> kiln_core::dag_pb::PbNode {
+    use kiln_core::unixfs::{DataType, UnixfsData};
+    let mut u = UnixfsData::new(DataType::File);
+    u.data = Some(vec![b'a'; held]);
+    u.filesize = Some(claimed);
+    kiln_core::dag_pb::PbNode {
+        links: vec![],
+        data: Some(u.encode()),
+    }
+}
+
 /// `echo hi | kiln add` failed with "required arguments were not provided": kubo reads
 /// standard input when no path is given. Directly and through the daemon, the same line.
 #[test]
@@ -124,36 +145,20 @@ fn a_file_that_lies_about_its_size_is_refused() {
     use kiln_core::dag_pb::PbNode;
     use kiln_core::unixfs::{DataType, UnixfsData};
     let r = Repo::new();
-    let mut u = UnixfsData::new(DataType::File);
-    u.data = Some(vec![b'a'; 1024]);
-    u.filesize = Some(1 << 63);
-    let node = PbNode {
-        links: vec![],
-        data: Some(u.encode()),
-    };
-    let block = r.path("liar.pb");
-    std::fs::write(&block, node.encode()).unwrap();
-    let cid = r
-        .ok(&[
-            "block",
-            "put",
-            "--cid-codec",
-            "dag-pb",
-            block.to_str().unwrap(),
-        ])
-        .trim()
-        .to_string();
+    let cid = put_pb(&r, &lying_file(1024, 1 << 63));
     let err = r.fails(&["cat", &cid]);
     assert!(err.contains("filesize"), "{err}");
 
     // A parent that gives a child more than the child holds.
+    let block = r.path("leaf.bin");
+    std::fs::write(&block, [b'b'; 1000]).unwrap();
     let leaf = r.add(&[
         "--cid-version",
         "1",
         "--raw-leaves",
         block.to_str().unwrap(),
     ]);
-    let leaf_size = std::fs::metadata(&block).unwrap().len();
+    let leaf_size = 1000;
     let mut p = UnixfsData::new(DataType::File);
     p.blocksizes = vec![leaf_size + 1_000_000];
     p.filesize = Some(leaf_size + 1_000_000);
@@ -165,17 +170,7 @@ fn a_file_that_lies_about_its_size_is_refused() {
         }],
         data: Some(p.encode()),
     };
-    std::fs::write(&block, parent.encode()).unwrap();
-    let parent_cid = r
-        .ok(&[
-            "block",
-            "put",
-            "--cid-codec",
-            "dag-pb",
-            block.to_str().unwrap(),
-        ])
-        .trim()
-        .to_string();
+    let parent_cid = put_pb(&r, &parent);
     let err = r.fails(&["cat", &parent_cid]);
     assert!(err.contains("its parent says"), "{err}");
 
@@ -301,12 +296,7 @@ fn a_failed_get_leaves_nothing_behind() {
         name: name.to_string(),
         tsize: 7,
     };
-    let put = |node: PbNode| {
-        let p = r.path("node.pb");
-        std::fs::write(&p, node.encode()).unwrap();
-        let cid = r.ok(&["block", "put", "--cid-codec", "dag-pb", p.to_str().unwrap()]);
-        kiln_core::cids::parse_cid(cid.trim()).unwrap()
-    };
+    let put = |node: PbNode| kiln_core::cids::parse_cid(&put_pb(&r, &node)).unwrap();
     let bad = put(dir(vec![link("a\0b", leaf)]));
     let top = put(dir(vec![link("good", leaf), link("sub", bad)]));
     for (cid, d) in [(top, false), (top, true)] {
@@ -574,29 +564,9 @@ fn one_request_cannot_make_the_daemon_hold_memory() {
 #[test]
 fn errors_through_the_daemon_are_the_direct_ones() {
     use kiln_core::car::CarWriter;
-    use kiln_core::dag_pb::PbNode;
-    use kiln_core::unixfs::{DataType, UnixfsData};
     let r = Repo::new();
     // A file block that claims more than it holds.
-    let mut u = UnixfsData::new(DataType::File);
-    u.data = Some(vec![b'a'; 1024]);
-    u.filesize = Some(5000);
-    let node = PbNode {
-        links: vec![],
-        data: Some(u.encode()),
-    };
-    let block = r.path("liar.pb");
-    std::fs::write(&block, node.encode()).unwrap();
-    let liar = r
-        .ok(&[
-            "block",
-            "put",
-            "--cid-codec",
-            "dag-pb",
-            block.to_str().unwrap(),
-        ])
-        .trim()
-        .to_string();
+    let liar = put_pb(&r, &lying_file(1024, 5000));
     // A CAR whose second block does not match its CID, after 4 MB of good blocks.
     let bad_car = r.path("bad.car");
     let good: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 1 << 20]).collect();

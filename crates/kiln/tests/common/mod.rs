@@ -131,3 +131,15 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     assert!(o.status.success(), "git {args:?}: {}", text(&o.stderr));
     text(&o.stdout).trim().to_string()
 }
+
+/// Wait until `done` holds, polling every 20 ms; panics naming `what` after `secs` seconds.
+pub fn eventually(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {secs} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
