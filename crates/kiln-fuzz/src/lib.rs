@@ -6,8 +6,11 @@
 
 use std::sync::OnceLock;
 
+/// A fuzz target: arbitrary bytes in; a panic is a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name (the directory names under `fuzz/corpus` and `fuzz/regressions`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("cid", cid),
     ("dag_pb", dag_pb),
     ("unixfs", unixfs),
