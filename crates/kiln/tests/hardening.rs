@@ -378,22 +378,24 @@ fn a_second_daemon_on_one_repository_is_refused() {
     assert!(third.stop().success());
 }
 
+/// A recipe under `r` with one step `slow` that prints `started`, then sleeps `secs`
+/// (a number to find its process by); its directory.
+fn slow_recipe(r: &Repo, secs: &str) -> std::path::PathBuf {
+    let src = r.path("slow");
+    let recipe = format!(
+        "[step.slow]\nbuilder = \"host\"\ncommand = [\"sh\", \"-c\", \"echo started; sleep {secs}; echo x > out\"]\noutputs = [\"out\"]\n"
+    );
+    write(&src.join("kiln.toml"), recipe.as_bytes());
+    src
+}
+
 /// A step whose daemon was killed stayed `running` after the daemon restarted (and kept its
 /// work directory) until some later `kiln build` ran: the daemon now clears up at start.
 #[test]
 fn a_restarted_daemon_marks_steps_it_left_running_interrupted() {
     use std::io::BufRead;
     let r = Repo::new();
-    let src = r.path("slow");
-    write(
-        &src.join("kiln.toml"),
-        br#"
-[step.slow]
-builder = "host"
-command = ["sh", "-c", "echo started; sleep 4322; echo x > out"]
-outputs = ["out"]
-"#,
-    );
+    let src = slow_recipe(&r, "4322");
     let mut d = Daemon::start(&r);
     let mut client = r
         .cmd()
@@ -910,16 +912,7 @@ fn processes_with(marker: &str) -> Vec<u32> {
 fn interrupting_a_build_through_the_daemon_cancels_it() {
     use std::io::BufRead;
     let r = Repo::new();
-    let src = r.path("slow");
-    write(
-        &src.join("kiln.toml"),
-        br#"
-[step.slow]
-builder = "host"
-command = ["sh", "-c", "echo started; sleep 4324; echo x > out"]
-outputs = ["out"]
-"#,
-    );
+    let src = slow_recipe(&r, "4324");
     let d = Daemon::start(&r);
     for signal in [libc::SIGINT, libc::SIGTERM] {
         let mut client = r
