@@ -653,16 +653,26 @@ outputs = ["out"]
         .cmd()
         .args(["build", "--watch", "--interval", "100ms", &d])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut said = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     let cid1 = output_of(&first, "copy:out");
     assert_eq!(cat(&r, &cid1), "one\n");
-    // A file that no input covers changes: nothing is built (no new line before the next).
+    // A file that no input covers changes: seen, and nothing is built (no new line on
+    // stdout before the next).
     write(&r.path("src/unrelated.txt"), "x");
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    let seen = said
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("Change in "))
+        .expect("the watcher saw the change");
+    assert!(
+        seen.ends_with(": no step's inputs changed, nothing to build"),
+        "{seen}"
+    );
     write(&r.path("src/in.txt"), "two\n");
     let second = lines.next().unwrap().unwrap();
     child.kill().unwrap();

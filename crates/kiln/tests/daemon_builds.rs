@@ -280,6 +280,18 @@ outputs = ["z"]
 
 /// Server-sent events of submission `id`, read with reqwest: (id, event) pairs.
 fn events(api: &str, id: &str, last: Option<u64>) -> Vec<(Option<u64>, BuildEvent)> {
+    follow(api, id, last, |_| {})
+}
+
+/// The events of submission `id` as they stream, each shown to `seen` as it arrives; all
+/// of them once the stream ends.
+fn follow(
+    api: &str,
+    id: &str,
+    last: Option<u64>,
+    mut seen: impl FnMut(&BuildEvent),
+) -> Vec<(Option<u64>, BuildEvent)> {
+    use std::io::BufRead;
     let client = reqwest::blocking::Client::new();
     let mut req = client.get(format!("http://{api}/api/kiln/v1/builds/{id}/events"));
     if let Some(n) = last {
@@ -291,10 +303,10 @@ fn events(api: &str, id: &str, last: Option<u64>) -> Vec<(Option<u64>, BuildEven
         resp.headers()["content-type"].to_str().unwrap(),
         "text/event-stream"
     );
-    let text = resp.text().unwrap();
     let mut out = Vec::new();
     let (mut seq, mut name, mut data) = (None, String::new(), String::new());
-    for line in text.lines() {
+    for line in std::io::BufReader::new(resp).lines() {
+        let line = line.unwrap();
         if let Some(v) = line.strip_prefix("id: ") {
             seq = v.parse().ok();
         } else if let Some(v) = line.strip_prefix("event: ") {
@@ -304,6 +316,7 @@ fn events(api: &str, id: &str, last: Option<u64>) -> Vec<(Option<u64>, BuildEven
         } else if line.is_empty() && !data.is_empty() {
             let ev: BuildEvent = serde_json::from_str(&data).unwrap();
             assert_eq!(ev.name(), name);
+            seen(&ev);
             out.push((seq.take(), ev));
             data.clear();
         }
@@ -460,23 +473,20 @@ outputs = ["out/x"]
     let src = r.add(&["-r", "-H", "--pin=false", dir.to_str().unwrap()]);
     let sub = submit(&d.api, serde_json::json!({"source": src}));
     let id = sub["id"].as_str().unwrap().to_string();
-    // A follower, in the middle of the build.
+    // A follower, in the middle of the build: the daemon stops once the step has said
+    // its first line to it.
     let api = d.api.clone();
-    let follower = std::thread::spawn(move || events(&api, &id, None));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let list: serde_json::Value =
-            reqwest::blocking::get(format!("http://{}/api/kiln/v1/builds", d.api))
-                .unwrap()
-                .json()
-                .unwrap();
-        if list["builds"][0]["status"] == "running" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the build did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    let (said, running) = std::sync::mpsc::channel();
+    let follower = std::thread::spawn(move || {
+        follow(&api, &id, None, |e| {
+            if matches!(e, BuildEvent::Output { line, .. } if line == "waiting") {
+                let _ = said.send(());
+            }
+        })
+    });
+    running
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the step did not start and say its first line");
     let stopping = Instant::now();
     assert_eq!(d.stop().code(), Some(0));
     assert!(stopping.elapsed() < Duration::from_secs(10));

@@ -63,15 +63,20 @@ fn schedule(d: &Daemon) -> Value {
     all[0].clone()
 }
 
-/// Submission `id` once it has ended: the content of its output `out`.
+/// Submission `id` of schedule 1 once it has ended: the content of its output `out`.
 fn output_of(r: &Repo, d: &Daemon, id: &str) -> String {
+    output_of_schedule(r, d, id, 1, "out")
+}
+
+/// Submission `id` of schedule `n` once it has ended: the content of its output `out`.
+fn output_of_schedule(r: &Repo, d: &Daemon, id: &str, n: u64, out: &str) -> String {
     let sub = wait_for(&format!("{id} to end"), || {
         let v = get_json(d, &format!("/api/kiln/v1/builds/{id}"));
         (v["state"] != "running").then_some(v)
     });
     assert_eq!(sub["state"], "ok", "{sub}");
-    assert_eq!(sub["schedule"], 1, "{sub}");
-    let cid = sub["result"]["done"][0]["outputs"]["out"].as_str().unwrap();
+    assert_eq!(sub["schedule"], n, "{sub}");
+    let cid = sub["result"]["done"][0]["outputs"][out].as_str().unwrap();
     r.ok(&["cat", cid])
 }
 
@@ -207,8 +212,40 @@ fn the_daemon_builds_a_recipe_on_its_schedule_when_its_branch_moves() {
     assert!(!r.ok(&["pin", "ls"]).contains("schedule:1"));
     let e = r.fails(&["schedules", "rm", "1"]);
     assert!(e.contains("no schedule 1"), "{e}");
+    // A second schedule (another step on the same branch) is the witness: once it has
+    // seen the branch move and checked again, the removed one would have built too.
+    let other = r.path("other");
+    write(
+        &other.join("kiln.toml"),
+        RECIPE
+            .replace("[step.copy]", "[step.copy2]")
+            .replace("\"out\"]", "\"out2\"]")
+            .replace("REPO", &repo.to_string_lossy())
+            .as_bytes(),
+    );
+    let said = r.ok(&["build", "--schedule", other.to_str().unwrap()]);
+    assert!(said.starts_with("Schedule 2 registered: "), "{said}");
+    let witness = wait_for("the second schedule's first build", || {
+        schedule(&d)["last_submission"].as_str().map(str::to_string)
+    });
+    assert_eq!(output_of_schedule(&r, &d, &witness, 2, "out2"), "two\n");
+    assert_eq!(built(&r), 3);
     git_commit(&repo, "three\n");
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(built(&r), 2);
+    let moved = wait_for("the second schedule's build after the move", || {
+        schedule(&d)["last_submission"]
+            .as_str()
+            .filter(|s| *s != witness)
+            .map(str::to_string)
+    });
+    assert_eq!(output_of_schedule(&r, &d, &moved, 2, "out2"), "three\n");
+    let checked = schedule(&d)["last_check_ms"].as_u64().unwrap();
+    wait_for("one more check of the second schedule", || {
+        (schedule(&d)["last_check_ms"].as_u64().unwrap() >= checked + 1000).then_some(())
+    });
+    assert_eq!(
+        built(&r),
+        4,
+        "only the second schedule built after the move"
+    );
     assert!(d.stop().success());
 }

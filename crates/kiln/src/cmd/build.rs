@@ -569,6 +569,10 @@ fn watch(
                 recipe = r;
             }
             if keys(&plan) == last_keys {
+                eprintln!(
+                    "Change in {}: no step's inputs changed, nothing to build",
+                    a.dir.display()
+                );
                 continue;
             }
             last_keys = keys(&plan);
