@@ -138,6 +138,7 @@ impl BuildService {
         // Steps a killed daemon (or command) left running: marked interrupted now, and
         // their work directories removed, rather than when some later build opens them.
         kiln_build::exec::sweep_dead_runs(&dir, &index);
+        schedules::hold_sources(&store, &index);
         let sched = Arc::new(schedules::Sched::load(&index)?);
         Ok(Arc::new(BuildService {
             store,
@@ -1859,19 +1860,24 @@ outputs = ["out/site"]
         assert!(v["last_check_ms"].is_null());
         let (st, again) = send(&f.app, "POST", uri, body.clone()).await;
         assert_eq!((st, again["id"].as_i64()), (StatusCode::OK, Some(id)));
+        // The owners of the source's pins.
         let pin = |f: &Fixture| {
-            f.store
+            let owners: Vec<String> = f
+                .store
                 .pins()
                 .unwrap()
                 .into_iter()
-                .find(|p| p.cid.to_string() == src)
-                .and_then(|p| p.name)
+                .filter(|p| p.cid.to_string() == src)
+                .map(|p| p.owner.to_string())
+                .collect();
+            (!owners.is_empty()).then(|| owners.join(","))
         };
         assert_eq!(pin(&f).as_deref(), Some(format!("schedule:{id}").as_str()));
-        // Another schedule of the same source (other parameters) shares the pin.
+        // Another schedule of the same source (other parameters) holds a pin of its own.
         let (st, other) = send(&f.app, "POST", uri, serde_json::json!({"source": src})).await;
         assert_eq!(st, StatusCode::CREATED, "{other}");
         let other = other["id"].as_i64().unwrap();
+        assert_eq!(pin(&f), Some(format!("schedule:{id},schedule:{other}")));
 
         let (st, list) = send(&f.app, "GET", uri, Value::Null).await;
         assert_eq!(st, StatusCode::OK);
@@ -1896,7 +1902,7 @@ outputs = ["out/site"]
         let ids: Vec<i64> = again.schedule_views().iter().map(|v| v.id).collect();
         assert_eq!(ids, [id, other]);
 
-        // Removed: the pin goes to the other schedule of the source, then away.
+        // Removed: its pin goes, the other schedule's stays; then that one goes too.
         let (st, gone) = send(&f.app, "DELETE", &format!("{uri}/{id}"), Value::Null).await;
         assert_eq!(st, StatusCode::OK, "{gone}");
         conforms(

@@ -118,6 +118,33 @@ impl From<tokio::task::JoinError> for ApiError {
     }
 }
 
+/// The Kubo RPC's rendering of the node's errors: kubo answers 500 ("normal" errors, code 0)
+/// for everything that is not the client's fault, 400 (code 1) for bad arguments.
+impl From<kiln_node::Error> for ApiError {
+    fn from(e: kiln_node::Error) -> Self {
+        use kiln_node::ErrorKind as K;
+        let message = e.message().to_string();
+        match e.kind() {
+            K::InvalidInput => ApiError::bad_request(message),
+            K::Forbidden => ApiError::forbidden(message),
+            K::Unauthenticated => ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                ..ApiError::forbidden(message)
+            },
+            K::Quota => ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                ..ApiError::forbidden(message)
+            },
+            K::Unavailable => ApiError::unavailable(message),
+            K::NotFound => ApiError {
+                not_found: true,
+                ..ApiError::internal(message)
+            },
+            K::AlreadyExists | K::Conflict | K::Internal => ApiError::internal(message),
+        }
+    }
+}
+
 impl From<kiln_store::Error> for ApiError {
     fn from(e: kiln_store::Error) -> Self {
         ApiError::internal(e.to_string())

@@ -53,8 +53,10 @@ fn schemas() -> Value {
             "pack_bytes": int(), "db_bytes": int(), "repo_path": string(),
         })),
         "Pin": object(json!({
+            "id": int(),
             "cid": string(),
             "mode": {"type": "string", "enum": ["recursive", "direct"]},
+            "owner": string(),
             "name": {"type": ["string", "null"]},
             "created_ms": int(),
         })),

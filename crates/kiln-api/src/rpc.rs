@@ -18,7 +18,9 @@ use base64::Engine;
 use kiln_core::Cid;
 use kiln_core::cids::{self, ContentPath, parse_cid};
 use kiln_core::export::{self, Node};
-use kiln_store::{PinMode, PinStatus, RepoStat, Store};
+use kiln_node::pins::Whose;
+use kiln_node::{Caller, Via};
+use kiln_store::{NewPin, PinMode, PinStatus, RepoStat, Store};
 use serde_json::{Value, json};
 
 /// POST `handler`; any other method → 405 with a Kubo error body.
@@ -105,6 +107,12 @@ fn number(q: &Args, name: &str) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
+/// The caller of a Kubo RPC request: the local administrator (the API listens on loopback
+/// and has no users yet).
+pub(crate) fn rpc_caller() -> Caller {
+    Caller::local(Via::Rpc)
+}
+
 /// Run store work on the blocking pool.
 pub(crate) async fn blocking<T: Send + 'static>(
     s: &AppState,
@@ -118,32 +126,38 @@ pub(crate) fn resolve(store: &Store, path: &str) -> Result<Cid, ApiError> {
     Ok(export::resolve(store, &p)?)
 }
 
-/// Pin what `path` (`CID[/path]`) names and record it; the RPC and the web UI share this.
+/// Pin what `path` (`CID[/path]`) names for `caller` and record it; the RPC and the web UI
+/// share this.
 pub(crate) fn pin_path<E>(
     st: &Store,
     activity: &Activity,
+    caller: &Caller,
     path: &str,
     mode: PinMode,
     name: Option<&str>,
 ) -> Result<Cid, E>
 where
-    E: From<kiln_core::Error> + From<kiln_store::Error>,
+    E: From<kiln_node::Error>,
 {
-    let cid = export::resolve(st, &ContentPath::parse(path)?)?;
-    st.pin_add(&cid, mode, name)?;
+    let cid = kiln_node::pins::add(st, caller, path, mode, name)?;
     activity.record(Kind::Pin, Some(cid), name.unwrap_or_default());
     Ok(cid)
 }
 
-/// Remove the pin of what `path` names and record it; shared with the web UI.
-pub(crate) fn unpin_path<E>(st: &Store, activity: &Activity, path: &str) -> Result<Cid, E>
+/// Remove the pins `whose` says of what `path` names and record it; shared with the web UI.
+pub(crate) fn unpin_path<E>(
+    st: &Store,
+    activity: &Activity,
+    caller: &Caller,
+    path: &str,
+    whose: &Whose,
+) -> Result<kiln_node::pins::Removed, E>
 where
-    E: From<kiln_core::Error> + From<kiln_store::Error>,
+    E: From<kiln_node::Error>,
 {
-    let cid = export::resolve(st, &ContentPath::parse(path)?)?;
-    st.pin_rm(&cid)?;
-    activity.record(Kind::Unpin, Some(cid), "");
-    Ok(cid)
+    let removed = kiln_node::pins::remove(st, caller, path, whose)?;
+    activity.record(Kind::Unpin, Some(removed.cid), "");
+    Ok(removed)
 }
 
 /// The repository's size on disk as `repo/stat` reports it: pack files plus the database.
@@ -363,7 +377,7 @@ async fn block_put(
         let mut session = st.session()?;
         session.put(&cid, &data, &links)?;
         if pin {
-            session.pin(&cid, PinMode::Recursive, None);
+            session.pin(&cid, NewPin::new(rpc_caller().owner(), PinMode::Recursive));
         }
         crate::metrics::blocks_added(session.blocks_written());
         session.commit()?;
@@ -404,7 +418,7 @@ async fn pin_add(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiE
     blocking(&s, move |st| {
         let mut pins = Vec::new();
         for p in &paths {
-            let cid = pin_path::<ApiError>(st, &activity, p, mode, name.as_deref())?;
+            let cid = pin_path::<ApiError>(st, &activity, &rpc_caller(), p, mode, name.as_deref())?;
             pins.push(cid.to_string());
         }
         Ok(Json(json!({"Pins": pins})))
@@ -412,14 +426,28 @@ async fn pin_add(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiE
     .await
 }
 
+/// `pin/rm`: the caller's pins; kiln's extensions `owner=OWNER` (another owner's) and
+/// `all=true` (every owner's), for the administrator.
 async fn pin_rm(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
     let paths: Vec<String> = all(&q, "arg").into_iter().map(str::to_string).collect();
+    let whose = match (one(&q, "owner"), flag(&q, "all", false)?) {
+        (Some(_), true) => {
+            return Err(ApiError::bad_request(
+                "owner and all cannot be given together",
+            ));
+        }
+        (Some(o), false) => Whose::Of(
+            kiln_store::PinOwner::new(o).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        ),
+        (None, true) => Whose::All,
+        (None, false) => Whose::Mine,
+    };
     let activity = s.activity.clone();
     blocking(&s, move |st| {
         let mut pins = Vec::new();
         for p in &paths {
-            let cid = unpin_path::<ApiError>(st, &activity, p)?;
-            pins.push(cid.to_string());
+            let removed = unpin_path::<ApiError>(st, &activity, &rpc_caller(), p, &whose)?;
+            pins.push(removed.cid.to_string());
         }
         Ok(Json(json!({"Pins": pins})))
     })
@@ -448,7 +476,10 @@ async fn pin_ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiEr
                 keys.insert(c.to_string(), json!({"Type": t}));
             }
         } else {
-            for p in st.pins()? {
+            // A CID held by several owners is one key, of its strongest mode.
+            let mut pins = st.pins()?;
+            pins.sort_by_key(|p| p.mode == PinMode::Recursive);
+            for p in pins {
                 if kind == "all" || kind == p.mode.to_string() {
                     let mut v = json!({"Type": p.mode.to_string()});
                     if let Some(n) = p.name.as_deref().filter(|_| names) {

@@ -60,10 +60,17 @@ impl StatView {
 /// One pin in `GET /api/kiln/v1/pins`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PinView {
+    /// The pin's number (unique in the repository).
+    #[serde(default)]
+    pub id: i64,
     /// The pinned root.
     pub cid: String,
     /// `recursive` or `direct`.
     pub mode: String,
+    /// Who holds it: `local` (the local administrator), or kiln itself: `build`,
+    /// `schedule:N`, `rootfs`.
+    #[serde(default)]
+    pub owner: String,
     /// The pin's name, if it has one.
     pub name: Option<String>,
     /// When it was pinned, milliseconds since the Unix epoch.
@@ -74,8 +81,10 @@ impl PinView {
     /// From a stored pin.
     pub fn new(p: &kiln_store::Pin) -> PinView {
         PinView {
+            id: p.id,
             cid: p.cid.to_string(),
             mode: p.mode.to_string(),
+            owner: p.owner.to_string(),
             name: p.name.clone(),
             created_ms: p
                 .created

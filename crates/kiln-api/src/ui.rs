@@ -171,6 +171,24 @@ impl From<kiln_core::Error> for UiError {
     }
 }
 
+/// The web UI's rendering of the node's errors: a page with the status of the kind.
+impl From<kiln_node::Error> for UiError {
+    fn from(e: kiln_node::Error) -> Self {
+        use kiln_node::ErrorKind as K;
+        let status = match e.kind() {
+            K::NotFound => StatusCode::NOT_FOUND,
+            K::AlreadyExists | K::Conflict => StatusCode::CONFLICT,
+            K::InvalidInput => StatusCode::BAD_REQUEST,
+            K::Forbidden => StatusCode::FORBIDDEN,
+            K::Unauthenticated => StatusCode::UNAUTHORIZED,
+            K::Quota => StatusCode::TOO_MANY_REQUESTS,
+            K::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            K::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        UiError::new(status, e.message().to_string())
+    }
+}
+
 impl From<kiln_store::Error> for UiError {
     fn from(e: kiln_store::Error) -> Self {
         use kiln_store::Error as E;

@@ -15,11 +15,11 @@ use crate::index::{BuildRow, Index};
 use crate::recipe::{Builder, Limits, Recipe};
 use crate::record::{BuildRecord, RECORD_FORMAT, SignedRecord, now_ms};
 use crate::sandbox::{self, Mount, Root, Spec};
-use crate::{builtin, content};
+use crate::{builtin, content, owners};
 use kiln_core::Cid;
 use kiln_core::cids::ContentPath;
 use kiln_core::export;
-use kiln_store::{PinMode, Store};
+use kiln_store::{NewPin, PinMode, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -463,17 +463,17 @@ impl<'s> Builds<'s> {
                 }
             }
         })?;
-        // Every record of a step run is kept, so `kiln record N` works after `kiln gc`: the
-        // good ones as the step's result (`build:STEP`); a --check rebuild of a cached step,
-        // which is not the cached result, as `build-check:STEP`; a failed run (above) as
-        // `build-failed:STEP`.
+        // Every record of a step run is kept (pinned by the owner `build`), so `kiln record
+        // N` works after `kiln gc`: the good ones as the step's result (named `STEP`); a
+        // --check rebuild of a cached step, which is not the cached result, as `check:STEP`;
+        // a failed run (above) as `failed:STEP`.
         kept.extend(results.iter().flatten().filter(|r| !r.cached).map(|r| {
-            let kind = if r.check.is_some() {
-                "build-check"
+            let name = if r.check.is_some() {
+                format!("check:{}", r.name)
             } else {
-                "build"
+                r.name.clone()
             };
-            (format!("{kind}:{}", r.name), r.record, PinMode::Recursive)
+            (name, r.record, PinMode::Recursive)
         }));
         self.pin_records(&kept)?;
         let skipped = plan
@@ -616,7 +616,7 @@ impl<'s> Builds<'s> {
             self.pin_records(&failed_pins(&name, &ran))?;
             return Err(fail(message));
         }
-        self.pin_records(&[(format!("build:{name}"), ran.record, PinMode::Recursive)])?;
+        self.pin_records(&[(name.clone(), ran.record, PinMode::Recursive)])?;
         Ok((ran.record, ran.rec, false))
     }
 
@@ -900,9 +900,9 @@ impl<'s> Builds<'s> {
         })
     }
 
-    /// Pin records (recursively, under the names given: `build:STEP` and the like), all in
-    /// one transaction: checking a pin walks its DAG, and the records of one build share most
-    /// of theirs.
+    /// Pin records as the owner [`owners::BUILD`] (with the modes and names given: `STEP`,
+    /// `check:STEP`, `failed:STEP`), all in one transaction: checking a pin walks its DAG,
+    /// and the records of one build share most of theirs.
     pub fn pin_records(&self, records: &[(String, Cid, PinMode)]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
@@ -913,7 +913,10 @@ impl<'s> Builds<'s> {
             None => self.store.session()?,
         };
         for (name, record, mode) in records {
-            session.pin(record, *mode, Some(name));
+            session.pin(
+                record,
+                NewPin::new(owners::build(), *mode).named(Some(name)),
+            );
         }
         session.commit()?;
         Ok(())
@@ -993,9 +996,9 @@ impl<'s> Builds<'s> {
 /// with all its blocks.
 fn failed_pins(step: &str, ran: &Ran) -> [(String, Cid, PinMode); 2] {
     [
-        (format!("build-failed:{step}"), ran.record, PinMode::Direct),
+        (format!("failed:{step}"), ran.record, PinMode::Direct),
         (
-            format!("build-failed:{step}/log"),
+            format!("failed:{step}/log"),
             ran.rec.log,
             PinMode::Recursive,
         ),

@@ -7,6 +7,7 @@
 
 use crate::error::Result;
 use kiln_core::Cid;
+use kiln_store::schema::Migration;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -69,7 +70,10 @@ pub struct Index {
     conn: Mutex<Connection>,
 }
 
-const SCHEMA: &str = "
+/// Version 1: the layout every kiln before schema versions wrote (they set no
+/// `user_version`, and the newest of them added `cache_inputs`, hence `IF NOT EXISTS`
+/// throughout: an older index gains what it lacks). Frozen, as every migration is.
+const V1: &str = "
 CREATE TABLE IF NOT EXISTS actions (
     action BLOB PRIMARY KEY,
     record BLOB NOT NULL,
@@ -112,6 +116,18 @@ CREATE TABLE IF NOT EXISTS schedules (
 );
 ";
 
+/// Every version of the index, oldest first (see [`kiln_store::schema`]).
+const MIGRATIONS: &[Migration] = &[Migration {
+    to: 1,
+    what: "actions, builds, caches, cache inputs, schedules",
+    sql: V1,
+}];
+
+/// The newest version of the index this kiln knows.
+pub fn newest_version() -> i64 {
+    kiln_store::schema::newest(MIGRATIONS)
+}
+
 const SCHEDULE_COLUMNS: &str = "id, source, origin, params, schedule, pinned, created_ms, last_check_ms, last_outcome, last_message";
 
 fn cid_col(bytes: Vec<u8>) -> rusqlite::Result<Cid> {
@@ -125,13 +141,19 @@ fn opt_cid(bytes: Option<Vec<u8>>) -> rusqlite::Result<Option<Cid>> {
 }
 
 impl Index {
-    /// Open (creating) the index at `path`.
+    /// Open (creating) the index at `path`, migrated to the newest schema in one
+    /// transaction; an index from a newer kiln is refused, untouched.
     pub fn open(path: &Path) -> Result<Index> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
+        kiln_store::schema::migrate(
+            &mut conn,
+            path,
+            MIGRATIONS,
+            kiln_store::schema::user_version,
+        )?;
         Ok(Index {
             conn: Mutex::new(conn),
         })

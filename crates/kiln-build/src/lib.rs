@@ -39,6 +39,7 @@ pub mod exec;
 pub mod git;
 pub mod graph;
 pub mod index;
+pub mod owners;
 pub mod recipe;
 pub mod record;
 pub mod sandbox;

@@ -12,6 +12,15 @@ use kiln_store::{Cid, PinMode, Store, StoreOptions};
 use multihash::Multihash;
 use sha2::{Digest, Sha256};
 
+/// A pin of the local administrator.
+fn pin(mode: PinMode, name: Option<&str>) -> kiln_store::NewPin {
+    kiln_store::NewPin::new(local(), mode).named(name)
+}
+
+fn local() -> kiln_store::PinOwner {
+    kiln_store::PinOwner::new("local").unwrap()
+}
+
 fn cid(codec: u64, data: &[u8]) -> Cid {
     let mh = Multihash::<64>::wrap(0x12, &Sha256::digest(data)).expect("32-byte digest fits");
     Cid::new_v1(codec, mh)
@@ -57,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let root = cid(0x70, &root_data);
             session.put(&root, &root_data, &leaves)?;
             if file.is_multiple_of(2) {
-                session.pin(&root, PinMode::Recursive, None);
+                session.pin(&root, pin(PinMode::Recursive, None));
             }
             made += leaves_n + 1;
             file += 1;

@@ -7,6 +7,7 @@ use cid::{Cid, Version};
 use multihash::Multihash;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use crate::schema::{self, Migration};
 use crate::{Error, Result};
 
 /// Multihash code of the identity "hash": the digest is the data itself.
@@ -14,7 +15,9 @@ pub(crate) const IDENTITY: u64 = 0x00;
 /// Multihash code of sha2-256.
 pub(crate) const SHA2_256: u64 = 0x12;
 
-const SCHEMA: &str = r#"
+/// The schema as the first release wrote it (version 1, which it recorded in
+/// `state.schema` rather than in `user_version`). Frozen, as every migration is.
+const V1: &str = r#"
 CREATE TABLE IF NOT EXISTS state(
     id INTEGER PRIMARY KEY CHECK (id = 1),
     schema INTEGER NOT NULL,
@@ -63,8 +66,95 @@ CREATE TABLE IF NOT EXISTS packs(
 );
 "#;
 
-/// Open a connection with kiln's pragmas; create the schema when `init` is set.
-pub(crate) fn open(path: &Path, busy_timeout: Duration, init: bool) -> Result<Connection> {
+/// Version 2: pins with owners. A CID may carry several pins, each with an owner (the
+/// local administrator `local`, an identity, or kiln itself: `build`, `schedule:N`,
+/// `rootfs`), a name, a mode, a creation time and string metadata. The owners that
+/// version 1 squeezed into name prefixes (`build:STEP`, `build-failed:STEP`,
+/// `build-check:STEP`, `schedule:N`, `rootfs:NAME`) become owners; every other pin
+/// belongs to `local`. `state.schema` follows, so that a kiln that knows only version 1
+/// refuses the store instead of reading it wrongly.
+const V2: &str = r#"
+CREATE TABLE pins2(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    cid BLOB NOT NULL,
+    owner TEXT NOT NULL,
+    name TEXT,
+    mode INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
+INSERT INTO pins2(cid, owner, name, mode, created, seq)
+SELECT cid,
+    CASE
+        WHEN name GLOB 'build:?*' OR name GLOB 'build-failed:?*' OR name GLOB 'build-check:?*'
+            THEN 'build'
+        WHEN name GLOB 'schedule:[0-9]*' THEN name
+        WHEN name GLOB 'rootfs:?*' THEN 'rootfs'
+        ELSE 'local'
+    END,
+    CASE
+        WHEN name GLOB 'build:?*' THEN substr(name, 7)
+        WHEN name GLOB 'build-failed:?*' THEN 'failed:' || substr(name, 14)
+        WHEN name GLOB 'build-check:?*' THEN 'check:' || substr(name, 13)
+        WHEN name GLOB 'schedule:[0-9]*' THEN NULL
+        WHEN name GLOB 'rootfs:?*' THEN substr(name, 8)
+        ELSE name
+    END,
+    mode, created, seq
+FROM pins ORDER BY seq;
+DROP TABLE pins;
+ALTER TABLE pins2 RENAME TO pins;
+CREATE INDEX pins_cid ON pins(cid);
+CREATE INDEX pins_seq ON pins(seq);
+CREATE TABLE pin_meta(
+    pin INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY(pin, key)
+) WITHOUT ROWID;
+CREATE TRIGGER pin_meta_follows AFTER DELETE ON pins BEGIN
+    DELETE FROM pin_meta WHERE pin = old.id;
+END;
+UPDATE state SET schema = 2 WHERE id = 1;
+"#;
+
+/// Every version of `store.db`, oldest first (see [`crate::schema`]).
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        what: "blocks, links, pins, write sessions, packs",
+        sql: V1,
+    },
+    Migration {
+        to: 2,
+        what: "pins with owners",
+        sql: V2,
+    },
+];
+
+/// The version of a `store.db`: `user_version`, or for version 1 (which did not set it)
+/// `state.schema`; 0 for a new, empty database.
+fn version(tx: &Transaction<'_>) -> Result<i64> {
+    let v = schema::user_version(tx)?;
+    if v != 0 {
+        return Ok(v);
+    }
+    let has_state: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'state')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_state {
+        return Ok(0);
+    }
+    Ok(tx
+        .query_row("SELECT schema FROM state WHERE id = 1", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Open a connection with kiln's pragmas.
+pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(busy_timeout)?;
     // WAL: readers never block the writer and vice versa. FULL: a commit is on disk when it
@@ -80,17 +170,17 @@ pub(crate) fn open(path: &Path, busy_timeout: Duration, init: bool) -> Result<Co
         "PRAGMA synchronous=FULL; PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY;",
     )?;
     conn.set_prepared_statement_cache_capacity(32);
-    if init {
-        let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
-        tx.execute_batch(SCHEMA)?;
-        let schema: i64 =
-            tx.query_row("SELECT schema FROM state WHERE id = 1", [], |r| r.get(0))?;
-        if schema != 1 {
-            return Err(Error::Corrupt(format!("unknown schema version {schema}")));
-        }
-        tx.commit()?;
-    }
     Ok(conn)
+}
+
+/// Open the first connection of a store: create the schema, or migrate it to the newest.
+pub(crate) fn open_and_migrate(
+    path: &Path,
+    busy_timeout: Duration,
+) -> Result<(Connection, schema::Migrated)> {
+    let mut conn = open(path, busy_timeout)?;
+    let migrated = schema::migrate(&mut conn, path, MIGRATIONS, version)?;
+    Ok((conn, migrated))
 }
 
 /// Start a write transaction that takes the database write lock immediately (waiting up to

@@ -77,12 +77,52 @@ pub enum Error {
     /// `pin_rm` on a CID that has no pin of its own.
     #[error("{0} is not pinned")]
     NotPinned(Cid),
+    /// `pin_rm` by an owner who holds no pin of a CID that others do.
+    #[error("{cid} has no pin of {owner}; it is pinned by {}", holders.join(", "))]
+    NotPinnedBy {
+        /// The CID.
+        cid: Cid,
+        /// The owner who asked.
+        owner: String,
+        /// The owners of its pins.
+        holders: Vec<String>,
+    },
+    /// A pin owner that is empty, too long, or holds whitespace or control characters.
+    #[error("invalid pin owner {0:?}")]
+    InvalidOwner(String),
     /// A direct pin was requested for a CID that is already pinned recursively.
     #[error("{0} is already pinned recursively")]
     AlreadyPinnedRecursively(Cid),
     /// A previous error left this session unusable; drop it and start a new one.
     #[error("write session is unusable after an earlier error")]
     SessionPoisoned,
+    /// The database was written by a newer kiln: its schema version is one this kiln does
+    /// not know. Nothing was changed.
+    #[error(
+        "{} has schema version {found}, newer than this kiln knows ({supported}): it was written by a newer kiln; use that one (or a newer one) with this repository",
+        path.display()
+    )]
+    NewerSchema {
+        /// The database.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+        /// The newest version this kiln knows.
+        supported: i64,
+    },
+    /// A schema migration failed; it was rolled back (the database keeps its old version).
+    #[error("{}: migrating to schema version {to} ({what}) failed: {source}", path.display())]
+    Migration {
+        /// The database.
+        path: PathBuf,
+        /// The version it was migrating to.
+        to: i64,
+        /// What that version changes.
+        what: &'static str,
+        /// The database's error.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// The on-disk data is inconsistent (bad CID bytes in the index, a truncated pack, ...).
     #[error("store is corrupt: {0}")]
     Corrupt(String),

@@ -11,7 +11,7 @@
 //! its staged pins visible) atomically at [`Session::commit`].
 //!
 //! ```
-//! use kiln_store::{Cid, PinMode, Store, StoreOptions};
+//! use kiln_store::{Cid, NewPin, PinMode, PinOwner, Store, StoreOptions};
 //! use sha2::{Digest, Sha256};
 //!
 //! # fn main() -> Result<(), kiln_store::Error> {
@@ -25,7 +25,8 @@
 //!
 //! let mut session = store.session()?;
 //! session.put(&cid, data, &[])?;
-//! session.pin(&cid, PinMode::Recursive, Some("greeting"));
+//! let me = PinOwner::new("local")?;
+//! session.pin(&cid, NewPin::new(me, PinMode::Recursive).named(Some("greeting")));
 //! session.commit()?;
 //!
 //! assert_eq!(store.get(&cid)?.as_deref(), Some(&data[..]));
@@ -47,6 +48,7 @@ mod gc;
 mod lock;
 mod pack;
 mod pins;
+pub mod schema;
 mod session;
 mod store;
 mod verify;
@@ -56,6 +58,7 @@ use std::time::{Duration, SystemTime};
 
 pub use cid::Cid;
 pub use error::{Error, Result};
+pub use pins::NewPin;
 pub use session::Session;
 pub use store::Store;
 
@@ -135,17 +138,67 @@ impl fmt::Display for PinStatus {
     }
 }
 
-/// A pin as listed by [`Store::pins`].
+/// Who holds a pin: an opaque, non-empty string of at most [`PinOwner::MAX_LEN`] bytes
+/// without whitespace or control characters. The store gives owners no meaning; the node
+/// layer does (`local` for the local administrator, `did:key:…` for an identity, and kiln
+/// itself as `build`, `schedule:N`, `rootfs`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PinOwner(String);
+
+impl PinOwner {
+    /// The longest owner, in bytes.
+    pub const MAX_LEN: usize = 256;
+
+    /// The owner `s`, or [`Error::InvalidOwner`].
+    pub fn new(s: impl Into<String>) -> Result<PinOwner> {
+        let s = s.into();
+        if s.is_empty()
+            || s.len() > Self::MAX_LEN
+            || s.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::InvalidOwner(s));
+        }
+        Ok(PinOwner(s))
+    }
+
+    /// The owner as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PinOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A pin as listed by [`Store::pins`]. A CID may have several, each with its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pin {
+    /// The pin's number, unique in this store and never reused.
+    pub id: i64,
     /// The pinned root.
     pub cid: Cid,
     /// Recursive or direct.
     pub mode: PinMode,
-    /// Optional user-given name.
+    /// Who holds it.
+    pub owner: PinOwner,
+    /// Optional name, given by its owner.
     pub name: Option<String>,
     /// When the pin was created.
     pub created: SystemTime,
+    /// String metadata, given by its owner.
+    pub meta: std::collections::BTreeMap<String, String>,
+}
+
+/// What [`Store::pin_rm`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpinned {
+    /// The pins removed.
+    pub removed: Vec<Pin>,
+    /// The pins of the same CID that remain (other owners').
+    pub remaining: Vec<Pin>,
 }
 
 /// What [`Store::gc`] did.

@@ -5,7 +5,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::dag::{self, IdSet, OnMissing};
 use crate::db::{self, IDENTITY};
-use crate::{Error, PinMode, PinStatus, Result};
+use crate::{Error, Pin, PinMode, PinOwner, PinStatus, Result, Unpinned};
+use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
 
 pub(crate) fn mode_to_int(mode: PinMode) -> i64 {
     match mode {
@@ -41,47 +43,174 @@ pub(crate) fn check_complete(
     Ok(())
 }
 
-/// Insert or update a pin inside a write transaction. When `verified` is false the DAG is
+/// A pin to make: its owner, mode, name and metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPin {
+    /// Who holds it.
+    pub owner: PinOwner,
+    /// Recursive or direct.
+    pub mode: PinMode,
+    /// Its name (pinning again with no name keeps the name it had).
+    pub name: Option<String>,
+    /// String metadata (pinning again adds to it, replacing equal keys).
+    pub meta: BTreeMap<String, String>,
+}
+
+impl NewPin {
+    /// A pin of `owner`, with no name or metadata.
+    pub fn new(owner: PinOwner, mode: PinMode) -> NewPin {
+        NewPin {
+            owner,
+            mode,
+            name: None,
+            meta: BTreeMap::new(),
+        }
+    }
+
+    /// The same, named `name` (if any).
+    pub fn named(mut self, name: Option<&str>) -> NewPin {
+        self.name = name.map(str::to_owned);
+        self
+    }
+}
+
+/// Make `pin` on `cid` inside a write transaction; its number. An owner holds one pin of a
+/// CID this way: pinning again updates it (a direct pin becomes recursive; a recursive one
+/// asked to become direct is [`Error::AlreadyPinnedRecursively`], as in kubo), and other
+/// owners' pins of the CID are left as they are. When `verified` is false the DAG is
 /// checked here (in the transaction, so no GC can interleave).
-pub(crate) fn apply_pin(
-    conn: &Connection,
-    cid: &Cid,
-    mode: PinMode,
-    name: Option<&str>,
-    verified: bool,
-) -> Result<()> {
+pub(crate) fn apply_pin(conn: &Connection, cid: &Cid, pin: &NewPin, verified: bool) -> Result<i64> {
     let key = cid.to_bytes();
-    let existing: Option<i64> = conn
-        .prepare_cached("SELECT mode FROM pins WHERE cid = ?1")?
-        .query_row(params![key], |r| r.get(0))
+    let existing: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT id, mode FROM pins WHERE cid = ?1 AND owner = ?2 ORDER BY id LIMIT 1",
+        )?
+        .query_row(params![key, pin.owner.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
-    let existing = existing.map(mode_from_int).transpose()?;
-    match (existing, mode) {
-        (Some(PinMode::Recursive), PinMode::Direct) => {
+    let existing = existing
+        .map(|(id, m)| mode_from_int(m).map(|m| (id, m)))
+        .transpose()?;
+    let id = match (existing, pin.mode) {
+        (Some((_, PinMode::Recursive)), PinMode::Direct) => {
             return Err(Error::AlreadyPinnedRecursively(*cid));
         }
-        (Some(old), new) if old == new => {
-            if let Some(name) = name {
-                conn.execute(
-                    "UPDATE pins SET name = ?2 WHERE cid = ?1",
-                    params![key, name],
-                )?;
+        (Some((id, old)), new) if old == new => {
+            if let Some(name) = &pin.name {
+                conn.execute("UPDATE pins SET name = ?2 WHERE id = ?1", params![id, name])?;
             }
-            return Ok(());
+            id
         }
-        _ => {}
+        (existing, mode) => {
+            if !verified {
+                check_complete(conn, cid, mode, &mut IdSet::default())?;
+            }
+            let seq = db::next_pin_seq(conn)?;
+            match existing {
+                Some((id, _)) => {
+                    conn.execute(
+                        "UPDATE pins SET mode = ?2, name = coalesce(?3, name), seq = ?4 WHERE id = ?1",
+                        params![id, mode_to_int(mode), pin.name, seq],
+                    )?;
+                    id
+                }
+                None => {
+                    conn.prepare_cached(
+                        "INSERT INTO pins(cid, owner, name, mode, created, seq)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![
+                        key,
+                        pin.owner.as_str(),
+                        pin.name,
+                        mode_to_int(mode),
+                        db::now_millis(),
+                        seq
+                    ])?;
+                    conn.last_insert_rowid()
+                }
+            }
+        }
+    };
+    for (k, v) in &pin.meta {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO pin_meta(pin, key, value) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, k, v])?;
     }
-    if !verified {
-        check_complete(conn, cid, mode, &mut IdSet::default())?;
+    Ok(id)
+}
+
+/// Remove `owner`'s pins of `cid` (all owners' when `owner` is `None`) inside a write
+/// transaction: [`Error::NotPinned`] when the CID has no pin, [`Error::NotPinnedBy`] when
+/// only others hold it.
+pub(crate) fn remove(conn: &Connection, cid: &Cid, owner: Option<&PinOwner>) -> Result<Unpinned> {
+    let all = pins_where(conn, "cid = ?1", params![cid.to_bytes()])?;
+    if all.is_empty() {
+        return Err(Error::NotPinned(*cid));
     }
-    let seq = db::next_pin_seq(conn)?;
-    conn.execute(
-        "INSERT INTO pins(cid, mode, name, created, seq) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT(cid) DO UPDATE SET mode = excluded.mode,
-             name = coalesce(excluded.name, pins.name), seq = excluded.seq",
-        params![key, mode_to_int(mode), name, db::now_millis(), seq],
-    )?;
-    Ok(())
+    let (removed, remaining): (Vec<Pin>, Vec<Pin>) = all
+        .into_iter()
+        .partition(|p| owner.is_none_or(|o| p.owner == *o));
+    if removed.is_empty() {
+        let mut holders: Vec<String> = remaining.iter().map(|p| p.owner.to_string()).collect();
+        holders.dedup();
+        return Err(Error::NotPinnedBy {
+            cid: *cid,
+            owner: owner.map(|o| o.to_string()).unwrap_or_default(),
+            holders,
+        });
+    }
+    for p in &removed {
+        conn.execute("DELETE FROM pins WHERE id = ?1", params![p.id])?;
+    }
+    Ok(Unpinned { removed, remaining })
+}
+
+/// The pins matching the SQL condition `cond` over the `pins` table, oldest first.
+pub(crate) fn pins_where(
+    conn: &Connection,
+    cond: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Pin>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, cid, mode, owner, name, created FROM pins WHERE {cond} ORDER BY seq"
+    ))?;
+    let rows = stmt.query_map(args, |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, i64>(5)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, cid, mode, owner, name, created) = row?;
+        out.push(Pin {
+            id,
+            cid: db::cid_from_bytes(&cid)?,
+            mode: mode_from_int(mode)?,
+            owner: PinOwner::new(owner).map_err(|e| Error::Corrupt(format!("pin {id}: {e}")))?,
+            name,
+            created: UNIX_EPOCH + Duration::from_millis(created.max(0) as u64),
+            meta: BTreeMap::new(),
+        });
+    }
+    let any_meta: bool = conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM pin_meta)")?
+        .query_row([], |r| r.get(0))?;
+    if any_meta && !out.is_empty() {
+        let mut stmt = conn.prepare_cached("SELECT key, value FROM pin_meta WHERE pin = ?1")?;
+        for p in &mut out {
+            let kv = stmt.query_map(params![p.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            p.meta = kv.collect::<rusqlite::Result<_>>()?;
+        }
+    }
+    Ok(out)
 }
 
 /// All pins as `(cid, mode)`.
@@ -128,10 +257,10 @@ pub(crate) fn protection(conn: &Connection, mh: &[u8]) -> Result<Option<(Cid, Pi
 
 /// Pin status of exactly `cid` (its own pin), else indirect via a recursive pin.
 pub(crate) fn status(conn: &Connection, cid: &Cid) -> Result<Option<PinStatus>> {
+    // The strongest of its own pins (recursive is 1, direct 2).
     let own: Option<i64> = conn
-        .prepare_cached("SELECT mode FROM pins WHERE cid = ?1")?
-        .query_row(params![cid.to_bytes()], |r| r.get(0))
-        .optional()?;
+        .prepare_cached("SELECT min(mode) FROM pins WHERE cid = ?1")?
+        .query_row(params![cid.to_bytes()], |r| r.get(0))?;
     if let Some(mode) = own {
         return Ok(Some(match mode_from_int(mode)? {
             PinMode::Recursive => PinStatus::Recursive,

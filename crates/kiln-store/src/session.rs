@@ -10,7 +10,7 @@ use crate::dag::IdSet;
 use crate::db::{self, IDENTITY, Node, SHA2_256};
 use crate::lock::LockFile;
 use crate::pack::PackWriter;
-use crate::{Error, PinMode, Result, Store, pins};
+use crate::{Error, NewPin, Result, Store, pins};
 
 /// A write session: blocks are appended to a pack file of its own and indexed in batches; pins
 /// are staged and applied at [`Session::commit`].
@@ -36,7 +36,7 @@ pub struct Session {
     /// Multihashes of blocks in the current batch.
     staged: HashSet<Vec<u8>>,
     batch_bytes: u64,
-    pins: Vec<(Cid, PinMode, Option<String>)>,
+    pins: Vec<(Cid, NewPin)>,
     poisoned: bool,
     /// Blocks this session wrote that were not already stored.
     written: u64,
@@ -223,8 +223,8 @@ impl Session {
 
     /// Stage a pin, applied atomically with the last batch at [`Session::commit`]. A recursive
     /// pin's DAG must be complete by then.
-    pub fn pin(&mut self, cid: &Cid, mode: PinMode, name: Option<&str>) {
-        self.pins.push((*cid, mode, name.map(str::to_owned)));
+    pub fn pin(&mut self, cid: &Cid, pin: NewPin) {
+        self.pins.push((*cid, pin));
     }
 
     /// Make every block put so far durable and indexed (visible to readers), keeping the
@@ -340,11 +340,11 @@ impl Session {
         }
         if commit {
             let mut seen = IdSet::default();
-            for (cid, mode, _) in &self.pins {
-                pins::check_complete(&tx, cid, *mode, &mut seen)?;
+            for (cid, pin) in &self.pins {
+                pins::check_complete(&tx, cid, pin.mode, &mut seen)?;
             }
-            for (cid, mode, name) in &self.pins {
-                pins::apply_pin(&tx, cid, *mode, name.as_deref(), true)?;
+            for (cid, pin) in &self.pins {
+                pins::apply_pin(&tx, cid, pin, true)?;
             }
             tx.execute("DELETE FROM sessions WHERE id = ?1", params![self.id])?;
             if let Some(unused) = self.first_pack {

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, UNIX_EPOCH};
 
 use cid::Cid;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -11,8 +10,8 @@ use crate::dag::IdSet;
 use crate::db::{self, IDENTITY};
 use crate::pack::{self, PackFiles};
 use crate::{
-    Error, GcReport, Pin, PinMode, PinStatus, RepoStat, Result, Session, StoreOptions,
-    VerifyReport, pins,
+    Error, GcReport, NewPin, Pin, PinMode, PinOwner, PinStatus, RepoStat, Result, Session,
+    StoreOptions, Unpinned, VerifyReport, pins,
 };
 
 /// A handle to an embedded block store. Cheap to clone; `Send + Sync`.
@@ -31,6 +30,7 @@ pub(crate) struct Inner {
     pub locks_dir: PathBuf,
     pub opts: StoreOptions,
     pool: Mutex<Vec<Connection>>,
+    migrated: crate::schema::Migrated,
     pub packs: PackFiles,
     pub cache: Option<crate::cache::BlockCache>,
 }
@@ -85,7 +85,7 @@ impl Inner {
             .pop();
         match pooled {
             Some(c) => Ok(c),
-            None => db::open(&self.db_path, self.opts.busy_timeout, false),
+            None => db::open(&self.db_path, self.opts.busy_timeout),
         }
     }
 
@@ -121,7 +121,7 @@ impl Store {
         create_dir(&packs_dir)?;
         create_dir(&locks_dir)?;
         let db_path = root.join("store.db");
-        let conn = db::open(&db_path, opts.busy_timeout, true)?;
+        let (conn, migrated) = db::open_and_migrate(&db_path, opts.busy_timeout)?;
         // Best effort: without it GC on a full disk may fail, nothing worse.
         let _ = ensure_reserve(&root.join(RESERVE), opts.reserve_bytes);
         let cache = crate::cache::BlockCache::open(&locks_dir.join("generation"), opts.cache_bytes);
@@ -134,10 +134,17 @@ impl Store {
             locks_dir,
             opts,
             pool: Mutex::new(vec![conn]),
+            migrated,
         };
         Ok(Store {
             inner: Arc::new(inner),
         })
+    }
+
+    /// The schema version the database had when this handle opened it, and the one it has
+    /// now (equal unless opening migrated it; `from` is 0 for a new store).
+    pub fn migrated(&self) -> crate::schema::Migrated {
+        self.inner.migrated
     }
 
     /// The repository directory this store was opened on.
@@ -255,65 +262,63 @@ impl Store {
         Ok(())
     }
 
-    /// Pin `cid`. A recursive pin requires the whole DAG (as recorded by `links`) to be
-    /// present and fails with [`Error::MissingBlock`] naming the first absent block; a direct
-    /// pin requires the root. The check and the insertion are atomic with respect to GC.
-    /// Pinning recursively upgrades a direct pin; pinning again with the same mode only
-    /// updates the name (if given).
-    pub fn pin_add(&self, cid: &Cid, mode: PinMode, name: Option<&str>) -> Result<()> {
+    /// Pin `cid` as `pin` says; the pin's number. A recursive pin requires the whole DAG
+    /// (as recorded by `links`) to be present and fails with [`Error::MissingBlock`] naming
+    /// the first absent block; a direct pin requires the root. The check and the insertion
+    /// are atomic with respect to GC. An owner holds one pin of a CID this way: pinning
+    /// recursively upgrades its direct pin; pinning again with the same mode only updates
+    /// the name (if given) and adds the metadata. Other owners' pins are not touched.
+    pub fn pin_add(&self, cid: &Cid, pin: &NewPin) -> Result<i64> {
         let mut conn = self.inner.conn()?;
         // Check the DAG in a read snapshot first so the write lock is held only briefly; if a
         // deletion committed in between, check again under the lock.
         let checked_at = {
             let tx = conn.transaction()?;
             let st = db::state(&tx)?;
-            pins::check_complete(&tx, cid, mode, &mut IdSet::default())?;
+            pins::check_complete(&tx, cid, pin.mode, &mut IdSet::default())?;
             st.del_seq
         };
         let tx = db::write_tx(&mut conn)?;
         let still_valid = db::state(&tx)?.del_seq == checked_at;
-        pins::apply_pin(&tx, cid, mode, name, still_valid)?;
+        let id = pins::apply_pin(&tx, cid, pin, still_valid)?;
         tx.commit()?;
-        Ok(())
+        Ok(id)
     }
 
-    /// Remove the pin of exactly this CID; [`Error::NotPinned`] if it has none.
-    pub fn pin_rm(&self, cid: &Cid) -> Result<()> {
+    /// Remove `owner`'s pins of exactly this CID, leaving other owners' pins: what was
+    /// removed and what remains. [`Error::NotPinned`] if the CID has no pin,
+    /// [`Error::NotPinnedBy`] if only other owners hold it.
+    pub fn pin_rm(&self, cid: &Cid, owner: &PinOwner) -> Result<Unpinned> {
+        self.unpin(cid, Some(owner))
+    }
+
+    /// Remove every pin of exactly this CID, whoever holds it; [`Error::NotPinned`] if it has
+    /// none.
+    pub fn pin_rm_all(&self, cid: &Cid) -> Result<Unpinned> {
+        self.unpin(cid, None)
+    }
+
+    fn unpin(&self, cid: &Cid, owner: Option<&PinOwner>) -> Result<Unpinned> {
         // Unpinning is how space is freed on a full disk: it may use the reserve.
         self.with_reserve(|| {
-            let conn = self.inner.conn()?;
-            let n = conn.execute("DELETE FROM pins WHERE cid = ?1", params![cid.to_bytes()])?;
-            if n == 0 {
-                return Err(Error::NotPinned(*cid));
-            }
-            Ok(())
+            let mut conn = self.inner.conn()?;
+            let tx = db::write_tx(&mut conn)?;
+            let done = pins::remove(&tx, cid, owner)?;
+            tx.commit()?;
+            Ok(done)
         })
     }
 
-    /// All pins, oldest first.
+    /// All pins, oldest first (a CID held by several owners is listed once per pin).
     pub fn pins(&self) -> Result<Vec<Pin>> {
         let conn = self.inner.conn()?;
-        let mut stmt =
-            conn.prepare_cached("SELECT cid, mode, name, created FROM pins ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, Vec<u8>>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (cid, mode, name, created) = row?;
-            out.push(Pin {
-                cid: db::cid_from_bytes(&cid)?,
-                mode: pins::mode_from_int(mode)?,
-                name,
-                created: UNIX_EPOCH + Duration::from_millis(created.max(0) as u64),
-            });
-        }
-        Ok(out)
+        pins::pins_where(&conn, "1", [])
+    }
+
+    /// The pins of exactly `cid`, oldest first.
+    pub fn pins_of(&self, cid: &Cid) -> Result<Vec<Pin>> {
+        let conn = self.inner.conn()?;
+        pins::pins_where(&conn, "cid = ?1", params![cid.to_bytes()])
     }
 
     /// Blocks protected only through recursive pins (not themselves pinned), each once, in
@@ -322,8 +327,11 @@ impl Store {
         let pins = self.pins()?;
         let roots: std::collections::HashSet<Cid> = pins.iter().map(|p| p.cid).collect();
         let mut stack = Vec::new();
+        let mut expanded = std::collections::HashSet::new();
         for p in pins.iter().filter(|p| p.mode == PinMode::Recursive) {
-            stack.extend(self.links(&p.cid)?.unwrap_or_default());
+            if expanded.insert(p.cid) {
+                stack.extend(self.links(&p.cid)?.unwrap_or_default());
+            }
         }
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();

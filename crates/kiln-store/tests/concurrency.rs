@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 use common::*;
 use kiln_store::{Cid, Error, PinMode, Store};
 
+/// A pin of the local administrator.
+fn pin(mode: PinMode, name: Option<&str>) -> kiln_store::NewPin {
+    kiln_store::NewPin::new(local(), mode).named(name)
+}
+
+fn local() -> kiln_store::PinOwner {
+    kiln_store::PinOwner::new("local").unwrap()
+}
+
 /// A DAG of `n` leaves of `size` bytes under one root, unique per `tag`.
 fn dag(tag: &str, n: usize, size: usize) -> (Cid, Vec<Block>) {
     let mut blocks = Vec::new();
@@ -78,9 +87,9 @@ fn gc_in_a_loop_never_loses_pinned_blocks() {
                 // Unpinned garbage in the same session.
                 let junk = format!("junk-{w}-{i}").into_bytes();
                 s.put(&raw(&junk), &junk, &[]).unwrap();
-                s.pin(&root, PinMode::Recursive, None);
+                s.pin(&root, pin(PinMode::Recursive, None));
                 if i % 7 == 0 {
-                    s.pin(&shared_root, PinMode::Recursive, Some("shared"));
+                    s.pin(&shared_root, pin(PinMode::Recursive, Some("shared")));
                 }
                 s.commit().unwrap();
                 dags.insert(root, blocks);
@@ -89,7 +98,7 @@ fn gc_in_a_loop_never_loses_pinned_blocks() {
                 // Unpin an old DAG now and then so GC has real work.
                 if i % 3 == 0 && order.len() > 4 {
                     let old = order.remove(0);
-                    store.pin_rm(&old).unwrap();
+                    store.pin_rm(&old, &local()).unwrap();
                     dags.remove(&old);
                 }
                 // pin_add outside a session of a DAG committed unpinned: may lose the race
@@ -100,8 +109,8 @@ fn gc_in_a_loop_never_loses_pinned_blocks() {
                     s.put(c, d, l).unwrap();
                 }
                 s.commit().unwrap();
-                match store.pin_add(&r2, PinMode::Recursive, None) {
-                    Ok(()) => {
+                match store.pin_add(&r2, &pin(PinMode::Recursive, None)) {
+                    Ok(_) => {
                         dags.insert(r2, b2);
                     }
                     Err(Error::MissingBlock { root, .. }) => assert_eq!(root, r2),
@@ -147,10 +156,10 @@ fn crash_child(dir: &str) {
         for (c, d, l) in &blocks {
             s.put(c, d, l).unwrap();
         }
-        s.pin(&root, PinMode::Recursive, Some(&format!("{i}")));
+        s.pin(&root, pin(PinMode::Recursive, Some(&format!("{i}"))));
         s.commit().unwrap();
         if i % 4 == 3 {
-            store.pin_rm(&root).unwrap();
+            store.pin_rm(&root, &local()).unwrap();
         }
     }
 }
@@ -222,7 +231,7 @@ fn disk_full_is_a_clear_error_and_rolls_back() {
     for (c, d, l) in &blocks {
         s.put(c, d, l).unwrap();
     }
-    s.pin(&root, PinMode::Recursive, None);
+    s.pin(&root, pin(PinMode::Recursive, None));
     s.commit().unwrap();
 
     // Fill the disk.
@@ -257,7 +266,7 @@ fn disk_full_is_a_clear_error_and_rolls_back() {
     for (c, d, l) in &blocks2 {
         s.put(c, d, l).unwrap();
     }
-    s.pin(&root2, PinMode::Recursive, None);
+    s.pin(&root2, pin(PinMode::Recursive, None));
     s.commit().unwrap();
     assert!(store.verify().unwrap().is_ok());
     drop(store);

@@ -3,16 +3,25 @@
 mod common;
 
 use common::*;
-use kiln_store::{Cid, Error, PinMode, PinStatus, Store};
+use kiln_store::{Cid, Error, NewPin, PinMode, PinOwner, PinStatus, Store};
 use multihash::Multihash;
 
-fn put_all(store: &Store, blocks: &[Block], pin: Option<(Cid, PinMode)>) {
+/// A pin of the local administrator.
+fn pin(mode: PinMode, name: Option<&str>) -> kiln_store::NewPin {
+    kiln_store::NewPin::new(local(), mode).named(name)
+}
+
+fn local() -> kiln_store::PinOwner {
+    kiln_store::PinOwner::new("local").unwrap()
+}
+
+fn put_all(store: &Store, blocks: &[Block], pinned: Option<(Cid, PinMode)>) {
     let mut s = store.session().unwrap();
     for (c, d, l) in blocks {
         s.put(c, d, l).unwrap();
     }
-    if let Some((c, m)) = pin {
-        s.pin(&c, m, None);
+    if let Some((c, m)) = pinned {
+        s.pin(&c, pin(m, None));
     }
     s.commit().unwrap();
 }
@@ -92,7 +101,7 @@ fn identity_cids_are_never_stored() {
     assert_eq!(store.size(&id).unwrap(), Some(6));
     let mut s = store.session().unwrap();
     s.put(&id, b"inline", &[]).unwrap();
-    s.pin(&id, PinMode::Recursive, None);
+    s.pin(&id, pin(PinMode::Recursive, None));
     s.commit().unwrap();
     assert_eq!(store.stat().unwrap().blocks, 0);
     assert_eq!(store.pin_status(&id).unwrap(), Some(PinStatus::Recursive));
@@ -111,7 +120,7 @@ fn identity_node_links_protect_children() {
     let mut s = store.session().unwrap();
     s.put(&leaf_cid, &leaf, &[]).unwrap();
     s.put(&inline, b"tiny node", &[leaf_cid]).unwrap();
-    s.pin(&inline, PinMode::Recursive, None);
+    s.pin(&inline, pin(PinMode::Recursive, None));
     s.commit().unwrap();
     assert_eq!(store.links(&inline).unwrap(), Some(vec![leaf_cid]));
     store.gc().unwrap();
@@ -150,10 +159,10 @@ fn pins_recursive_direct_and_rm() {
     let (root, blocks) = small_dag("p");
     put_all(&store, &blocks, None);
     store
-        .pin_add(&root, PinMode::Recursive, Some("docs"))
+        .pin_add(&root, &pin(PinMode::Recursive, Some("docs")))
         .unwrap();
     let leaf = blocks[0].0;
-    store.pin_add(&leaf, PinMode::Direct, None).unwrap();
+    store.pin_add(&leaf, &pin(PinMode::Direct, None)).unwrap();
     let pins = store.pins().unwrap();
     assert_eq!(pins.len(), 2);
     assert_eq!(pins[0].cid, root);
@@ -166,16 +175,142 @@ fn pins_recursive_direct_and_rm() {
         Some(PinStatus::Indirect { via: root })
     );
     assert!(matches!(
-        store.pin_add(&root, PinMode::Direct, None),
+        store.pin_add(&root, &pin(PinMode::Direct, None)),
         Err(Error::AlreadyPinnedRecursively(_))
     ));
     // Upgrading direct -> recursive works.
-    store.pin_add(&leaf, PinMode::Recursive, None).unwrap();
+    store
+        .pin_add(&leaf, &pin(PinMode::Recursive, None))
+        .unwrap();
     assert_eq!(store.pin_status(&leaf).unwrap(), Some(PinStatus::Recursive));
-    store.pin_rm(&root).unwrap();
-    assert!(matches!(store.pin_rm(&root), Err(Error::NotPinned(c)) if c == root));
+    store.pin_rm(&root, &local()).unwrap();
+    assert!(matches!(store.pin_rm(&root, &local()), Err(Error::NotPinned(c)) if c == root));
     assert_eq!(store.pin_status(&blocks[1].0).unwrap(), None);
     assert_eq!(store.pins().unwrap().len(), 1);
+}
+
+/// The defect issue 10 names: a root file system's pin was gone after a user pinned and
+/// unpinned the same root. Each owner holds its own pin; unpinning takes only the caller's.
+#[test]
+fn a_cid_holds_pins_of_several_owners_and_unpinning_takes_only_the_callers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (root, blocks) = small_dag("owners");
+    put_all(&store, &blocks, None);
+    let leaf = blocks[0].0;
+    let rootfs = PinOwner::new("rootfs").unwrap();
+    let alice = PinOwner::new("did:key:z6MkAlice").unwrap();
+    store
+        .pin_add(
+            &root,
+            &NewPin::new(rootfs.clone(), PinMode::Recursive).named(Some("t")),
+        )
+        .unwrap();
+    let mine = store
+        .pin_add(&root, &pin(PinMode::Recursive, Some("mine")))
+        .unwrap();
+    // Pinning again is the same pin of that owner (kubo's semantics, per owner).
+    assert_eq!(
+        store
+            .pin_add(&root, &pin(PinMode::Recursive, None))
+            .unwrap(),
+        mine
+    );
+    assert!(matches!(
+        store.pin_add(&root, &pin(PinMode::Direct, None)),
+        Err(Error::AlreadyPinnedRecursively(_))
+    ));
+    // Another owner may hold it directly beside the others' recursive pins.
+    let mut meta = NewPin::new(alice.clone(), PinMode::Direct);
+    meta.meta.insert("app".into(), "ci".into());
+    store.pin_add(&root, &meta).unwrap();
+    let of = store.pins_of(&root).unwrap();
+    let owners: Vec<&str> = of.iter().map(|p| p.owner.as_str()).collect();
+    assert_eq!(owners, ["rootfs", "local", "did:key:z6MkAlice"]);
+    assert_eq!(of[0].name.as_deref(), Some("t"));
+    assert_eq!(of[1].name.as_deref(), Some("mine"));
+    assert_eq!(of[2].meta.get("app").map(String::as_str), Some("ci"));
+    assert!(of[0].meta.is_empty());
+    assert_eq!(store.pins().unwrap().len(), 3);
+
+    // The user's unpin leaves the root file system's pin (and alice's).
+    let done = store.pin_rm(&root, &local()).unwrap();
+    assert_eq!(done.removed.len(), 1);
+    assert_eq!(done.removed[0].name.as_deref(), Some("mine"));
+    let left: Vec<&str> = done.remaining.iter().map(|p| p.owner.as_str()).collect();
+    assert_eq!(left, ["rootfs", "did:key:z6MkAlice"]);
+    match store.pin_rm(&root, &local()) {
+        Err(e @ Error::NotPinnedBy { .. }) => {
+            let m = e.to_string();
+            assert!(m.contains("has no pin of local"), "{m}");
+            assert!(m.contains("pinned by rootfs, did:key:z6MkAlice"), "{m}");
+        }
+        other => panic!("expected NotPinnedBy, got {other:?}"),
+    }
+    store.gc().unwrap();
+    assert!(
+        store.get(&leaf).unwrap().is_some(),
+        "the rootfs pin keeps the DAG"
+    );
+    assert_eq!(store.pin_status(&root).unwrap(), Some(PinStatus::Recursive));
+
+    // Without the recursive pin only alice's direct one is left: the root stays, the rest goes.
+    store.pin_rm(&root, &rootfs).unwrap();
+    assert_eq!(store.pin_status(&root).unwrap(), Some(PinStatus::Direct));
+    store.gc().unwrap();
+    assert!(store.get(&root).unwrap().is_some());
+    assert!(store.get(&leaf).unwrap().is_none());
+
+    // Everyone's pins at once; the metadata goes with its pin.
+    let all = store.pin_rm_all(&root).unwrap();
+    assert_eq!(all.removed.len(), 1);
+    assert!(all.remaining.is_empty());
+    assert!(matches!(store.pin_rm_all(&root), Err(Error::NotPinned(_))));
+    store
+        .pin_add(&root, &NewPin::new(alice, PinMode::Direct))
+        .unwrap();
+    assert!(store.pins_of(&root).unwrap()[0].meta.is_empty());
+}
+
+#[test]
+fn pin_owners_are_checked() {
+    for bad in ["", "a b", "x\n", "tab\there", &"o".repeat(257)] {
+        assert!(
+            matches!(PinOwner::new(bad), Err(Error::InvalidOwner(_))),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(PinOwner::new("schedule:3").unwrap().as_str(), "schedule:3");
+}
+
+/// A store written by a newer kiln (a schema version this one does not know) is refused
+/// with both versions named, and left as it was.
+#[test]
+fn a_store_from_a_newer_kiln_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    let db = dir.path().join("store.db");
+    let newest = kiln_store::schema::newest_store_version();
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "user_version", newest + 1)
+            .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    match Store::open(dir.path(), kiln_store::StoreOptions::default()) {
+        Err(e @ Error::NewerSchema { .. }) => {
+            let m = e.to_string();
+            assert!(
+                m.contains(&format!("schema version {}", newest + 1))
+                    && m.contains(&format!("({newest})"))
+                    && m.contains("written by a newer kiln"),
+                "{m}"
+            );
+        }
+        Err(e) => panic!("expected NewerSchema, got {e}"),
+        Ok(_) => panic!("a newer store was opened"),
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before, "nothing was written");
 }
 
 #[test]
@@ -187,7 +322,7 @@ fn incomplete_dag_cannot_be_pinned() {
     // Outside a session.
     let partial: Vec<_> = blocks.iter().filter(|b| b.0 != missing).cloned().collect();
     put_all(&store, &partial, None);
-    match store.pin_add(&root, PinMode::Recursive, None) {
+    match store.pin_add(&root, &pin(PinMode::Recursive, None)) {
         Err(Error::MissingBlock {
             missing: m,
             root: r,
@@ -198,9 +333,9 @@ fn incomplete_dag_cannot_be_pinned() {
     }
     assert!(store.pins().unwrap().is_empty());
     // A direct pin needs only the root; a missing root is refused.
-    store.pin_add(&root, PinMode::Direct, None).unwrap();
+    store.pin_add(&root, &pin(PinMode::Direct, None)).unwrap();
     assert!(matches!(
-        store.pin_add(&raw(b"nope"), PinMode::Direct, None),
+        store.pin_add(&raw(b"nope"), &pin(PinMode::Direct, None)),
         Err(Error::MissingBlock { .. })
     ));
 
@@ -211,7 +346,7 @@ fn incomplete_dag_cannot_be_pinned() {
     for (c, d, l) in &partial {
         s.put(c, d, l).unwrap();
     }
-    s.pin(&root, PinMode::Recursive, None);
+    s.pin(&root, pin(PinMode::Recursive, None));
     match s.commit() {
         Err(Error::MissingBlock { missing: m, .. }) => assert_eq!(m, missing),
         other => panic!("expected MissingBlock, got {other:?}"),
@@ -268,7 +403,7 @@ fn remove_block_respects_pins() {
         store.remove_block(&root),
         Err(Error::Pinned { .. })
     ));
-    store.pin_rm(&root).unwrap();
+    store.pin_rm(&root, &local()).unwrap();
     store.remove_block(&leaf).unwrap();
     assert!(!store.has(&leaf).unwrap());
     assert!(matches!(store.remove_block(&leaf), Err(Error::NotFound(_))));
@@ -286,7 +421,7 @@ fn gc_compaction_keeps_data_readable() {
         let c = raw(&d);
         s.put(&c, &d, &[]).unwrap();
         if i % 10 == 0 {
-            s.pin(&c, PinMode::Direct, None);
+            s.pin(&c, pin(PinMode::Direct, None));
         }
         all.push((c, d));
     }
@@ -371,7 +506,7 @@ fn live_session_protects_its_blocks_from_gc() {
     s.flush().unwrap();
     // Another handle (as another process would) collects garbage while the session is open.
     assert_eq!(other.gc().unwrap().blocks_removed, 0);
-    s.pin(&root, PinMode::Recursive, None);
+    s.pin(&root, pin(PinMode::Recursive, None));
     s.commit().unwrap();
     assert_eq!(other.gc().unwrap().blocks_removed, 0);
     assert!(other.verify().unwrap().is_ok());
@@ -390,7 +525,7 @@ fn duplicate_put_survives_gc_of_the_old_copy() {
     // GC runs before the session flushes: the old copies are garbage by then... except that
     // the live session must keep them (or rewrite them at flush).
     store.gc().unwrap();
-    s.pin(&root, PinMode::Recursive, None);
+    s.pin(&root, pin(PinMode::Recursive, None));
     s.commit().unwrap();
     store.gc().unwrap();
     for (c, d, _) in &blocks {
@@ -408,7 +543,7 @@ fn dropped_session_leaves_store_consistent() {
     s.put(&blocks[0].0, &blocks[0].1, &[]).unwrap();
     s.flush().unwrap();
     s.put(&blocks[1].0, &blocks[1].1, &[]).unwrap();
-    s.pin(&root, PinMode::Recursive, None);
+    s.pin(&root, pin(PinMode::Recursive, None));
     drop(s);
     assert!(store.has(&blocks[0].0).unwrap(), "flushed block visible");
     assert!(
@@ -457,7 +592,7 @@ fn shared_links_and_duplicate_children() {
     s.put(&lc, &leaf, &[]).unwrap();
     s.put(&a, &ad, &[lc, lc]).unwrap();
     s.put(&b, &bd, &[a, lc]).unwrap();
-    s.pin(&b, PinMode::Recursive, None);
+    s.pin(&b, pin(PinMode::Recursive, None));
     s.commit().unwrap();
     assert_eq!(store.links(&a).unwrap(), Some(vec![lc, lc]));
     // Same bytes put again under another codec with other links: links are merged.

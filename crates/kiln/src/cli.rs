@@ -304,13 +304,19 @@ pub enum PinCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Remove pins.
+    /// Remove your pins of CIDs (others' pins of them stay, and are named).
     Rm {
         /// Pinned CIDs.
         #[arg(required = true)]
         paths: Vec<String>,
+        /// Remove this owner's pins instead (e.g. `rootfs`, `build`, `schedule:3`).
+        #[arg(long, conflicts_with = "all")]
+        owner: Option<String>,
+        /// Remove every owner's pins.
+        #[arg(long)]
+        all: bool,
     },
-    /// List pins: `CID TYPE [NAME]`.
+    /// List pins: `CID TYPE OWNER [NAME]`, one line per pin (a CID may have several owners).
     Ls {
         /// Only these CIDs (reports how each one is pinned).
         paths: Vec<String>,

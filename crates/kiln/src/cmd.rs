@@ -20,6 +20,17 @@ use kiln_core::cids::ContentPath;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The caller of the command line's direct path: the local administrator.
+pub(crate) fn cli_caller() -> kiln_node::Caller {
+    kiln_node::Caller::local(kiln_node::Via::Cli)
+}
+
+/// A pin the command line's direct path makes (`add`, `block put`, `dag import`): the local
+/// administrator's, as the daemon makes for the same request.
+pub(crate) fn cli_pin(mode: kiln_store::PinMode) -> kiln_store::NewPin {
+    kiln_store::NewPin::new(cli_caller().owner(), mode)
+}
+
 /// Where a command's work is done.
 pub enum Target {
     /// The repository, opened in this process.

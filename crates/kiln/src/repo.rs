@@ -24,6 +24,15 @@ pub fn open(home: &Path) -> Result<Store> {
         .with_context(|| format!("cannot create repository {}", home.display()))?;
     let store = Store::open(home, StoreOptions::default())
         .with_context(|| format!("cannot open repository {}", home.display()))?;
+    let m = store.migrated();
+    if m.from > 0 && m.from != m.to {
+        eprintln!(
+            "Migrated repository {} from schema version {} to {} (written by an earlier kiln)",
+            home.display(),
+            m.from,
+            m.to
+        );
+    }
     if !home.join(IDENTITY_FILE).exists() {
         identity(home)?;
     }

@@ -101,10 +101,11 @@ outputs = ["b"]
     assert_eq!(r.ok(&["log", "1"]), "built a\n");
     let record = first.split_whitespace().last().unwrap();
     assert_eq!(r.ok(&["log", record]), "built a\n");
-    // The record is signed content, pinned with the step's name, and exports as a CAR.
+    // The record is signed content, pinned by `build` with the step's name, and exports
+    // as a CAR.
     let pins = r.ok(&["pin", "ls"]);
     assert!(
-        pins.contains("build:a") && pins.contains("build:b"),
+        pins.contains(" recursive build a\n") && pins.contains(" recursive build b\n"),
         "{pins}"
     );
     let car = r.path("rec.car");

@@ -718,7 +718,8 @@ fn the_build_history_is_readable_and_its_records_survive_gc() {
     }
     let pins = r.ok(&["pin", "ls"]);
     assert!(
-        pins.contains("build-check:one") && pins.contains("build-failed:one"),
+        pins.contains(" recursive build check:one\n")
+            && pins.contains(" direct build failed:one\n"),
         "{pins}"
     );
 }

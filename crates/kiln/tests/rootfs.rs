@@ -98,9 +98,9 @@ fn directory_and_tar_give_the_same_root() {
     assert_eq!(out_gz.trim(), cid);
     assert!(err_gz.contains("pinned as rootfs:mini"), "{err_gz}");
 
-    // One pin, named by the last import.
+    // One pin, owned by `rootfs` and named by the last import.
     let pins = r.ok(&["pin", "ls"]);
-    assert_eq!(pins, format!("{cid} recursive rootfs:mini\n"));
+    assert_eq!(pins, format!("{cid} recursive rootfs mini\n"));
 
     // What the store holds writes back out with the modes: 0755 for the executables, 0644
     // for the rest, symlinks verbatim.
@@ -310,7 +310,7 @@ fn the_same_through_the_daemon() {
     let pins_a = a.ok(&["pin", "ls"]);
     assert_eq!(pins_a, b.ok(&["pin", "ls"]));
     assert!(
-        pins_a.trim().ends_with("recursive rootfs:tarred"),
+        pins_a.trim().ends_with("recursive rootfs tarred"),
         "{pins_a}"
     );
     // A refused archive through the daemon: the same error, nothing pinned.
@@ -351,7 +351,7 @@ fn busybox_root() {
     assert!(err.contains("pinned as rootfs:busybox-root"), "{err}");
     assert_eq!(
         r.ok(&["pin", "ls"]),
-        format!("{cid} recursive rootfs:busybox-root\n")
+        format!("{cid} recursive rootfs busybox-root\n")
     );
     let out_dir = r.path("written");
     kiln_build::content::materialize(&store(&r), &parse_cid(cid).unwrap(), &out_dir).unwrap();

@@ -123,7 +123,7 @@ fn the_daemon_builds_a_recipe_on_its_schedule_when_its_branch_moves() {
         "{again}"
     );
     let pins = r.ok(&["pin", "ls"]);
-    assert!(pins.contains("schedule:1"), "{pins}");
+    assert!(pins.contains(" recursive schedule:1\n"), "{pins}");
 
     // The first check builds it.
     let first = wait_for("the first build", || {

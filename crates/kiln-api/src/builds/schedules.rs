@@ -2,8 +2,8 @@
 //! --schedule`) to be built on their `schedule`, when a mutable input (a git ref) moved.
 //!
 //! A registration is a row of the build index (`schedules`), so it outlives the daemon; its
-//! source tree is pinned as `schedule:ID` (unless it had a pin of its own) and unpinned when
-//! the schedule is removed. The **scheduler** is one thread that sleeps until the earliest
+//! source tree is pinned by the owner `schedule:ID` (each schedule its own pin, beside any
+//! other owner's) and that pin goes when the schedule is removed. The **scheduler** is one thread that sleeps until the earliest
 //! next time of any schedule (or until a registration, a removal or the daemon's stop wakes
 //! it) and starts each due **check** on a thread of its own, so a slow repository delays no
 //! other schedule; a schedule is never checked twice at once.
@@ -193,40 +193,10 @@ pub fn unregister(store: &Store, index: &Index, id: i64) -> Result<Option<Schedu
         return Ok(None);
     };
     index.remove_schedule(id).map_err(|e| e.to_string())?;
-    if !row.pinned {
-        return Ok(Some(row));
-    }
-    let heir = index
-        .schedules()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|r| r.source == row.source);
-    let name = format!("schedule:{id}");
-    let ours = store
-        .pins()
-        .map_err(|e| e.to_string())?
-        .iter()
-        .any(|p| p.cid == row.source && p.name.as_deref() == Some(name.as_str()));
-    if !ours {
-        return Ok(Some(row));
-    }
-    match heir {
-        Some(h) => {
-            store
-                .pin_add(
-                    &row.source,
-                    PinMode::Recursive,
-                    Some(&format!("schedule:{}", h.id)),
-                )
-                .map_err(|e| format!("pinning {} for schedule {}: {e}", row.source, h.id))?;
-            index
-                .set_schedule_pinned(h.id, true)
-                .map_err(|e| e.to_string())?;
-        }
-        None => match store.pin_rm(&row.source) {
-            Ok(()) | Err(kiln_store::Error::NotPinned(_)) => {}
-            Err(e) => return Err(format!("unpinning {}: {e}", row.source)),
-        },
+    // Its own pin of the source goes; whoever else holds the tree keeps it.
+    match store.pin_rm(&row.source, &kiln_build::owners::schedule(id)) {
+        Ok(_) | Err(kiln_store::Error::NotPinned(_) | kiln_store::Error::NotPinnedBy { .. }) => {}
+        Err(e) => return Err(format!("unpinning {}: {e}", row.source)),
     }
     Ok(Some(row))
 }
@@ -315,16 +285,11 @@ impl BuildService {
             .index
             .add_schedule(&cid, &origin, &req.params, schedule.as_str(), now_ms())
             .map_err(internal)?;
-        let pinned = match pin_source(&self.store, &cid, id) {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = self.index.remove_schedule(id);
-                return Err(e);
-            }
-        };
-        if pinned {
-            self.index.set_schedule_pinned(id, true).map_err(internal)?;
+        if let Err(e) = pin_source(&self.store, &cid, id) {
+            let _ = self.index.remove_schedule(id);
+            return Err(e);
         }
+        self.index.set_schedule_pinned(id, true).map_err(internal)?;
         let row = self
             .index
             .schedule(id)
@@ -357,14 +322,38 @@ impl BuildService {
     }
 }
 
-/// Pin `cid` for schedule `id` (as `schedule:ID`), unless it has a pin of its own already;
-/// whether it was pinned here.
-fn pin_source(store: &Store, cid: &kiln_core::Cid, id: i64) -> Result<bool, ApiError> {
-    if store.pins()?.iter().any(|p| p.cid == *cid) {
-        return Ok(false);
+/// Pin `cid` for schedule `id`, as its owner `schedule:ID` (other owners' pins of the same
+/// tree are theirs).
+fn pin_source(store: &Store, cid: &kiln_core::Cid, id: i64) -> Result<(), ApiError> {
+    kiln_node::pins::add(
+        store,
+        &kiln_node::Caller::schedule(id),
+        &cid.to_string(),
+        PinMode::Recursive,
+        None,
+    )?;
+    Ok(())
+}
+
+/// Every registered schedule holds its own pin of its source: a repository from before
+/// pins had owners let a schedule whose source had another pin hold none. Best effort, at
+/// start: a source no longer in the store is reported by the schedule's next check.
+pub(crate) fn hold_sources(store: &Store, index: &Index) {
+    let Ok(rows) = index.schedules() else { return };
+    for row in rows {
+        let owner = kiln_build::owners::schedule(row.id);
+        let held = store
+            .pins_of(&row.source)
+            .is_ok_and(|pins| pins.iter().any(|p| p.owner == owner));
+        if !held && let Err(e) = pin_source(store, &row.source, row.id) {
+            tracing::warn!(
+                schedule = row.id,
+                "cannot pin the source {}: {}",
+                row.source,
+                e.message()
+            );
+        }
     }
-    store.pin_add(cid, PinMode::Recursive, Some(&format!("schedule:{id}")))?;
-    Ok(true)
 }
 
 fn no_such(id: i64) -> ApiError {

@@ -269,7 +269,10 @@ fn run(
     if let Some(mut s) = imp.session.take() {
         if pin {
             for r in &roots {
-                s.pin(&r.cid, PinMode::Recursive, None);
+                s.pin(
+                    &r.cid,
+                    kiln_store::NewPin::new(super::rpc_caller().owner(), PinMode::Recursive),
+                );
             }
         }
         crate::metrics::blocks_added(s.blocks_written());

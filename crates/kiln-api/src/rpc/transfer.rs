@@ -54,6 +54,13 @@ pub async fn dag_import(
     mut m: Multipart,
 ) -> Result<Response, ApiError> {
     let pin_roots = flag(&q, "pin-roots", true)?;
+    // kiln's extension: the roots' pins for another owner, named (`kiln rootfs import`).
+    let pin = kiln_node::pins::pin_for(
+        &super::rpc_caller(),
+        super::one(&q, "pin-owner"),
+        PinMode::Recursive,
+        super::one(&q, "pin-name"),
+    )?;
     let bad = ApiError::multipart;
     // Each part streams into the CAR reader on the blocking pool, block by block, so a CAR
     // of any size is imported in bounded memory.
@@ -95,7 +102,7 @@ pub async fn dag_import(
             }
             if pin_roots {
                 for r in &roots {
-                    session.pin(r, PinMode::Recursive, None);
+                    session.pin(r, pin.clone());
                 }
             }
             crate::metrics::blocks_added(session.blocks_written());

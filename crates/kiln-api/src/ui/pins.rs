@@ -216,7 +216,7 @@ pub(super) async fn add(
             let (path, activity) = (prefill.path.clone(), s.activity.clone());
             let name = Some(prefill.name.clone()).filter(|n| !n.is_empty());
             blocking(&s, move |st| {
-                pin_path::<UiError>(st, &activity, &path, mode, name.as_deref())
+                pin_path::<UiError>(st, &activity, &ui_caller(), &path, mode, name.as_deref())
             })
             .await
         }
@@ -226,6 +226,11 @@ pub(super) async fn add(
         Ok(cid) => Redirect::to(&format!("/ui/pins?added={cid}")).into_response(),
         Err(e) => failed(&s, e, &prefill).await,
     }
+}
+
+/// The caller of a web UI request: the local administrator (the UI is on loopback).
+fn ui_caller() -> kiln_node::Caller {
+    kiln_node::Caller::local(kiln_node::Via::Ui)
 }
 
 fn check_name(name: &str) -> Result<(), UiError> {
@@ -250,8 +255,19 @@ pub(super) async fn remove(
     Form(f): Form<Vec<(String, String)>>,
 ) -> Response {
     let target = param(&f, "cid").unwrap_or("").trim().to_string();
+    // The row's owner: the administrator removes the pin the row shows, whoever holds it.
+    let owner = param(&f, "owner").map(str::to_string);
     let activity = s.activity.clone();
-    let result = blocking(&s, move |st| unpin_path::<UiError>(st, &activity, &target)).await;
+    let result = blocking(&s, move |st| {
+        let whose = match owner {
+            Some(o) => kiln_node::pins::Whose::Of(
+                kiln_store::PinOwner::new(o).map_err(kiln_node::Error::from)?,
+            ),
+            None => kiln_node::pins::Whose::Mine,
+        };
+        unpin_path::<UiError>(st, &activity, &ui_caller(), &target, &whose).map(|r| r.cid)
+    })
+    .await;
     match result {
         Ok(cid) => Redirect::to(&format!("/ui/pins?removed={cid}")).into_response(),
         Err(e) => failed(&s, e, &Prefill::default()).await,
@@ -319,6 +335,7 @@ fn render(l: &Listing, notice: Option<&str>, error: Option<&UiError>, f: &Prefil
                         thead {
                             tr {
                                 th scope="col" { "Name" }
+                                th scope="col" { "Owner" }
                                 th scope="col" { "CID" }
                                 th scope="col" { "Type" }
                                 th scope="col" { abbr title="cumulative size of the pinned DAG" { "Size" } }
@@ -334,6 +351,7 @@ fn render(l: &Listing, notice: Option<&str>, error: Option<&UiError>, f: &Prefil
                                         @if let Some(n) = &r.pin.name { span.pin-name { (n) } }
                                         @else { span.muted { "—" } }
                                     }
+                                    td data-label="Owner" { (r.pin.owner) }
                                     td data-label="CID" {
                                         a href=(browse_href(&cid)) { code.cid { (cid) } }
                                     }
@@ -343,6 +361,7 @@ fn render(l: &Listing, notice: Option<&str>, error: Option<&UiError>, f: &Prefil
                                     td {
                                         form.inline-action method="post" action="/ui/pins/remove" {
                                             input type="hidden" name="cid" value=(cid);
+                                            input type="hidden" name="owner" value=(r.pin.owner);
                                             button.danger type="submit" {
                                                 "Remove"
                                                 span.visually-hidden {

@@ -281,7 +281,7 @@ pub fn run(repo: &Repo, mut args: AddArgs) -> Result<ExitCode> {
     if let Some(mut s) = session {
         if truthy(&args.pin) {
             for r in &final_root {
-                s.pin(&r.cid, PinMode::Recursive, None);
+                s.pin(&r.cid, super::cli_pin(PinMode::Recursive));
             }
         }
         s.commit().context("committing added blocks")?;

@@ -98,7 +98,7 @@ pub fn run(repo: &Repo, cmd: BlockCommand) -> Result<ExitCode> {
                             .with_context(|| format!("{} is not valid {cid_codec}", f.display()))?;
                         session.put(&cid, &data, &links)?;
                         if truthy(&pin) {
-                            session.pin(&cid, PinMode::Recursive, None);
+                            session.pin(&cid, super::cli_pin(PinMode::Recursive));
                         }
                         printed.push(cid.to_string());
                     }

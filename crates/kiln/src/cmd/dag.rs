@@ -139,7 +139,7 @@ pub fn run(repo: &Repo, cmd: DagCommand) -> Result<ExitCode> {
             }
             if truthy(&pin_roots) {
                 for r in &roots {
-                    session.pin(r, PinMode::Recursive, None);
+                    session.pin(r, super::cli_pin(PinMode::Recursive));
                 }
             }
             session.commit().context("import not committed")?;

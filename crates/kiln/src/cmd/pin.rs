@@ -1,11 +1,13 @@
 //! `kiln pin add|rm|ls`.
 
+use super::cli_caller;
 use super::{Repo, Target};
 use crate::cli::{PinCommand, truthy};
 use anyhow::{Result, bail};
 use kiln_api::types::{PinList, PinView};
 use kiln_core::cids::parse_cid;
-use kiln_store::{PinMode, PinStatus};
+use kiln_node::pins::{self, Whose};
+use kiln_store::{PinMode, PinOwner, PinStatus};
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
@@ -46,14 +48,12 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
             for p in &paths {
                 let cid = match &target {
                     Target::Local(store) => {
-                        let cid = super::resolve(store, p)?;
                         let mode = if recursive {
                             PinMode::Recursive
                         } else {
                             PinMode::Direct
                         };
-                        store.pin_add(&cid, mode, name.as_deref())?;
-                        cid.to_string()
+                        pins::add(store, &cli_caller(), p, mode, name.as_deref())?.to_string()
                     }
                     Target::Daemon(d) => {
                         let mut q = vec![("arg", p.clone()), ("recursive", recursive.to_string())];
@@ -67,20 +67,47 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                 println!("pinned {cid}{how}");
             }
         }
-        PinCommand::Rm { paths } => {
+        PinCommand::Rm { paths, owner, all } => {
+            let whose = match (&owner, all) {
+                (Some(o), _) => Whose::Of(PinOwner::new(o.as_str())?),
+                (None, true) => Whose::All,
+                (None, false) => Whose::Mine,
+            };
             for p in &paths {
-                let cid = match &target {
+                let (cid, remaining) = match &target {
                     Target::Local(store) => {
-                        let cid = super::resolve(store, p)?;
-                        store.pin_rm(&cid)?;
-                        cid.to_string()
+                        let done = pins::remove(store, &cli_caller(), p, &whose)?;
+                        let left = pins::owners(&done.pins.remaining)
+                            .iter()
+                            .map(|o| o.to_string())
+                            .collect();
+                        (done.cid.to_string(), left)
                     }
                     Target::Daemon(d) => {
-                        let answer: Pins = d.rpc_json("pin/rm", &[("arg", p.clone())])?;
-                        answer.pins.into_iter().next().unwrap_or_default()
+                        let mut q = vec![("arg", p.clone())];
+                        match &whose {
+                            Whose::Mine => {}
+                            Whose::Of(o) => q.push(("owner", o.to_string())),
+                            Whose::All => q.push(("all", "true".into())),
+                        }
+                        let answer: Pins = d.rpc_json("pin/rm", &q)?;
+                        let cid = answer.pins.into_iter().next().unwrap_or_default();
+                        let list: PinList =
+                            d.get_json(&format!("{}/pins", kiln_api::types::PREFIX))?;
+                        let mut left: Vec<String> = Vec::new();
+                        for pin in list.pins.into_iter().filter(|v| v.cid == cid) {
+                            if !left.contains(&pin.owner) {
+                                left.push(pin.owner);
+                            }
+                        }
+                        (cid, left)
                     }
                 };
-                println!("unpinned {cid}");
+                if remaining.is_empty() {
+                    println!("unpinned {cid}");
+                } else {
+                    println!("unpinned {cid}; still pinned by {}", remaining.join(", "));
+                }
             }
         }
         PinCommand::Ls { paths, kind, quiet } => {
@@ -90,10 +117,12 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                 for p in &paths {
                     let cid = parse_cid(p)?;
                     let status = match &target {
-                        Target::Local(store) => store.pin_status(&cid)?.map(|s| match s {
-                            PinStatus::Indirect { via } => format!("indirect through {via}"),
-                            s => s.to_string(),
-                        }),
+                        Target::Local(store) => {
+                            pins::status(store, &cli_caller(), &cid)?.map(|s| match s {
+                                PinStatus::Indirect { via } => format!("indirect through {via}"),
+                                s => s.to_string(),
+                            })
+                        }
                         Target::Daemon(d) => {
                             match d.rpc_json::<PinLsAnswer>("pin/ls", &[("arg", cid.to_string())]) {
                                 Ok(a) => a.keys.into_values().next().map(|t| t.kind),
@@ -125,10 +154,12 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
             };
             let list = match &target {
                 Target::Local(store) => PinList {
-                    pins: store.pins()?.iter().map(PinView::new).collect(),
+                    pins: pins::list(store, &cli_caller())?
+                        .iter()
+                        .map(PinView::new)
+                        .collect(),
                     indirect: if want_ind {
-                        store
-                            .indirect_pins()?
+                        pins::indirect(store, &cli_caller())?
                             .iter()
                             .map(|c| c.to_string())
                             .collect()
@@ -141,6 +172,7 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                     kiln_api::types::PREFIX
                 ))?,
             };
+            let mut printed = std::collections::HashSet::new();
             for pin in &list.pins {
                 let want = match pin.mode.as_str() {
                     "recursive" => want_rec,
@@ -150,11 +182,14 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                     continue;
                 }
                 if quiet {
-                    writeln!(out, "{}", pin.cid)?;
+                    // A CID held by several owners is printed once.
+                    if printed.insert(pin.cid.clone()) {
+                        writeln!(out, "{}", pin.cid)?;
+                    }
                 } else {
                     match &pin.name {
-                        Some(n) => writeln!(out, "{} {} {n}", pin.cid, pin.mode)?,
-                        None => writeln!(out, "{} {}", pin.cid, pin.mode)?,
+                        Some(n) => writeln!(out, "{} {} {} {n}", pin.cid, pin.mode, pin.owner)?,
+                        None => writeln!(out, "{} {} {}", pin.cid, pin.mode, pin.owner)?,
                     }
                 }
             }

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use kiln_build::content::recorded_mode;
 use kiln_core::import::{self, ChunkSource, DirEntry, ImportOptions, Imported, ReaderSource};
 use kiln_core::{BlockSink, Cid};
-use kiln_store::PinMode;
+use kiln_store::{NewPin, PinMode};
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{BufWriter, Read, Seek, Write};
@@ -542,9 +542,9 @@ struct ImportRoot {
     pin_error: String,
 }
 
-/// Through the daemon: the blocks as one CAR to `dag/import` (pinning the root), then the
-/// pin's name with `pin/add`.
-fn import_remote(d: &Daemon, path: &Path, pin: &str) -> Result<(Imported, Counts)> {
+/// Through the daemon: the blocks as one CAR to `dag/import`, which pins the root for the
+/// owner `rootfs` under its name in the same transaction.
+fn import_remote(d: &Daemon, path: &Path, name: &str) -> Result<(Imported, Counts)> {
     let tmp = tempfile::tempfile().context("cannot create a temporary file")?;
     let mut body = CarBody {
         out: BufWriter::with_capacity(1 << 20, tmp),
@@ -564,7 +564,11 @@ fn import_remote(d: &Daemon, path: &Path, pin: &str) -> Result<(Imported, Counts
     head.extend_from_slice(&header);
     let car: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(head).chain(file));
     let parts = vec![Part::File("rootfs.car".into(), car)];
-    let q = [("pin-roots", "true".to_string())];
+    let q = [
+        ("pin-roots", "true".to_string()),
+        ("pin-owner", kiln_build::owners::ROOTFS.to_string()),
+        ("pin-name", name.to_string()),
+    ];
     let text = d
         .rpc_multipart("dag/import", &q, Multipart::new(parts, Box::new(|_| {})))?
         .text()?;
@@ -575,14 +579,6 @@ fn import_remote(d: &Daemon, path: &Path, pin: &str) -> Result<(Imported, Counts
         Some(r) if r.cid.get("/").and_then(|c| c.as_str()) == Some(&root.cid.to_string()) => {}
         _ => bail!("the daemon did not report pinning {}", root.cid),
     }
-    let _: serde_json::Value = d.rpc_json(
-        "pin/add",
-        &[
-            ("arg", root.cid.to_string()),
-            ("recursive", "true".into()),
-            ("name", pin.to_string()),
-        ],
-    )?;
     Ok((root, counts))
 }
 
@@ -604,11 +600,15 @@ pub fn run(repo: &Repo, cmd: RootfsCommand) -> Result<ExitCode> {
         Target::Local(store) => {
             let mut session = store.session()?;
             let (root, counts) = read_tree(&mut session, &path)?;
-            session.pin(&root.cid, PinMode::Recursive, Some(&pin));
+            let owner = kiln_build::owners::rootfs();
+            session.pin(
+                &root.cid,
+                NewPin::new(owner, PinMode::Recursive).named(Some(&name)),
+            );
             session.commit().context("import not committed")?;
             (root, counts)
         }
-        Target::Daemon(d) => import_remote(&d, &path, &pin)?,
+        Target::Daemon(d) => import_remote(&d, &path, &name)?,
     };
     if counts.skipped > 0 {
         eprintln!(

@@ -1,0 +1,201 @@
+//! Pins: add, remove, list, status. A CID may carry several pins, one per owner (and, for
+//! the Pinning Service API later, several of one owner); the caller's pins are its own.
+
+use crate::{Caller, Error, ErrorKind, Result, Who};
+use kiln_core::Cid;
+use kiln_core::cids::ContentPath;
+use kiln_core::export;
+use kiln_store::{NewPin, Pin, PinMode, PinOwner, PinStatus, Store, Unpinned};
+
+/// The longest pin name, in bytes.
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// Check a pin name: at most [`MAX_NAME_BYTES`], no control characters.
+pub fn check_name(name: &str) -> Result<()> {
+    if name.len() > MAX_NAME_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the name is {} bytes long; at most {MAX_NAME_BYTES} are allowed",
+                name.len()
+            ),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "the name holds control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// What `path` (`CID[/path…]`, with or without `/ipfs/`) names.
+pub fn resolve(store: &Store, path: &str) -> Result<Cid> {
+    Ok(export::resolve(store, &ContentPath::parse(path)?)?)
+}
+
+/// Pin what `path` names for the caller (recursively or directly, under `name`): the CID
+/// pinned. Pinning again updates the caller's pin; others' pins of the CID are untouched.
+pub fn add(
+    store: &Store,
+    caller: &Caller,
+    path: &str,
+    mode: PinMode,
+    name: Option<&str>,
+) -> Result<Cid> {
+    if let Some(n) = name {
+        check_name(n)?;
+    }
+    let cid = resolve(store, path)?;
+    store.pin_add(&cid, &NewPin::new(caller.owner(), mode).named(name))?;
+    Ok(cid)
+}
+
+/// The pin a caller makes (with its name, if any), or with `owner` a pin on behalf of that
+/// owner: kiln's own owners (`rootfs` for a root file system imported through the daemon)
+/// or another identity, which only the local administrator may name.
+pub fn pin_for(
+    caller: &Caller,
+    owner: Option<&str>,
+    mode: PinMode,
+    name: Option<&str>,
+) -> Result<NewPin> {
+    if let Some(n) = name {
+        check_name(n)?;
+    }
+    let owner = match owner {
+        None => caller.owner(),
+        Some(o) => {
+            let o =
+                PinOwner::new(o).map_err(|e| Error::new(ErrorKind::InvalidInput, e.to_string()))?;
+            if o != caller.owner() && caller.who != Who::Local {
+                return Err(Error::new(
+                    ErrorKind::Forbidden,
+                    format!("{} may not pin on behalf of {o}", caller.who),
+                ));
+            }
+            o
+        }
+    };
+    Ok(NewPin::new(owner, mode).named(name))
+}
+
+/// What [`remove`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// The CID unpinned.
+    pub cid: Cid,
+    /// The pins removed and those of other owners that remain.
+    pub pins: Unpinned,
+}
+
+/// Whose pins [`remove`] takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whose {
+    /// The caller's own.
+    Mine,
+    /// Those of this owner (another owner's: the local administrator only).
+    Of(PinOwner),
+    /// Every owner's (the local administrator only).
+    All,
+}
+
+/// Remove the pins of what `path` names that `whose` says. Other owners' pins stay;
+/// [`Removed`] says whose.
+pub fn remove(store: &Store, caller: &Caller, path: &str, whose: &Whose) -> Result<Removed> {
+    let mine = caller.owner();
+    let others = match whose {
+        Whose::Mine => false,
+        Whose::Of(o) => *o != mine,
+        Whose::All => true,
+    };
+    if others && caller.who != Who::Local {
+        return Err(Error::new(
+            ErrorKind::Forbidden,
+            format!("{} may not remove other owners' pins", caller.who),
+        ));
+    }
+    let cid = resolve(store, path)?;
+    let pins = match whose {
+        Whose::Mine => store.pin_rm(&cid, &mine)?,
+        Whose::Of(o) => store.pin_rm(&cid, o)?,
+        Whose::All => store.pin_rm_all(&cid)?,
+    };
+    Ok(Removed { cid, pins })
+}
+
+/// Every pin, oldest first, each with its owner.
+pub fn list(store: &Store, _caller: &Caller) -> Result<Vec<Pin>> {
+    Ok(store.pins()?)
+}
+
+/// The blocks pinned only through recursive pins.
+pub fn indirect(store: &Store, _caller: &Caller) -> Result<Vec<Cid>> {
+    Ok(store.indirect_pins()?)
+}
+
+/// How `cid` is pinned (its strongest own pin, else indirectly), if it is.
+pub fn status(store: &Store, _caller: &Caller, cid: &Cid) -> Result<Option<PinStatus>> {
+    Ok(store.pin_status(cid)?)
+}
+
+/// The owners of `pins`, each once, in order, for messages ("pinned by rootfs, build").
+pub fn owners(pins: &[Pin]) -> Vec<&PinOwner> {
+    let mut out: Vec<&PinOwner> = Vec::new();
+    for p in pins {
+        if !out.contains(&&p.owner) {
+            out.push(&p.owner);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Via;
+    use kiln_store::StoreOptions;
+
+    fn stored(store: &Store, data: &[u8]) -> Cid {
+        let mut s = store.session().unwrap();
+        let opts =
+            kiln_core::import::ImportOptions::from_profile(kiln_core::import::Profile::KuboV1);
+        let imported = kiln_core::import::import_bytes(&mut s, data, &opts).unwrap();
+        s.commit().unwrap();
+        imported.cid
+    }
+
+    #[test]
+    fn a_schedule_and_the_administrator_hold_their_own_pins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let cid = stored(&store, b"shared");
+        let me = Caller::local(Via::Cli);
+        let sched = Caller::schedule(4);
+        add(&store, &sched, &cid.to_string(), PinMode::Recursive, None).unwrap();
+        add(
+            &store,
+            &me,
+            &cid.to_string(),
+            PinMode::Recursive,
+            Some("mine"),
+        )
+        .unwrap();
+        let gone = remove(&store, &me, &cid.to_string(), &Whose::Mine).unwrap();
+        assert_eq!(gone.pins.removed.len(), 1);
+        let left: Vec<String> = owners(&gone.pins.remaining)
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        assert_eq!(left, ["schedule:4"]);
+        let e = remove(&store, &sched, &cid.to_string(), &Whose::All).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Forbidden);
+        let e = remove(&store, &sched, &cid.to_string(), &Whose::Of(me.owner())).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Forbidden);
+        let e = add(&store, &me, &cid.to_string(), PinMode::Direct, Some("a\nb")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        remove(&store, &me, &cid.to_string(), &Whose::Of(sched.owner())).unwrap();
+        assert!(list(&store, &me).unwrap().is_empty());
+    }
+}
