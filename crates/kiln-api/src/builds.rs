@@ -45,6 +45,7 @@ use kiln_build::index::{BuildRow, Index};
 use kiln_build::record::{SignedRecord, now_ms};
 use kiln_build::{Plan, Recipe, content};
 use kiln_core::Cid;
+use kiln_node::journal::action as journal;
 use kiln_store::Store;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -426,6 +427,13 @@ impl BuildService {
     /// result; a panic becomes the result's error.
     fn spawn(&self, sub: &Arc<Submission>, build: impl FnOnce() -> BuildResult + Send + 'static) {
         let s = sub.clone();
+        let store = self.store.clone();
+        let (caller, target) = (sub.caller(), format!("s{}", sub.id));
+        kiln_node::journal::record(
+            &store,
+            &kiln_node::journal::entry(&caller, journal::BUILD_STARTED, &target)
+                .detail(sub.what.describe()),
+        );
         let spawned = std::thread::Builder::new()
             .name(format!("build s{}", sub.id))
             .spawn(move || {
@@ -435,6 +443,22 @@ impl BuildService {
                             "the build failed inside kiln (a panic; see the daemon's log)",
                         )
                     });
+                let failed: Vec<&str> = result.failed.iter().map(|f| f.step.as_str()).collect();
+                let (ok, summary) = kiln_node::journal::build_outcome(
+                    result.done.len(),
+                    &failed,
+                    result.skipped.len(),
+                    result.error.as_deref(),
+                );
+                let entry = kiln_node::journal::entry(&caller, journal::BUILD_FINISHED, &target);
+                kiln_node::journal::record(
+                    &store,
+                    &if ok {
+                        entry.detail(summary)
+                    } else {
+                        entry.failed(summary)
+                    },
+                );
                 s.finish(result);
             });
         if let Err(e) = spawned {
@@ -634,6 +658,17 @@ pub(crate) enum What {
     },
 }
 
+impl What {
+    /// What was built, for the journal: the recipe's origin (or source) or the action.
+    fn describe(&self) -> String {
+        match self {
+            What::Recipe { source, origin, .. } if origin.is_empty() => format!("recipe {source}"),
+            What::Recipe { origin, .. } => format!("recipe {origin}"),
+            What::Action { action } => format!("action {action}"),
+        }
+    }
+}
+
 /// One submitted build, as it happens.
 pub(crate) struct Submission {
     pub(crate) id: u64,
@@ -699,6 +734,16 @@ impl Observer for Watch<'_> {
 pub(crate) type Followed = (Option<u64>, Arc<BuildEvent>);
 
 impl Submission {
+    /// Who asked for it: its schedule, else the local administrator through kiln's API.
+    fn caller(&self) -> kiln_node::Caller {
+        match &self.what {
+            What::Recipe {
+                schedule: Some(n), ..
+            } => kiln_node::Caller::schedule(*n),
+            _ => kiln_node::Caller::local(kiln_node::Via::Api),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, SubState> {
         lock(&self.state)
     }
@@ -1164,6 +1209,17 @@ async fn cancel(State(s): State<AppState>, Path(id): Path<String>) -> Result<Res
     }
     sub.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
     tracing::info!(submission = %id, "build cancelled");
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || {
+        kiln_node::journal::record(
+            &store,
+            &kiln_node::journal::entry(
+                &kiln_node::Caller::local(kiln_node::Via::Api),
+                journal::BUILD_CANCEL,
+                format!("s{n}"),
+            ),
+        )
+    });
     Ok((StatusCode::ACCEPTED, Json(sub.view())).into_response())
 }
 
@@ -1254,7 +1310,7 @@ async fn events(
 mod tests {
     use crate::openapi::tests::conforms;
     use crate::types::{BuildEvent, SubmissionView};
-    use crate::{Activity, AppState, NodeInfo};
+    use crate::{AppState, NodeInfo};
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use serde_json::Value;
@@ -1299,7 +1355,7 @@ outputs = ["out/site"]
                 addresses: vec![],
             }),
             metrics: None,
-            activity: Activity::default(),
+            keep_events: kiln_node::journal::DEFAULT_RETENTION,
             builds,
         });
         Fixture { dir, store, app }

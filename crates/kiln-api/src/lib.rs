@@ -5,7 +5,6 @@
 //! `serve` runs a router on a bound listener until a shutdown signal.
 #![deny(missing_docs)]
 
-pub mod activity;
 mod archive;
 pub mod builds;
 mod error;
@@ -21,7 +20,6 @@ mod stream;
 pub mod types;
 mod ui;
 
-pub use activity::Activity;
 pub use builds::BuildService;
 pub use error::ApiError;
 pub use limits::Limits;
@@ -40,8 +38,8 @@ pub struct AppState {
     pub node: Arc<NodeInfo>,
     /// The metrics recorder's handle, when metrics are on.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    /// Recent activity, shown by the web UI.
-    pub activity: Activity,
+    /// How long the event journal keeps events (pruned after each GC run).
+    pub keep_events: std::time::Duration,
     /// The build service (`/api/kiln/v1/builds`, the Builds pages).
     pub builds: Arc<BuildService>,
 }

@@ -3,9 +3,10 @@
 //! statistics). The command line uses it when it talks to a running daemon; `openapi.json`
 //! documents it.
 
-use crate::activity::Kind;
 use crate::rpc::blocking;
-use crate::types::{GcView, NodeView, PinList, PinView, StatView, VerifyView};
+use crate::types::{
+    EventList, EventView, GcView, NodeView, PinList, PinView, StatView, VerifyView,
+};
 use crate::{ApiError, AppState};
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
@@ -14,13 +15,14 @@ use serde::Deserialize;
 
 /// Every path [`router`] serves (kept in step with it; a test checks each is documented).
 #[cfg(test)]
-pub const PATHS: [&str; 7] = [
+pub const PATHS: [&str; 8] = [
     "/api/kiln/v1/node",
     "/api/kiln/v1/stat",
     "/api/kiln/v1/pins",
     "/api/kiln/v1/blocks/{cid}",
     "/api/kiln/v1/gc",
     "/api/kiln/v1/verify",
+    "/api/kiln/v1/events",
     "/api/kiln/v1/openapi.json",
 ];
 
@@ -33,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/kiln/v1/blocks/{cid}", get(block))
         .route("/api/kiln/v1/gc", post(gc))
         .route("/api/kiln/v1/verify", post(verify))
+        .route("/api/kiln/v1/events", get(events))
         .route("/api/kiln/v1/openapi.json", get(crate::openapi::document))
         .route("/api/kiln/v1/{*route}", axum::routing::any(unknown_route))
 }
@@ -80,14 +83,21 @@ async fn pins(
 }
 
 async fn gc(State(s): State<AppState>) -> Result<Json<GcView>, ApiError> {
-    let report = blocking(&s, |st| Ok(st.gc()?)).await?;
+    let keep = s.keep_events;
+    let report = blocking(&s, move |st| {
+        Ok(kiln_node::content::gc(
+            st,
+            &kiln_node::Caller::local(kiln_node::Via::Api),
+            keep,
+            &mut |_| {},
+        )?)
+    })
+    .await?;
     tracing::info!(
         blocks = report.blocks_removed,
         bytes = report.bytes_freed,
         "gc"
     );
-    s.activity
-        .record(Kind::Gc, None, crate::rpc::gc_summary(&report));
     Ok(Json(GcView::from(&report)))
 }
 
@@ -111,4 +121,47 @@ async fn block(
             .into_response()),
         None => Err(ApiError::not_found(format!("block {cid} not found"))),
     }
+}
+
+/// `GET /api/kiln/v1/events` query: `after` (an event number), `since` (milliseconds since
+/// the epoch), `limit` (at most 10,000), `order` (`oldest`, the default, or `newest`).
+#[derive(Deserialize)]
+struct EventsQuery {
+    after: Option<i64>,
+    since: Option<i64>,
+    limit: Option<usize>,
+    order: Option<String>,
+}
+
+/// The most events one answer holds.
+const MAX_EVENTS: usize = 10_000;
+
+async fn events(
+    State(s): State<AppState>,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<EventList>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let newest_first = match q.order.as_deref() {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(o) => {
+            return Err(ApiError::bad_request(format!(
+                "order must be oldest or newest, not {o:?}"
+            )));
+        }
+    };
+    let query = kiln_store::journal::Query {
+        after: q.after,
+        since_ms: q.since,
+        limit: Some(q.limit.unwrap_or(MAX_EVENTS).min(MAX_EVENTS)),
+        newest_first,
+    };
+    blocking(&s, move |st| {
+        let events =
+            kiln_node::journal::events(st, &kiln_node::Caller::local(kiln_node::Via::Api), &query)?;
+        Ok(Json(EventList {
+            events: events.iter().map(EventView::from).collect(),
+        }))
+    })
+    .await
 }

@@ -68,6 +68,11 @@ fn schemas() -> Value {
             "blocks_removed": int(), "bytes_freed": int(), "packs_deleted": int(),
             "packs_rewritten": int(), "disk_bytes_reclaimed": int(),
         })),
+        "Event": object(json!({
+            "id": int(), "at_ms": int(), "who": string(), "via": string(), "action": string(),
+            "target": string(), "ok": {"type": "boolean"}, "detail": string(),
+        })),
+        "EventList": object(json!({"events": array_of("Event")})),
         "Missing": object(json!({"cid": string(), "pin": string()})),
         "Verify": object(json!({
             "blocks_ok": int(), "bytes_checked": int(), "corrupt": strings(),
@@ -382,6 +387,27 @@ pub fn spec() -> Value {
             "/api/kiln/v1/verify": {"post": op(
                 "Re-hash every block and walk every pinned DAG", "verifyRepo",
                 json_response("What was found", "Verify"))},
+            "/api/kiln/v1/events": {"get": {
+                "summary": "The event journal: every change, who asked, through what, when, its target and outcome",
+                "operationId": "listEvents",
+                "parameters": [
+                    {"name": "after", "in": "query", "required": false,
+                        "description": "Only events numbered above this (to follow: the last id seen)",
+                        "schema": {"type": "integer"}},
+                    {"name": "since", "in": "query", "required": false,
+                        "description": "Only events at or after this time, milliseconds since the Unix epoch",
+                        "schema": {"type": "integer"}},
+                    {"name": "limit", "in": "query", "required": false,
+                        "description": "At most this many (and never more than 10,000)",
+                        "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "order", "in": "query", "required": false,
+                        "schema": {"type": "string", "enum": ["oldest", "newest"], "default": "oldest"}},
+                ],
+                "responses": {
+                    "200": json_response("The events", "EventList"),
+                    "400": json_response("A malformed parameter", "Error"),
+                }
+            }},
             "/api/kiln/v1/openapi.json": {"get": {
                 "summary": "This document", "operationId": "getOpenApi",
                 "responses": {"200": {"description": "OpenAPI 3.1 document",
@@ -412,7 +438,7 @@ pub async fn document() -> Json<Value> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::spec;
-    use crate::{Activity, AppState, NodeInfo};
+    use crate::{AppState, NodeInfo};
     use axum::body::Body;
     use axum::http::Request;
     use serde_json::Value;
@@ -439,7 +465,7 @@ pub(crate) mod tests {
                 addresses: vec!["/ip4/127.0.0.1/tcp/5001/http".into()],
             }),
             metrics: None,
-            activity: Activity::default(),
+            keep_events: kiln_node::journal::DEFAULT_RETENTION,
         })
     }
 

@@ -5,7 +5,6 @@
 mod add;
 mod transfer;
 
-use crate::activity::{Activity, Kind};
 use crate::stream::blocking_body;
 use crate::{ApiError, AppState};
 use axum::body::Body;
@@ -124,40 +123,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
 pub(crate) fn resolve(store: &Store, path: &str) -> Result<Cid, ApiError> {
     let p = ContentPath::parse(path)?;
     Ok(export::resolve(store, &p)?)
-}
-
-/// Pin what `path` (`CID[/path]`) names for `caller` and record it; the RPC and the web UI
-/// share this.
-pub(crate) fn pin_path<E>(
-    st: &Store,
-    activity: &Activity,
-    caller: &Caller,
-    path: &str,
-    mode: PinMode,
-    name: Option<&str>,
-) -> Result<Cid, E>
-where
-    E: From<kiln_node::Error>,
-{
-    let cid = kiln_node::pins::add(st, caller, path, mode, name)?;
-    activity.record(Kind::Pin, Some(cid), name.unwrap_or_default());
-    Ok(cid)
-}
-
-/// Remove the pins `whose` says of what `path` names and record it; shared with the web UI.
-pub(crate) fn unpin_path<E>(
-    st: &Store,
-    activity: &Activity,
-    caller: &Caller,
-    path: &str,
-    whose: &Whose,
-) -> Result<kiln_node::pins::Removed, E>
-where
-    E: From<kiln_node::Error>,
-{
-    let removed = kiln_node::pins::remove(st, caller, path, whose)?;
-    activity.record(Kind::Unpin, Some(removed.cid), "");
-    Ok(removed)
 }
 
 /// The repository's size on disk as `repo/stat` reports it: pack files plus the database.
@@ -374,13 +339,18 @@ async fn block_put(
     blocking(&s, move |st| {
         let cid = cids::cid_of(cid::Version::V1, codec, &data);
         let links = kiln_core::links::links_of(&cid, &data)?;
-        let mut session = st.session()?;
+        let caller = rpc_caller();
+        let mut session = kiln_node::content::session(st, &caller)?;
         session.put(&cid, &data, &links)?;
-        if pin {
-            session.pin(&cid, NewPin::new(rpc_caller().owner(), PinMode::Recursive));
-        }
+        let pin = pin.then(|| NewPin::new(caller.owner(), PinMode::Recursive));
         crate::metrics::blocks_added(session.blocks_written());
-        session.commit()?;
+        kiln_node::content::commit(
+            session,
+            &caller,
+            kiln_node::journal::action::BLOCK_PUT,
+            &[cid],
+            pin.as_ref(),
+        )?;
         Ok(Json(json!({"Key": cid.to_string(), "Size": data.len()})))
     })
     .await
@@ -414,11 +384,10 @@ async fn pin_add(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiE
         PinMode::Direct
     };
     let name = one(&q, "name").map(str::to_string);
-    let activity = s.activity.clone();
     blocking(&s, move |st| {
         let mut pins = Vec::new();
         for p in &paths {
-            let cid = pin_path::<ApiError>(st, &activity, &rpc_caller(), p, mode, name.as_deref())?;
+            let cid = kiln_node::pins::add(st, &rpc_caller(), p, mode, name.as_deref())?;
             pins.push(cid.to_string());
         }
         Ok(Json(json!({"Pins": pins})))
@@ -442,11 +411,10 @@ async fn pin_rm(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiEr
         (None, true) => Whose::All,
         (None, false) => Whose::Mine,
     };
-    let activity = s.activity.clone();
     blocking(&s, move |st| {
         let mut pins = Vec::new();
         for p in &paths {
-            let removed = unpin_path::<ApiError>(st, &activity, &rpc_caller(), p, &whose)?;
+            let removed = kiln_node::pins::remove(st, &rpc_caller(), p, &whose)?;
             pins.push(removed.cid.to_string());
         }
         Ok(Json(json!({"Pins": pins})))
@@ -505,7 +473,7 @@ async fn pin_ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiEr
 async fn repo_gc(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
     let quiet = flag(&q, "quiet", false)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Value>(256);
-    let (store, activity) = (s.store.clone(), s.activity.clone());
+    let (store, keep) = (s.store.clone(), s.keep_events);
     tokio::task::spawn_blocking(move || {
         let mut send = |c: &Cid| {
             if !quiet {
@@ -513,14 +481,13 @@ async fn repo_gc(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
                 let _ = tx.blocking_send(json!({"Key": {"/": c.to_string()}}));
             }
         };
-        match store.gc_reporting(&mut send) {
+        match kiln_node::content::gc(&store, &rpc_caller(), keep, &mut send) {
             Ok(report) => {
                 tracing::info!(
                     blocks = report.blocks_removed,
                     bytes = report.bytes_freed,
                     "gc via RPC"
                 );
-                activity.record(Kind::Gc, None, gc_summary(&report));
             }
             Err(e) => {
                 tracing::warn!("gc via RPC failed: {e}");
@@ -529,14 +496,6 @@ async fn repo_gc(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
         }
     });
     Ok(crate::stream::ndjson_stream(rx))
-}
-
-/// One line about a GC run, for the activity log.
-pub(crate) fn gc_summary(r: &kiln_store::GcReport) -> String {
-    format!(
-        "{} blocks removed, {} bytes freed",
-        r.blocks_removed, r.bytes_freed
-    )
 }
 
 async fn repo_stat(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {

@@ -106,6 +106,49 @@ pub struct PinList {
     pub indirect: Vec<String>,
 }
 
+/// One event of the journal (`GET /api/kiln/v1/events`, `kiln events --json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EventView {
+    /// Its number (increasing; pass the last one seen as `after` to follow).
+    pub id: i64,
+    /// When, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// Who asked (`local`, `schedule:N`).
+    pub who: String,
+    /// Through what (`cli`, `rpc`, `api`, `ui`, `kiln`).
+    pub via: String,
+    /// What was done (`add`, `pin`, `unpin`, `gc`, `build finished`, …).
+    pub action: String,
+    /// What it was done to (a CID, `sN`, `schedule N`), possibly empty.
+    pub target: String,
+    /// Whether it was done.
+    pub ok: bool,
+    /// A short detail, or why it failed.
+    pub detail: String,
+}
+
+impl From<&kiln_store::journal::Event> for EventView {
+    fn from(e: &kiln_store::journal::Event) -> Self {
+        EventView {
+            id: e.id,
+            at_ms: e.at_ms,
+            who: e.entry.who.clone(),
+            via: e.entry.via.clone(),
+            action: e.entry.action.clone(),
+            target: e.entry.target.clone(),
+            ok: e.entry.ok,
+            detail: e.entry.detail.clone(),
+        }
+    }
+}
+
+/// `GET /api/kiln/v1/events`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EventList {
+    /// The events, in the order asked for.
+    pub events: Vec<EventView>,
+}
+
 /// `POST /api/kiln/v1/gc`: what garbage collection did.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct GcView {
@@ -238,7 +281,8 @@ pub struct BuildRequest {
     pub timeout: Option<String>,
 }
 
-/// A duration as `kiln get --timeout` takes it: `30s`, `5m`, `1h`, `250ms`, or plain seconds.
+/// A duration as `kiln get --timeout` takes it: `30s`, `5m`, `1h`, `2d`, `250ms`, or plain
+/// seconds.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let (num, unit) = s
@@ -251,6 +295,7 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86_400.0,
         _ => return Err(bad()),
     };
     if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {

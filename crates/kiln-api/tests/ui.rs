@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use kiln_api::{Activity, AppState, NodeInfo};
+use kiln_api::{AppState, NodeInfo};
 use kiln_core::import::{
     DirEntry, ImportOptions, Imported, Profile, build_directory, import_bytes,
 };
@@ -102,7 +102,7 @@ fn fixture() -> Fixture {
             addresses: vec!["/ip4/127.0.0.1/tcp/5001/http".into()],
         }),
         metrics: None,
-        activity: Activity::default(),
+        keep_events: kiln_node::journal::DEFAULT_RETENTION,
     };
     Fixture {
         _dir: dir,

@@ -156,7 +156,7 @@ fn node() -> &'static Node {
                 addresses: Vec::new(),
             }),
             metrics: None,
-            activity: kiln_api::Activity::default(),
+            keep_events: kiln_node::journal::DEFAULT_RETENTION,
         };
         Node {
             _dir: dir,

@@ -94,10 +94,10 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {
+    // The message is the wrapped error's own, so the chain goes on from *its* cause (an
+    // error printed with its causes does not say the same thing twice).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.source.as_deref().and_then(|e| e.source())
     }
 }
 

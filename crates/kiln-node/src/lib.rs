@@ -26,7 +26,9 @@
 #![allow(clippy::result_large_err)]
 
 mod caller;
+pub mod content;
 mod error;
+pub mod journal;
 pub mod pins;
 
 pub use caller::{Caller, Via, Who};

@@ -1,6 +1,7 @@
 //! Pins: add, remove, list, status. A CID may carry several pins, one per owner (and, for
 //! the Pinning Service API later, several of one owner); the caller's pins are its own.
 
+use crate::journal::{self, action};
 use crate::{Caller, Error, ErrorKind, Result, Who};
 use kiln_core::Cid;
 use kiln_core::cids::ContentPath;
@@ -44,12 +45,25 @@ pub fn add(
     mode: PinMode,
     name: Option<&str>,
 ) -> Result<Cid> {
-    if let Some(n) = name {
-        check_name(n)?;
-    }
-    let cid = resolve(store, path)?;
-    store.pin_add(&cid, &NewPin::new(caller.owner(), mode).named(name))?;
-    Ok(cid)
+    let pinned = (|| {
+        if let Some(n) = name {
+            check_name(n)?;
+        }
+        let cid = resolve(store, path)?;
+        let what = if mode == PinMode::Recursive {
+            "recursive"
+        } else {
+            "direct"
+        };
+        let detail = match name {
+            Some(n) => format!("{what}, named {n}"),
+            None => what.to_string(),
+        };
+        let entry = journal::entry(caller, action::PIN, cid.to_string()).detail(detail);
+        store.pin_add_recorded(&cid, &NewPin::new(caller.owner(), mode).named(name), &entry)?;
+        Ok(cid)
+    })();
+    pinned.map_err(|e| journal::failed(store, caller, action::PIN, path, e))
 }
 
 /// The pin a caller makes (with its name, if any), or with `owner` a pin on behalf of that
@@ -110,19 +124,41 @@ pub fn remove(store: &Store, caller: &Caller, path: &str, whose: &Whose) -> Resu
         Whose::Of(o) => *o != mine,
         Whose::All => true,
     };
-    if others && caller.who != Who::Local {
-        return Err(Error::new(
-            ErrorKind::Forbidden,
-            format!("{} may not remove other owners' pins", caller.who),
-        ));
-    }
-    let cid = resolve(store, path)?;
-    let pins = match whose {
-        Whose::Mine => store.pin_rm(&cid, &mine)?,
-        Whose::Of(o) => store.pin_rm(&cid, o)?,
-        Whose::All => store.pin_rm_all(&cid)?,
-    };
-    Ok(Removed { cid, pins })
+    let removed = (|| {
+        if others && caller.who != Who::Local {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                format!("{} may not remove other owners' pins", caller.who),
+            ));
+        }
+        let cid = resolve(store, path)?;
+        let note = |u: &Unpinned| {
+            let gone = owners(&u.removed)
+                .iter()
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let left = owners(&u.remaining)
+                .iter()
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let detail = if left.is_empty() {
+                format!("removed the pins of {gone}")
+            } else {
+                format!("removed the pins of {gone}; still pinned by {left}")
+            };
+            journal::entry(caller, action::UNPIN, cid.to_string()).detail(detail)
+        };
+        let owner = match whose {
+            Whose::Mine => Some(&mine),
+            Whose::Of(o) => Some(o),
+            Whose::All => None,
+        };
+        let pins = store.pin_rm_recorded(&cid, owner, &note)?;
+        Ok(Removed { cid, pins })
+    })();
+    removed.map_err(|e| journal::failed(store, caller, action::UNPIN, path, e))
 }
 
 /// Every pin, oldest first, each with its owner.

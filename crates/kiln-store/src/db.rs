@@ -118,6 +118,23 @@ END;
 UPDATE state SET schema = 2 WHERE id = 1;
 "#;
 
+/// Version 3: the event journal (see [`crate::journal`]). `id` is never reused, so a
+/// follower that remembers the last number it saw misses nothing.
+const V3: &str = r#"
+CREATE TABLE events(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    who TEXT NOT NULL,
+    via TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX events_at ON events(at);
+UPDATE state SET schema = 3 WHERE id = 1;
+"#;
+
 /// Every version of `store.db`, oldest first (see [`crate::schema`]).
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -129,6 +146,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 2,
         what: "pins with owners",
         sql: V2,
+    },
+    Migration {
+        to: 3,
+        what: "the event journal",
+        sql: V3,
     },
 ];
 

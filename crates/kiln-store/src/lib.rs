@@ -45,6 +45,7 @@ mod dag;
 mod db;
 mod error;
 mod gc;
+pub mod journal;
 mod lock;
 mod pack;
 mod pins;

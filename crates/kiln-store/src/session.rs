@@ -37,6 +37,7 @@ pub struct Session {
     staged: HashSet<Vec<u8>>,
     batch_bytes: u64,
     pins: Vec<(Cid, NewPin)>,
+    journal: Vec<crate::journal::Entry>,
     poisoned: bool,
     /// Blocks this session wrote that were not already stored.
     written: u64,
@@ -100,6 +101,7 @@ impl Session {
             staged: HashSet::new(),
             batch_bytes: 0,
             pins: Vec::new(),
+            journal: Vec::new(),
             poisoned: false,
             written: 0,
         })
@@ -227,6 +229,13 @@ impl Session {
         self.pins.push((*cid, pin));
     }
 
+    /// Stage an event for the journal, written at [`Session::commit`] in the same
+    /// transaction as the blocks and pins it is about (so it is recorded exactly when they
+    /// are).
+    pub fn record(&mut self, entry: crate::journal::Entry) {
+        self.journal.push(entry);
+    }
+
     /// Make every block put so far durable and indexed (visible to readers), keeping the
     /// session open. Staged pins are not applied.
     pub fn flush(&mut self) -> Result<()> {
@@ -260,6 +269,7 @@ impl Session {
         self.dups.clear();
         self.staged.clear();
         self.pins.clear();
+        self.journal.clear();
         // Drop the writers: their packs are unlocked, and GC treats them as abandoned.
         self.writer = None;
         self.retired.clear();
@@ -346,6 +356,9 @@ impl Session {
             for (cid, pin) in &self.pins {
                 pins::apply_pin(&tx, cid, pin, true)?;
             }
+            for e in &self.journal {
+                crate::journal::insert(&tx, e)?;
+            }
             tx.execute("DELETE FROM sessions WHERE id = ?1", params![self.id])?;
             if let Some(unused) = self.first_pack {
                 tx.execute("DELETE FROM packs WHERE id = ?1", params![unused])?;
@@ -360,6 +373,7 @@ impl Session {
         self.batch_bytes = 0;
         if commit {
             self.pins.clear();
+            self.journal.clear();
             self.writer = None;
             self.first_pack = None;
         }

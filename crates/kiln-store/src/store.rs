@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::dag::IdSet;
 use crate::db::{self, IDENTITY};
+use crate::journal::{self, Entry};
 use crate::pack::{self, PackFiles};
 use crate::{
     Error, GcReport, NewPin, Pin, PinMode, PinOwner, PinStatus, RepoStat, Result, Session,
@@ -269,6 +270,15 @@ impl Store {
     /// recursively upgrades its direct pin; pinning again with the same mode only updates
     /// the name (if given) and adds the metadata. Other owners' pins are not touched.
     pub fn pin_add(&self, cid: &Cid, pin: &NewPin) -> Result<i64> {
+        self.pin_add_inner(cid, pin, None)
+    }
+
+    /// [`Store::pin_add`], recording `entry` in the journal in the same transaction.
+    pub fn pin_add_recorded(&self, cid: &Cid, pin: &NewPin, entry: &Entry) -> Result<i64> {
+        self.pin_add_inner(cid, pin, Some(entry))
+    }
+
+    fn pin_add_inner(&self, cid: &Cid, pin: &NewPin, entry: Option<&Entry>) -> Result<i64> {
         let mut conn = self.inner.conn()?;
         // Check the DAG in a read snapshot first so the write lock is held only briefly; if a
         // deletion committed in between, check again under the lock.
@@ -281,6 +291,9 @@ impl Store {
         let tx = db::write_tx(&mut conn)?;
         let still_valid = db::state(&tx)?.del_seq == checked_at;
         let id = pins::apply_pin(&tx, cid, pin, still_valid)?;
+        if let Some(e) = entry {
+            journal::insert(&tx, e)?;
+        }
         tx.commit()?;
         Ok(id)
     }
@@ -289,23 +302,79 @@ impl Store {
     /// removed and what remains. [`Error::NotPinned`] if the CID has no pin,
     /// [`Error::NotPinnedBy`] if only other owners hold it.
     pub fn pin_rm(&self, cid: &Cid, owner: &PinOwner) -> Result<Unpinned> {
-        self.unpin(cid, Some(owner))
+        self.unpin(cid, Some(owner), &|_| None)
+    }
+
+    /// Remove the pins of exactly this CID that `owner` holds (every pin with `None`),
+    /// recording in the same transaction the journal entry `entry` makes of what was
+    /// removed (as [`Store::pin_rm`] and [`Store::pin_rm_all`] otherwise).
+    pub fn pin_rm_recorded(
+        &self,
+        cid: &Cid,
+        owner: Option<&PinOwner>,
+        entry: &dyn Fn(&Unpinned) -> Entry,
+    ) -> Result<Unpinned> {
+        self.unpin(cid, owner, &|u| Some(entry(u)))
     }
 
     /// Remove every pin of exactly this CID, whoever holds it; [`Error::NotPinned`] if it has
     /// none.
     pub fn pin_rm_all(&self, cid: &Cid) -> Result<Unpinned> {
-        self.unpin(cid, None)
+        self.unpin(cid, None, &|_| None)
     }
 
-    fn unpin(&self, cid: &Cid, owner: Option<&PinOwner>) -> Result<Unpinned> {
+    fn unpin(
+        &self,
+        cid: &Cid,
+        owner: Option<&PinOwner>,
+        entry: &dyn Fn(&Unpinned) -> Option<Entry>,
+    ) -> Result<Unpinned> {
         // Unpinning is how space is freed on a full disk: it may use the reserve.
         self.with_reserve(|| {
             let mut conn = self.inner.conn()?;
             let tx = db::write_tx(&mut conn)?;
             let done = pins::remove(&tx, cid, owner)?;
+            if let Some(e) = entry(&done) {
+                journal::insert(&tx, &e)?;
+            }
             tx.commit()?;
             Ok(done)
+        })
+    }
+
+    /// Record `entry` in the journal (for a change that is not in the store, or one that
+    /// failed); its number.
+    pub fn record(&self, entry: &Entry) -> Result<i64> {
+        let mut conn = self.inner.conn()?;
+        let tx = db::write_tx(&mut conn)?;
+        let id = journal::insert(&tx, entry)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// The journal's events that `q` asks for.
+    pub fn events(&self, q: &journal::Query) -> Result<Vec<journal::Event>> {
+        let conn = self.inner.conn()?;
+        journal::query(&conn, q)
+    }
+
+    /// The number of the journal's newest event (0 if it is empty).
+    pub fn last_event(&self) -> Result<i64> {
+        let conn = self.inner.conn()?;
+        journal::last_id(&conn)
+    }
+
+    /// Delete the journal's events recorded before `before`; how many.
+    pub fn prune_events(&self, before: std::time::SystemTime) -> Result<u64> {
+        let ms = before
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self.with_reserve(|| {
+            let mut conn = self.inner.conn()?;
+            let tx = db::write_tx(&mut conn)?;
+            let n = journal::prune(&tx, ms)?;
+            tx.commit()?;
+            Ok(n)
         })
     }
 

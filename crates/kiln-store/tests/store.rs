@@ -606,3 +606,96 @@ fn shared_links_and_duplicate_children() {
     store.gc().unwrap();
     assert!(store.has(&extra).unwrap());
 }
+
+/// The journal's entries commit with the change they describe, or not at all.
+#[test]
+fn journal_entries_commit_with_their_change_or_not_at_all() {
+    use kiln_store::journal::{Entry, Query};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let all = |s: &Store| s.events(&Query::default()).unwrap();
+    let (root, blocks) = small_dag("journal");
+
+    // A session whose commit fails (a recursive pin of an incomplete DAG) records nothing.
+    let mut s = store.session().unwrap();
+    s.put(&blocks[0].0, &blocks[0].1, &blocks[0].2).unwrap();
+    s.pin(&root, pin(PinMode::Recursive, None));
+    s.record(Entry::ok("local", "cli", "add", root.to_string()));
+    assert!(s.commit().is_err());
+    assert!(all(&store).is_empty());
+
+    // A session that commits records its entry with its blocks and pins.
+    let mut s = store.session().unwrap();
+    for (c, d, l) in &blocks {
+        s.put(c, d, l).unwrap();
+    }
+    s.pin(&root, pin(PinMode::Recursive, None));
+    s.record(Entry::ok("local", "cli", "add", root.to_string()).detail("pinned"));
+    // Not yet visible: it is staged with the pin.
+    assert!(all(&store).is_empty());
+    s.commit().unwrap();
+    let ev = all(&store);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].entry.action, "add");
+    assert_eq!(ev[0].entry.detail, "pinned");
+    assert!(ev[0].entry.ok);
+
+    // A pin that cannot be made (the block is absent) records nothing; one that is made does.
+    let absent = raw(b"not stored");
+    let e = Entry::ok("local", "rpc", "pin", absent.to_string());
+    assert!(
+        store
+            .pin_add_recorded(&absent, &pin(PinMode::Direct, None), &e)
+            .is_err()
+    );
+    assert_eq!(all(&store).len(), 1);
+    let other = PinOwner::new("rootfs").unwrap();
+    store
+        .pin_add_recorded(
+            &root,
+            &NewPin::new(other.clone(), PinMode::Recursive),
+            &Entry::ok("local", "cli", "pin", root.to_string()),
+        )
+        .unwrap();
+    // An unpin's entry is made from what it removed and what remains.
+    let done = store
+        .pin_rm_recorded(&root, Some(&local()), &|u| {
+            Entry::ok("local", "cli", "unpin", root.to_string()).detail(format!(
+                "{} removed, {} left",
+                u.removed.len(),
+                u.remaining.len()
+            ))
+        })
+        .unwrap();
+    assert_eq!(done.remaining.len(), 1);
+    let ev = all(&store);
+    assert_eq!(ev.len(), 3);
+    assert_eq!(ev[2].entry.detail, "1 removed, 1 left");
+    // Not pinned by that owner any more: an error, and no entry.
+    assert!(
+        store
+            .pin_rm_recorded(&root, Some(&local()), &|_| Entry::ok("x", "y", "z", ""))
+            .is_err()
+    );
+    assert_eq!(all(&store).len(), 3);
+
+    // Reading: after a number, newest first with a limit; pruning by age.
+    let q = Query {
+        after: Some(ev[0].id),
+        ..Query::default()
+    };
+    assert_eq!(store.events(&q).unwrap().len(), 2);
+    let q = Query {
+        limit: Some(1),
+        newest_first: true,
+        ..Query::default()
+    };
+    assert_eq!(store.events(&q).unwrap()[0].id, ev[2].id);
+    assert_eq!(store.last_event().unwrap(), ev[2].id);
+    assert_eq!(store.prune_events(std::time::UNIX_EPOCH).unwrap(), 0);
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    assert_eq!(store.prune_events(later).unwrap(), 3);
+    // Numbers are never reused.
+    let id = store.record(&Entry::ok("local", "cli", "gc", "")).unwrap();
+    assert!(id > ev[2].id);
+}

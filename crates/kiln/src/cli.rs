@@ -57,6 +57,8 @@ pub enum Command {
     ///   max_header_bytes = 65536         # largest request line + headers (then 431)
     ///   header_timeout_secs = 10         # time to send a request head (then closed)
     ///   idle_timeout_secs = 60           # no bytes either way for this long: closed
+    ///   [events]
+    ///   keep = "90d"                     # how long the event journal keeps events
     ///
     /// While it runs, the daemon's API address is in `$KILN_HOME/api`, and kiln commands run
     /// on the repository send their work to it.
@@ -105,6 +107,14 @@ pub enum Command {
     Build(BuildArgs),
     /// Recent builds, newest first: number, status, cached or run, duration, step, record.
     Builds(BuildsArgs),
+    /// The event journal: every change made to this repository (adds, imports, pins, GC
+    /// runs, builds, schedules), who asked, through what, when, its target and outcome,
+    /// whether it came through the daemon or the command line directly. One line each,
+    /// oldest first: `TIME WHO/VIA ACTION TARGET DETAIL`.
+    ///
+    /// Events are kept 90 days (`[events] keep = "30d"` in config.toml changes it); older
+    /// ones are pruned after each GC run and when the daemon starts.
+    Events(EventsArgs),
     /// Print the log of a build: its number (from `kiln builds`), record CID or action CID.
     Log(LogArgs),
     /// Show a build record (a record CID, or a build number) and check its signature
@@ -260,6 +270,23 @@ pub struct BuildsArgs {
     /// How many to list.
     #[arg(short = 'n', long, default_value_t = 20)]
     pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep printing events as they are recorded, until interrupted.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// One JSON object per line (id, at_ms, who, via, action, target, ok, detail).
+    #[arg(long)]
+    pub json: bool,
+    /// Only events since T: a duration ago (`10m`, `2h`, `7d`) or a UTC time
+    /// (`2026-12-01`, `2026-12-01T10:00:00Z`).
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Print at most the last N events (without --since: the last 50).
+    #[arg(short = 'n', long, value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod block;
 mod build;
 mod daemon;
 mod dag;
+mod events;
 mod files;
 mod pin;
 mod repo;
@@ -87,6 +88,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rootfs(r) => rootfs::run(&repo, r),
         Command::Build(a) => build::run(&repo, a),
         Command::Builds(a) => build::builds(&repo, a),
+        Command::Events(a) => events::run(&repo, a),
         Command::Log(a) => build::log(&repo, a),
         Command::Record(a) => build::record(&repo, a),
         Command::Schedules(a) => build::schedules(&repo, a),

@@ -16,6 +16,17 @@ pub struct Config {
     pub gateway: Listener,
     /// Request limits.
     pub limits: LimitsConfig,
+    /// The event journal.
+    pub events: EventsConfig,
+}
+
+/// The `[events]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// How long the journal keeps an event (`90d`, `12h`); older ones are pruned after each
+    /// garbage collection and when the daemon starts. Default 90 days.
+    pub keep: Option<String>,
 }
 
 /// A listener section.
@@ -62,6 +73,21 @@ impl Config {
         let cfg: Config = toml::from_str(&text)
             .with_context(|| format!("invalid configuration in {}", path.display()))?;
         Ok((cfg, Some(path)))
+    }
+
+    /// How long the event journal keeps events.
+    pub fn keep_events(&self) -> Result<Duration> {
+        match &self.events.keep {
+            None => Ok(kiln_node::journal::DEFAULT_RETENTION),
+            Some(s) => kiln_api::types::parse_duration(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow!(
+                        "[events] keep must be a positive duration such as 90d or 12h, not {s:?}"
+                    )
+                }),
+        }
     }
 
     /// The limits, defaults filled in.

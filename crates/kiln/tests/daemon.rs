@@ -5,7 +5,7 @@ mod common;
 
 use common::daemon::{Daemon, request, request_with_body};
 use common::{Repo, write};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -293,4 +293,123 @@ fn config_file_and_limits() {
     let o = r.run(&["daemon", "--config", cfg.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("invalid configuration"));
+}
+
+/// The event journal: work done by the command line directly and through the daemon is
+/// recorded (who, via, action, target, outcome), survives a restart, shows on the
+/// dashboard, is followed live by `kiln events -f`, and is pruned by age after a GC run.
+#[test]
+fn the_event_journal_records_direct_and_daemon_work_and_survives_a_restart() {
+    let r = Repo::new();
+    r.ok(&["init"]);
+    // A very old event, written first, to be pruned by the next GC run (kept 90 days by default).
+    {
+        let c = rusqlite::Connection::open(r.home().join("store.db")).unwrap();
+        c.execute(
+            "INSERT INTO events(at, who, via, action, target, ok, detail)
+             VALUES (1000, 'local', 'cli', 'pin', 'ancient', 1, '')",
+            [],
+        )
+        .unwrap();
+    }
+    write(&r.path("a.txt"), b"journal a");
+    let a = r.add(&[r.path("a.txt").to_str().unwrap()]);
+    r.ok(&["pin", "add", &a, "--name", "kept"]);
+    r.ok(&["pin", "rm", &a]);
+    r.fails(&["pin", "rm", &a]);
+    let json = |args: &[&str]| -> Vec<serde_json::Value> {
+        r.ok(args)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let all = json(&["events", "--json", "-n", "100"]);
+    let actions: Vec<(&str, &str, bool)> = all
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["via"].as_str().unwrap(),
+                e["ok"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("pin", "cli", true), // the ancient one: the lowest number
+            ("add", "cli", true),
+            ("pin", "cli", true),
+            ("unpin", "cli", true),
+            ("unpin", "cli", false),
+        ]
+    );
+    assert_eq!(all[1]["target"], a.as_str());
+    assert!(all[2]["detail"].as_str().unwrap().contains("named kept"));
+    assert!(all[4]["detail"].as_str().unwrap().contains("is not pinned"));
+    // The text form: one line each, failures say so.
+    let text = r.ok(&["events", "--since", "1h"]);
+    assert!(
+        text.contains(&format!("local/cli  add  {a}  pinned")),
+        "{text}"
+    );
+    assert!(text.contains("failed: "), "{text}");
+    assert!(
+        !text.contains("ancient"),
+        "--since keeps the old one out: {text}"
+    );
+    let bad = r.fails(&["events", "--since", "last tuesday"]);
+    assert!(bad.contains("bad"), "{bad}");
+
+    // The daemon shows what the command line did before it started, and records its own.
+    let d = Daemon::start(&r);
+    let mut follow = r
+        .cmd()
+        .args(["events", "--follow", "-n", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It prints the newest event there is first: from then on it is following.
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let newest = lines.next().unwrap().unwrap();
+    assert!(
+        newest.contains("unpin") && newest.contains("failed"),
+        "{newest}"
+    );
+    let dash = request(&d.api, "GET", "/", &[]);
+    let page = String::from_utf8_lossy(&dash.body).to_string();
+    assert!(page.contains("id=\"activity\""), "{page}");
+    assert!(page.contains(&a), "the dashboard lists the direct add");
+    write(&r.path("b.txt"), b"journal b");
+    let b = r.add(&[r.path("b.txt").to_str().unwrap()]);
+    r.ok(&["gc"]);
+    // `kiln events -f` through the daemon prints them as they come.
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains(&format!("local/rpc  add  {b}")), "{first}");
+    let second = lines.next().unwrap().unwrap();
+    assert!(second.contains("local/api  gc"), "{second}");
+    let _ = follow.kill();
+    let _ = follow.wait();
+    // The GC pruned the ancient event and kept the rest.
+    let reply = request(
+        &d.api,
+        "GET",
+        "/api/kiln/v1/events?order=newest&limit=3",
+        &[],
+    );
+    assert_eq!(reply.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(v["events"][0]["action"], "gc");
+    assert_eq!(v["events"][0]["ok"], true);
+    assert_eq!(v["events"][1]["target"], b.as_str());
+    assert!(d.stop().success());
+
+    // After the daemon stopped, the command line reads the same journal.
+    let after = json(&["events", "--json", "-n", "1000"]);
+    assert_eq!(
+        after.len(),
+        all.len() - 1 + 2,
+        "the old one pruned, the add and GC kept"
+    );
+    assert!(after.iter().all(|e| e["target"] != "ancient"));
 }

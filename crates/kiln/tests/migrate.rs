@@ -119,12 +119,12 @@ fn a_repository_from_kiln_0_1_0_opens_migrated_with_nothing_lost() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let said = String::from_utf8_lossy(&o.stderr);
     assert!(
-        said.contains("from schema version 1 to 2 (written by an earlier kiln)"),
+        said.contains("from schema version 1 to 3 (written by an earlier kiln)"),
         "{said}"
     );
     let listed = String::from_utf8(o.stdout).unwrap();
     let (uv, schema, owners, _) = schema_of(&db);
-    assert_eq!((uv, schema, owners), (2, 2, true));
+    assert_eq!((uv, schema, owners), (3, 3, true));
     let again = r.run(&["pin", "ls"]);
     assert!(String::from_utf8_lossy(&again.stderr).is_empty());
     assert_eq!(String::from_utf8(again.stdout).unwrap(), listed);
@@ -216,7 +216,7 @@ fn a_repository_from_a_newer_kiln_is_refused() {
         .unwrap();
     let e = r.fails(&["pin", "ls"]);
     assert!(
-        e.contains("has schema version 99, newer than this kiln knows (2)")
+        e.contains("has schema version 99, newer than this kiln knows (3)")
             && e.contains("written by a newer kiln"),
         "{e}"
     );
@@ -224,7 +224,7 @@ fn a_repository_from_a_newer_kiln_is_refused() {
 }
 
 /// `kill -9` at many moments of a long migration (a version 1 store with 150,000 pins):
-/// each time the store holds version 1 with every pin or version 2 with every pin, and
+/// each time the store holds version 1 with every pin or the newest version with every pin, and
 /// the next kiln finishes the job.
 #[test]
 fn kill_9_during_a_migration_leaves_the_old_schema_or_the_new() {
@@ -279,7 +279,7 @@ fn kill_9_during_a_migration_leaves_the_old_schema_or_the_new() {
     let t = Instant::now();
     assert!(migrate(&home).wait().unwrap().success());
     let whole = t.elapsed();
-    assert_eq!(schema_of(&home.join("store.db")), (2, 2, true, total));
+    assert_eq!(schema_of(&home.join("store.db")), (3, 3, true, total));
 
     let (mut old, mut new) = (0, 0);
     for round in 0..14u32 {
@@ -302,7 +302,7 @@ fn kill_9_during_a_migration_leaves_the_old_schema_or_the_new() {
                 assert_eq!(n, total, "round {round}: pins lost");
                 old += 1;
             }
-            (2, 2, true, n) => {
+            (3, 3, true, n) => {
                 assert_eq!(n, total, "round {round}: pins lost");
                 new += 1;
             }
@@ -310,7 +310,7 @@ fn kill_9_during_a_migration_leaves_the_old_schema_or_the_new() {
         }
         // The next kiln completes it.
         assert!(migrate(&home).wait().unwrap().success(), "round {round}");
-        assert_eq!(schema_of(&home.join("store.db")), (2, 2, true, total));
+        assert_eq!(schema_of(&home.join("store.db")), (3, 3, true, total));
     }
     eprintln!(
         "a migration of {total} pins took {whole:?}; killed before it committed {old} times, after {new}"

@@ -32,6 +32,7 @@ use kiln_build::exec::{Builds, Options};
 use kiln_build::index::{Index, ScheduleRow};
 use kiln_build::record::now_ms;
 use kiln_build::{Input, Moved, Plan, Recheck, Schedule};
+use kiln_node::journal::action as journal;
 use kiln_store::{PinMode, Store};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -187,8 +188,14 @@ pub fn short_commit(c: &str) -> &str {
 
 /// Forget schedule `id` and release the pin of its source: removed if this schedule made it
 /// (and it still bears its name), or handed to another schedule of the same source. The
-/// schedule as it was, or none if there is no such schedule. Blocking.
-pub fn unregister(store: &Store, index: &Index, id: i64) -> Result<Option<ScheduleRow>, String> {
+/// schedule as it was, or none if there is no such schedule. Recorded in the journal as
+/// `caller`'s. Blocking.
+pub fn unregister(
+    store: &Store,
+    index: &Index,
+    id: i64,
+    caller: &kiln_node::Caller,
+) -> Result<Option<ScheduleRow>, String> {
     let Some(row) = index.schedule(id).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
@@ -198,6 +205,11 @@ pub fn unregister(store: &Store, index: &Index, id: i64) -> Result<Option<Schedu
         Ok(_) | Err(kiln_store::Error::NotPinned(_) | kiln_store::Error::NotPinnedBy { .. }) => {}
         Err(e) => return Err(format!("unpinning {}: {e}", row.source)),
     }
+    kiln_node::journal::record(
+        store,
+        &kiln_node::journal::entry(caller, journal::SCHEDULE_REMOVED, format!("schedule {id}"))
+            .detail(row.origin.clone()),
+    );
     Ok(Some(row))
 }
 
@@ -300,13 +312,26 @@ impl BuildService {
         lock(&self.sched.state).entries.insert(id, entry);
         self.sched.wake.notify_all();
         tracing::info!(schedule = id, %origin, schedule_text = %schedule, "schedule registered");
+        kiln_node::journal::record(
+            &self.store,
+            &kiln_node::journal::entry(
+                &kiln_node::Caller::local(kiln_node::Via::Api),
+                journal::SCHEDULE_REGISTERED,
+                format!("schedule {id}"),
+            )
+            .detail(format!(
+                "{origin} ({schedule})",
+                schedule = schedule.as_str()
+            )),
+        );
         Ok((view, true))
     }
 
     /// Remove schedule `id` (blocking); the schedule as it was.
     pub(crate) fn unregister_schedule(&self, id: i64) -> Result<ScheduleView, ApiError> {
         let _one = lock(&self.registering);
-        let row = unregister(&self.store, &self.index, id)
+        let caller = kiln_node::Caller::local(kiln_node::Via::Api);
+        let row = unregister(&self.store, &self.index, id, &caller)
             .map_err(ApiError::internal)?
             .ok_or_else(|| no_such(id))?;
         let entry = lock(&self.sched.state).entries.remove(&id);
@@ -444,6 +469,28 @@ fn check_and_note(svc: &Arc<BuildService>, sched: &Sched, job: Job, started: Sys
         ERROR => tracing::warn!(schedule = id, "scheduled check: {}", found.message),
         BUILT => tracing::info!(schedule = id, "scheduled check: {}", found.message),
         _ => tracing::debug!(schedule = id, "scheduled check: {}", found.message),
+    }
+    // Every check that built or failed is recorded; one that found nothing new only when
+    // the schedule's last check ended otherwise (a schedule every minute would fill the
+    // journal with "nothing new").
+    let before = lock(&sched.state)
+        .entries
+        .get(&id)
+        .and_then(|e| e.row.last_outcome.clone());
+    if found.outcome != NOTHING_NEW || before.as_deref() != Some(NOTHING_NEW) {
+        let entry = kiln_node::journal::entry(
+            &kiln_node::Caller::schedule(id),
+            journal::SCHEDULE_CHECKED,
+            format!("schedule {id}"),
+        );
+        kiln_node::journal::record(
+            &svc.store,
+            &if found.outcome == ERROR {
+                entry.failed(found.message.clone())
+            } else {
+                entry.detail(found.message.clone())
+            },
+        );
     }
     let mut st = lock(&sched.state);
     if let Some(e) = st.entries.get_mut(&id) {

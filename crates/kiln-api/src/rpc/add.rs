@@ -3,7 +3,6 @@
 //! request into the importer; the answer is one NDJSON line per entry, roots last.
 
 use super::{Args, flag, ndjson, one};
-use crate::activity::{Activity, Kind};
 use crate::stream::ChannelReader;
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
@@ -236,7 +235,6 @@ struct Flags {
 
 fn run(
     store: Store,
-    activity: &Activity,
     mut events: mpsc::Receiver<Event>,
     opts: ImportOptions,
     Flags {
@@ -249,7 +247,7 @@ fn run(
     let session = if only_hash {
         None
     } else {
-        Some(store.session()?)
+        Some(kiln_node::content::session(&store, &super::rpc_caller())?)
     };
     let mut imp = Importer {
         opts,
@@ -266,24 +264,18 @@ fn run(
         imp.event(e)?;
     }
     let roots = imp.finish(wrap)?;
-    if let Some(mut s) = imp.session.take() {
-        if pin {
-            for r in &roots {
-                s.pin(
-                    &r.cid,
-                    kiln_store::NewPin::new(super::rpc_caller().owner(), PinMode::Recursive),
-                );
-            }
-        }
+    if let Some(s) = imp.session.take() {
+        let caller = super::rpc_caller();
+        let pin = pin.then(|| kiln_store::NewPin::new(caller.owner(), PinMode::Recursive));
         crate::metrics::blocks_added(s.blocks_written());
-        s.commit()?;
-        for r in &roots {
-            activity.record(
-                Kind::Add,
-                Some(r.cid),
-                if pin { "pinned" } else { "not pinned" },
-            );
-        }
+        let cids: Vec<_> = roots.iter().map(|r| r.cid).collect();
+        kiln_node::content::commit(
+            s,
+            &caller,
+            kiln_node::journal::action::ADD,
+            &cids,
+            pin.as_ref(),
+        )?;
     }
     Ok(imp.lines)
 }
@@ -328,7 +320,7 @@ pub async fn add(
         (None, None)
     };
     let (tx, rx) = mpsc::channel::<Event>(4);
-    let (store, activity) = (s.store.clone(), s.activity.clone());
+    let store = s.store.clone();
     let stream = line_tx.clone();
     let job = tokio::task::spawn_blocking(move || {
         let flags = Flags {
@@ -336,7 +328,7 @@ pub async fn add(
             wrap,
             only_hash,
         };
-        run(store, &activity, rx, opts, flags, stream)
+        run(store, rx, opts, flags, stream)
     });
     let work = async move {
         let fed = feed(&mut m, &tx).await;

@@ -2,7 +2,6 @@
 //! in a multipart body, every block hash-checked, roots pinned).
 
 use super::{Args, blocking, flag, ndjson, required, resolve};
-use crate::activity::Kind;
 use crate::archive;
 use crate::stream::{ChannelReader, blocking_body};
 use crate::{ApiError, AppState};
@@ -61,17 +60,18 @@ pub async fn dag_import(
         PinMode::Recursive,
         super::one(&q, "pin-name"),
     )?;
+    let caller = super::rpc_caller();
+    let action = kiln_node::content::import_action(&pin);
     let bad = ApiError::multipart;
     // Each part streams into the CAR reader on the blocking pool, block by block, so a CAR
     // of any size is imported in bounded memory.
     let (tx, mut parts) = mpsc::channel::<(String, mpsc::Receiver<Bytes>)>(1);
-    let activity = s.activity.clone();
     let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let job = {
         let store = s.store.clone();
         let failed = failed.clone();
         tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-            let mut session = store.session()?;
+            let mut session = kiln_node::content::session(&store, &caller)?;
             let (mut roots, mut blocks, mut bytes, mut cars) = (Vec::new(), 0u64, 0u64, 0);
             while let Some((name, rx)) = parts.blocking_recv() {
                 cars += 1;
@@ -100,13 +100,14 @@ pub async fn dag_import(
                 // The body broke part way: keep nothing (the feed's error is reported).
                 return Ok((Vec::new(), 0, 0));
             }
-            if pin_roots {
-                for r in &roots {
-                    session.pin(r, pin.clone());
-                }
-            }
             crate::metrics::blocks_added(session.blocks_written());
-            session.commit()?;
+            kiln_node::content::commit(
+                session,
+                &caller,
+                action,
+                &roots,
+                pin_roots.then_some(&pin),
+            )?;
             Ok((roots, blocks, bytes))
         })
     };
@@ -139,13 +140,6 @@ pub async fn dag_import(
     // returns Ok, and the import's error explains it.
     fed?;
     let (roots, blocks, bytes) = result?;
-    for r in &roots {
-        activity.record(
-            Kind::Import,
-            Some(*r),
-            if pin_roots { "pinned" } else { "not pinned" },
-        );
-    }
     let mut lines: Vec<_> = if pin_roots {
         roots
             .iter()

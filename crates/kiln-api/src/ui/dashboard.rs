@@ -6,9 +6,23 @@ use crate::rpc::repo_size;
 use axum::extract::State;
 use maud::{Markup, html};
 
+/// How many events the dashboard lists.
+const RECENT: usize = 50;
+
 pub(super) async fn page(State(s): State<AppState>) -> Result<Markup, UiError> {
     let stat = blocking(&s, |st| Ok(st.stat()?)).await?;
-    let events = s.activity.recent();
+    let events = blocking(&s, |st| {
+        Ok(kiln_node::journal::events(
+            st,
+            &kiln_node::Caller::local(kiln_node::Via::Ui),
+            &kiln_store::journal::Query {
+                limit: Some(RECENT),
+                newest_first: true,
+                ..Default::default()
+            },
+        )?)
+    })
+    .await?;
     let node = &s.node;
     Ok(layout(
         "Dashboard",
@@ -55,21 +69,24 @@ pub(super) async fn page(State(s): State<AppState>) -> Result<Markup, UiError> {
             section aria-labelledby="activity-h" {
                 h2 #activity-h { "Recent activity" }
                 @if events.is_empty() {
-                    p.muted { "Nothing yet: adds, imports, pins and GC runs made through this daemon since it started are listed here." }
+                    p.muted { "Nothing yet: adds, imports, pins, GC runs and builds — through the daemon or by the command line on the repository — are listed here." }
                 } @else {
                     table.list #activity {
-                        thead { tr { th scope="col" { "Time" } th scope="col" { "Event" } th scope="col" { "Content" } th scope="col" { "Detail" } } }
+                        thead { tr { th scope="col" { "Time" } th scope="col" { "Event" } th scope="col" { "Target" } th scope="col" { "By" } th scope="col" { "Detail" } } }
                         tbody {
                             @for e in &events {
                                 tr {
-                                    td data-label="Time" { time { (utc(e.at)) } }
-                                    td data-label="Event" { span.tag { (e.kind.label()) } }
-                                    td data-label="Content" {
-                                        @if let Some(c) = e.cid {
-                                            a href=(browse_href(&c.to_string())) { code.cid { (c) } }
+                                    td data-label="Time" { time { (utc(at(e.at_ms))) } }
+                                    td data-label="Event" { span.tag { (e.entry.action) } @if !e.entry.ok { " " span.tag.state-failed { "failed" } } }
+                                    td data-label="Target" {
+                                        @if kiln_core::cids::parse_cid(&e.entry.target).is_ok() {
+                                            a href=(browse_href(&e.entry.target)) { code.cid { (e.entry.target) } }
+                                        } @else {
+                                            (e.entry.target)
                                         }
                                     }
-                                    td data-label="Detail" { (e.detail) }
+                                    td data-label="By" { (e.entry.who) " via " (e.entry.via) }
+                                    td data-label="Detail" { (e.entry.detail) }
                                 }
                             }
                         }
@@ -78,4 +95,9 @@ pub(super) async fn page(State(s): State<AppState>) -> Result<Markup, UiError> {
             }
         },
     ))
+}
+
+/// A journal time (milliseconds since the epoch) as a `SystemTime`.
+fn at(ms: i64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }

@@ -9,7 +9,6 @@ use super::{
     Nav, Paging, SameOrigin, UiError, blocking, browse_href, human_bytes, layout, param, utc,
 };
 use crate::AppState;
-use crate::rpc::{pin_path, unpin_path};
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -213,10 +212,16 @@ pub(super) async fn add(
     };
     let result = match checked {
         Ok(mode) => {
-            let (path, activity) = (prefill.path.clone(), s.activity.clone());
+            let path = prefill.path.clone();
             let name = Some(prefill.name.clone()).filter(|n| !n.is_empty());
             blocking(&s, move |st| {
-                pin_path::<UiError>(st, &activity, &ui_caller(), &path, mode, name.as_deref())
+                Ok(kiln_node::pins::add(
+                    st,
+                    &ui_caller(),
+                    &path,
+                    mode,
+                    name.as_deref(),
+                )?)
             })
             .await
         }
@@ -257,7 +262,6 @@ pub(super) async fn remove(
     let target = param(&f, "cid").unwrap_or("").trim().to_string();
     // The row's owner: the administrator removes the pin the row shows, whoever holds it.
     let owner = param(&f, "owner").map(str::to_string);
-    let activity = s.activity.clone();
     let result = blocking(&s, move |st| {
         let whose = match owner {
             Some(o) => kiln_node::pins::Whose::Of(
@@ -265,7 +269,7 @@ pub(super) async fn remove(
             ),
             None => kiln_node::pins::Whose::Mine,
         };
-        unpin_path::<UiError>(st, &activity, &ui_caller(), &target, &whose).map(|r| r.cid)
+        Ok(kiln_node::pins::remove(st, &ui_caller(), &target, &whose)?.cid)
     })
     .await;
     match result {

@@ -230,7 +230,7 @@ pub fn run(repo: &Repo, mut args: AddArgs) -> Result<ExitCode> {
         }
     };
     let mut session = match &store {
-        Some(s) => Some(s.session()?),
+        Some(s) => Some(kiln_node::content::session(s, &super::cli_caller())?),
         None => None,
     };
     let mut null = NullSink;
@@ -278,13 +278,17 @@ pub fn run(repo: &Repo, mut args: AddArgs) -> Result<ExitCode> {
     };
     adder.bar.finish_and_clear();
     drop(adder);
-    if let Some(mut s) = session {
-        if truthy(&args.pin) {
-            for r in &final_root {
-                s.pin(&r.cid, super::cli_pin(PinMode::Recursive));
-            }
-        }
-        s.commit().context("committing added blocks")?;
+    if let Some(s) = session {
+        let pin = truthy(&args.pin).then(|| super::cli_pin(PinMode::Recursive));
+        let roots: Vec<_> = final_root.iter().map(|r| r.cid).collect();
+        kiln_node::content::commit(
+            s,
+            &super::cli_caller(),
+            kiln_node::journal::action::ADD,
+            &roots,
+            pin.as_ref(),
+        )
+        .context("committing added blocks")?;
     }
     if let Some(last) = final_root.last().filter(|_| args.quieter) {
         println!("{}", last.cid);

@@ -90,19 +90,25 @@ pub fn run(repo: &Repo, cmd: BlockCommand) -> Result<ExitCode> {
             let mut printed = Vec::new();
             match &target {
                 Target::Local(store) => {
-                    let mut session = store.session()?;
+                    let mut session = kiln_node::content::session(store, &super::cli_caller())?;
+                    let mut cids = Vec::new();
                     for f in &files {
                         let data = read_input(f)?;
                         let cid = cids::cid_of(cid::Version::V1, codec, &data);
                         let links = kiln_core::links::links_of(&cid, &data)
                             .with_context(|| format!("{} is not valid {cid_codec}", f.display()))?;
                         session.put(&cid, &data, &links)?;
-                        if truthy(&pin) {
-                            session.pin(&cid, super::cli_pin(PinMode::Recursive));
-                        }
+                        cids.push(cid);
                         printed.push(cid.to_string());
                     }
-                    session.commit()?;
+                    let pin = truthy(&pin).then(|| super::cli_pin(PinMode::Recursive));
+                    kiln_node::content::commit(
+                        session,
+                        &super::cli_caller(),
+                        kiln_node::journal::action::BLOCK_PUT,
+                        &cids,
+                        pin.as_ref(),
+                    )?;
                 }
                 Target::Daemon(d) => {
                     for f in &files {

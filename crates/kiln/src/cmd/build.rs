@@ -202,6 +202,37 @@ fn follow(d: &Daemon, id: &str) -> Result<BuildResult> {
 }
 
 /// `kiln build [DIR]`.
+/// Run a build on the repository directly, recording its start and its end in the journal
+/// (`target`: the recipe file or the action).
+fn journaled<T>(
+    store: &Store,
+    target: &str,
+    build: impl FnOnce() -> Result<T>,
+    outcome: impl FnOnce(&T) -> (bool, String),
+) -> Result<T> {
+    use kiln_node::journal::{self, action};
+    let caller = super::cli_caller();
+    journal::record(
+        store,
+        &journal::entry(&caller, action::BUILD_STARTED, target),
+    );
+    let result = build();
+    let (ok, summary) = match &result {
+        Ok(r) => outcome(r),
+        Err(e) => (false, format!("{e:#}")),
+    };
+    let entry = journal::entry(&caller, action::BUILD_FINISHED, target);
+    journal::record(
+        store,
+        &if ok {
+            entry.detail(summary)
+        } else {
+            entry.failed(summary)
+        },
+    );
+    result
+}
+
 pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
     let params = params(&a.params)?;
     if a.schedule {
@@ -238,10 +269,27 @@ pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
                 opts.slots = n.into();
             }
             let once = |recipe: &Recipe, plan: &Plan| {
-                let summary = builds
-                    .build(recipe, plan, &opts, &Terminal::new())
-                    .map_err(|e| anyhow!("{e}"))?;
-                finish(&BuildResult::from_summary(&summary), a.check)
+                let target = recipe.file.display().to_string();
+                let result = journaled(
+                    &svc.store,
+                    &target,
+                    || {
+                        let summary = builds
+                            .build(recipe, plan, &opts, &Terminal::new())
+                            .map_err(|e| anyhow!("{e}"))?;
+                        Ok(BuildResult::from_summary(&summary))
+                    },
+                    |r| {
+                        let failed: Vec<&str> = r.failed.iter().map(|f| f.step.as_str()).collect();
+                        kiln_node::journal::build_outcome(
+                            r.done.len(),
+                            &failed,
+                            r.skipped.len(),
+                            r.error.as_deref(),
+                        )
+                    },
+                )?;
+                finish(&result, a.check)
             };
             if a.watch {
                 return watch(&a, &params, &popts, recipe, plan, &once);
@@ -484,12 +532,14 @@ pub fn schedules(repo: &Repo, a: SchedulesArgs) -> Result<ExitCode> {
                 Target::Local(store) => {
                     let svc = Service::new(repo, store)?;
                     let builds = svc.builds()?;
-                    let row =
-                        kiln_api::builds::schedules::unregister(&svc.store, builds.index(), id)
-                            .map_err(|e| anyhow!("{e}"))?
-                            .ok_or_else(|| {
-                                anyhow!("no schedule {id} (kiln schedules lists them)")
-                            })?;
+                    let row = kiln_api::builds::schedules::unregister(
+                        &svc.store,
+                        builds.index(),
+                        id,
+                        &super::cli_caller(),
+                    )
+                    .map_err(|e| anyhow!("{e}"))?
+                    .ok_or_else(|| anyhow!("no schedule {id} (kiln schedules lists them)"))?;
                     ScheduleView::from_row(&row, None, false, None)
                 }
             };
@@ -777,9 +827,19 @@ pub fn action_output(
                 requested_by: requester(),
                 ..Options::default()
             };
-            let (record, rec, cached) = builds
-                .find_or_build(&action, Instant::now() + limit, &opts, &Terminal::new())
-                .map_err(|e| anyhow!("{e}"))?;
+            let (record, rec, cached) = journaled(
+                store,
+                &format!("action {action}"),
+                || {
+                    builds
+                        .find_or_build(&action, Instant::now() + limit, &opts, &Terminal::new())
+                        .map_err(|e| anyhow!("{e}"))
+                },
+                |(record, _, cached)| {
+                    let how = if *cached { "cached" } else { "built" };
+                    (true, format!("{how}: record {record}"))
+                },
+            )?;
             (
                 record.to_string(),
                 rec.outputs,

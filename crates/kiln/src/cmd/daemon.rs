@@ -39,6 +39,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         .or(config.gateway.listen)
         .unwrap_or(([127, 0, 0, 1], 8080).into());
     let mut limits = config.limits()?;
+    let keep_events = config.keep_events()?;
     // Two listeners share the descriptors, with room for the store and the blocking pool.
     let fds = raise_fd_limit();
     let fit = (fds.saturating_sub(512) / 2).max(16) as usize;
@@ -86,11 +87,15 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         .context("opening the build service")?;
     // Registered recipes are checked, and built, on their schedules from now on.
     builds.start_scheduler();
+    // Old events go at start-up (and after each GC run).
+    if let Err(e) = kiln_node::journal::prune(&store, keep_events) {
+        tracing::warn!("pruning the event journal failed: {e}");
+    }
     let state = AppState {
         store,
         node: Arc::new(node),
         metrics,
-        activity: kiln_api::Activity::default(),
+        keep_events,
         builds: builds.clone(),
     };
 

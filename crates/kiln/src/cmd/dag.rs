@@ -119,7 +119,7 @@ pub fn run(repo: &Repo, cmd: DagCommand) -> Result<ExitCode> {
                 }
                 Target::Local(store) => store,
             };
-            let mut session = store.session()?;
+            let mut session = kiln_node::content::session(store, &super::cli_caller())?;
             let mut blocks = 0u64;
             let mut roots = Vec::new();
             for f in &files {
@@ -137,12 +137,15 @@ pub fn run(repo: &Repo, cmd: DagCommand) -> Result<ExitCode> {
                 roots.extend(got.roots);
                 blocks += got.blocks;
             }
-            if truthy(&pin_roots) {
-                for r in &roots {
-                    session.pin(r, super::cli_pin(PinMode::Recursive));
-                }
-            }
-            session.commit().context("import not committed")?;
+            let pin = truthy(&pin_roots).then(|| super::cli_pin(PinMode::Recursive));
+            kiln_node::content::commit(
+                session,
+                &super::cli_caller(),
+                kiln_node::journal::action::IMPORT,
+                &roots,
+                pin.as_ref(),
+            )
+            .context("import not committed")?;
             if truthy(&pin_roots) {
                 for r in &roots {
                     println!("pinned root {r}");

@@ -56,7 +56,15 @@ pub fn human(n: u64) -> String {
 pub fn gc(repo: &Repo) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let r = match repo.target()? {
-        Target::Local(store) => GcView::from(&store.gc()?),
+        Target::Local(store) => {
+            let (cfg, _) = crate::config::Config::load(None, repo.home())?;
+            GcView::from(&kiln_node::content::gc(
+                &store,
+                &super::cli_caller(),
+                cfg.keep_events()?,
+                &mut |_| {},
+            )?)
+        }
         Target::Daemon(d) => d.post_json(&format!("{PREFIX}/gc"))?,
     };
     println!(

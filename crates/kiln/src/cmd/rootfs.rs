@@ -598,14 +598,19 @@ pub fn run(repo: &Repo, cmd: RootfsCommand) -> Result<ExitCode> {
     let pin = format!("{PIN_PREFIX}{name}");
     let (root, counts) = match repo.target()? {
         Target::Local(store) => {
-            let mut session = store.session()?;
+            let caller = super::cli_caller();
+            let mut session = kiln_node::content::session(&store, &caller)?;
             let (root, counts) = read_tree(&mut session, &path)?;
-            let owner = kiln_build::owners::rootfs();
-            session.pin(
-                &root.cid,
-                NewPin::new(owner, PinMode::Recursive).named(Some(&name)),
-            );
-            session.commit().context("import not committed")?;
+            let pin =
+                NewPin::new(kiln_build::owners::rootfs(), PinMode::Recursive).named(Some(&name));
+            kiln_node::content::commit(
+                session,
+                &caller,
+                kiln_node::content::import_action(&pin),
+                &[root.cid],
+                Some(&pin),
+            )
+            .context("import not committed")?;
             (root, counts)
         }
         Target::Daemon(d) => import_remote(&d, &path, &name)?,

@@ -1,0 +1,119 @@
+//! The event journal, seen from the node: every change a use case makes is recorded with
+//! who asked ([`Caller`]), through what, when, its target and its outcome. Changes that
+//! live in the store record their entry in their own transaction; the others (a GC run, a
+//! build, a schedule) right after they end.
+
+use crate::{Caller, Result};
+use kiln_store::Store;
+use kiln_store::journal::{Entry, Event, Query};
+use std::time::{Duration, SystemTime};
+
+/// How long events are kept when nothing else is configured: 90 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// What a use case did, recorded as `action`.
+pub mod action {
+    /// Content added (one event per root).
+    pub const ADD: &str = "add";
+    /// Blocks imported from CAR files (one event per root).
+    pub const IMPORT: &str = "import";
+    /// Raw blocks written (`block put`).
+    pub const BLOCK_PUT: &str = "block put";
+    /// A block removed (`block rm`).
+    pub const BLOCK_RM: &str = "block rm";
+    /// A pin added or updated.
+    pub const PIN: &str = "pin";
+    /// Pins removed.
+    pub const UNPIN: &str = "unpin";
+    /// Garbage collection.
+    pub const GC: &str = "gc";
+    /// A root file system imported.
+    pub const ROOTFS_IMPORT: &str = "rootfs import";
+    /// A build started.
+    pub const BUILD_STARTED: &str = "build started";
+    /// A build ended (its outcome says how).
+    pub const BUILD_FINISHED: &str = "build finished";
+    /// A build was asked to stop.
+    pub const BUILD_CANCEL: &str = "build cancel";
+    /// A schedule registered.
+    pub const SCHEDULE_REGISTERED: &str = "schedule registered";
+    /// A schedule removed.
+    pub const SCHEDULE_REMOVED: &str = "schedule removed";
+    /// A schedule looked at its source (and built if it changed).
+    pub const SCHEDULE_CHECKED: &str = "schedule checked";
+}
+
+/// The entry for `caller` doing `action` to `target`, successful until told otherwise.
+pub fn entry(caller: &Caller, action: &str, target: impl Into<String>) -> Entry {
+    Entry::ok(
+        caller.owner().as_str(),
+        caller.via.as_str(),
+        action,
+        target.into(),
+    )
+}
+
+/// Record `entry` on its own (a change outside the store, or one that failed). A journal
+/// that cannot be written is logged, never the caller's failure: the change itself is done.
+pub fn record(store: &Store, entry: &Entry) {
+    if let Err(e) = store.record(entry) {
+        tracing::warn!(action = %entry.action, "the event journal could not be written: {e}");
+    }
+}
+
+/// Record that `caller`'s `action` on `target` failed with `err`, and give `err` back.
+pub fn failed(
+    store: &Store,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    err: crate::Error,
+) -> crate::Error {
+    record(
+        store,
+        &entry(caller, action, target).failed(err.message().to_string()),
+    );
+    err
+}
+
+/// The events `q` asks for.
+pub fn events(store: &Store, _caller: &Caller, q: &Query) -> Result<Vec<Event>> {
+    Ok(store.events(q)?)
+}
+
+/// Delete the events older than `keep`; how many.
+pub fn prune(store: &Store, keep: Duration) -> Result<u64> {
+    let before = SystemTime::now()
+        .checked_sub(keep)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let n = store.prune_events(before)?;
+    if n > 0 {
+        tracing::info!(events = n, "pruned the event journal");
+    }
+    Ok(n)
+}
+
+/// How a build ended, for its `build finished` entry: whether it succeeded, and a summary
+/// (`3 steps done, 1 failed (test), 2 skipped`, or why it could not run).
+pub fn build_outcome(
+    done: usize,
+    failed: &[&str],
+    skipped: usize,
+    error: Option<&str>,
+) -> (bool, String) {
+    if let Some(e) = error {
+        return (false, e.to_string());
+    }
+    let mut s = format!("{done} step{} done", if done == 1 { "" } else { "s" });
+    if !failed.is_empty() {
+        s.push_str(&format!(
+            ", {} failed ({})",
+            failed.len(),
+            failed.join(", ")
+        ));
+    }
+    if skipped > 0 {
+        s.push_str(&format!(", {skipped} skipped"));
+    }
+    (failed.is_empty(), s)
+}

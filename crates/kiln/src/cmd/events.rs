@@ -1,0 +1,234 @@
+//! `kiln events [--follow] [--json] [--since T] [-n N]`: the event journal.
+
+use super::{Repo, Target, cli_caller};
+use crate::cli::EventsArgs;
+use anyhow::{Result, anyhow, bail};
+use kiln_api::types::{EventList, EventView, PREFIX};
+use kiln_store::journal::Query;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How many events `kiln events` prints without `--since` or `-n`.
+const DEFAULT_LAST: usize = 50;
+
+/// How often `--follow` looks for new events.
+const POLL: Duration = Duration::from_millis(500);
+
+pub fn run(repo: &Repo, a: EventsArgs) -> Result<ExitCode> {
+    let since_ms = a.since.as_deref().map(parse_since).transpose()?;
+    let limit = a.limit.or(if since_ms.is_some() {
+        None
+    } else {
+        Some(DEFAULT_LAST)
+    });
+    let target = repo.target()?;
+    // The last events (newest first, so the limit keeps the newest), printed oldest first.
+    let mut first = read(
+        &target,
+        &Query {
+            after: None,
+            since_ms,
+            limit,
+            newest_first: true,
+        },
+    )?;
+    first.reverse();
+    let mut out = std::io::stdout().lock();
+    let mut last = 0;
+    for e in &first {
+        print(&mut out, e, a.json)?;
+        last = e.id;
+    }
+    out.flush()?;
+    if !a.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if last == 0 {
+        // Nothing printed yet: follow from the newest event there is now.
+        last = read(
+            &target,
+            &Query {
+                limit: Some(1),
+                newest_first: true,
+                ..Query::default()
+            },
+        )?
+        .first()
+        .map_or(0, |e| e.id);
+    }
+    loop {
+        std::thread::sleep(POLL);
+        let new = read(
+            &target,
+            &Query {
+                after: Some(last),
+                since_ms,
+                limit: Some(1000),
+                newest_first: false,
+            },
+        )?;
+        for e in &new {
+            print(&mut out, e, a.json)?;
+            last = e.id;
+        }
+        out.flush()?;
+    }
+}
+
+fn read(target: &Target, q: &Query) -> Result<Vec<EventView>> {
+    match target {
+        Target::Local(store) => Ok(kiln_node::journal::events(store, &cli_caller(), q)?
+            .iter()
+            .map(EventView::from)
+            .collect()),
+        Target::Daemon(d) => {
+            let mut path = format!(
+                "{PREFIX}/events?order={}",
+                if q.newest_first { "newest" } else { "oldest" }
+            );
+            if let Some(a) = q.after {
+                path.push_str(&format!("&after={a}"));
+            }
+            if let Some(s) = q.since_ms {
+                path.push_str(&format!("&since={s}"));
+            }
+            if let Some(l) = q.limit {
+                path.push_str(&format!("&limit={l}"));
+            }
+            let list: EventList = d.get_json(&path)?;
+            Ok(list.events)
+        }
+    }
+}
+
+fn print(out: &mut impl Write, e: &EventView, json: bool) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(e)?)?;
+        return Ok(());
+    }
+    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(e.at_ms).unwrap_or(0));
+    let mut line = format!(
+        "{}  {}/{}  {}",
+        kiln_build::schedule::format_utc(at),
+        e.who,
+        e.via,
+        e.action
+    );
+    if !e.target.is_empty() {
+        line.push_str("  ");
+        line.push_str(&e.target);
+    }
+    match (e.ok, e.detail.is_empty()) {
+        (false, _) => {
+            line.push_str("  failed: ");
+            line.push_str(&e.detail);
+        }
+        (true, false) => {
+            line.push_str("  ");
+            line.push_str(&e.detail);
+        }
+        (true, true) => {}
+    }
+    writeln!(out, "{line}")?;
+    Ok(())
+}
+
+/// `--since`: a duration ago (`10m`, `2h`, `7d`) or a UTC date and time
+/// (`2026-12-01`, `2026-12-01T10:00`, `2026-12-01T10:00:00Z`, `2026-12-01 10:00:00`).
+fn parse_since(s: &str) -> Result<i64> {
+    let s = s.trim();
+    let to_ms = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    };
+    if s.contains('-') {
+        return parse_utc(s)
+            .map(to_ms)
+            .ok_or_else(|| anyhow!("bad time {s:?}: use a UTC time such as 2026-12-01T10:00:00Z, or a duration ago such as 2h or 7d"));
+    }
+    let ago = kiln_api::types::parse_duration(s).map_err(|e| anyhow!("--since: {e}"))?;
+    let Some(t) = SystemTime::now().checked_sub(ago) else {
+        bail!("--since {s:?} is before the epoch");
+    };
+    Ok(to_ms(t))
+}
+
+/// A UTC time `YYYY-MM-DD[(T| )HH:MM[:SS]][Z| UTC]`.
+fn parse_utc(s: &str) -> Option<SystemTime> {
+    let s = s
+        .strip_suffix(" UTC")
+        .or_else(|| s.strip_suffix('Z'))
+        .unwrap_or(s);
+    let (date, time) = match s.find(['T', ' ']) {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, ""),
+    };
+    let mut d = date.split('-');
+    let y: i64 = d.next()?.parse().ok()?;
+    let m: u32 = d.next()?.parse().ok()?;
+    let day: u32 = d.next()?.parse().ok()?;
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut secs = 0u64;
+    if !time.is_empty() {
+        let parts: Vec<&str> = time.split(':').collect();
+        if !(2..=3).contains(&parts.len()) {
+            return None;
+        }
+        let h: u64 = parts[0].parse().ok()?;
+        let mi: u64 = parts[1].parse().ok()?;
+        let sec: u64 = parts.get(2).map_or(Some(0), |p| p.parse().ok())?;
+        if h > 23 || mi > 59 || sec > 60 {
+            return None;
+        }
+        secs = h * 3600 + mi * 60 + sec;
+    }
+    let days = u64::try_from(days_from_civil(y, m, day)).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(days * 86_400 + secs))
+}
+
+/// Days from 1970-01-01 to a civil date (proleptic Gregorian; Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_times_and_durations() {
+        let at = |s: &str| {
+            parse_utc(s)
+                .map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs())
+                .unwrap_or(0)
+        };
+        assert_eq!(at("1970-01-02"), 86_400);
+        assert_eq!(at("2026-12-01T10:00:00Z"), 1_796_119_200);
+        assert_eq!(at("2026-12-01 10:00"), 1_796_119_200);
+        assert_eq!(
+            kiln_build::schedule::format_utc(parse_utc("2024-02-29T23:59:59Z").unwrap()),
+            "2024-02-29 23:59:59 UTC"
+        );
+        assert!(parse_utc("2026-13-01").is_none());
+        assert!(parse_utc("2026-12-01T25:00").is_none());
+        assert!(parse_since("yesterday").is_err());
+        let ago = parse_since("2h").unwrap();
+        let now = i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap();
+        assert!((now - ago - 7_200_000).abs() < 60_000);
+    }
+}
