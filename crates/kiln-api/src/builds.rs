@@ -1198,29 +1198,42 @@ async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Respo
 /// recorded `cancelled`; no other step starts). 202 with the submission as it is now; a
 /// submission that has ended is answered as it is (200), nothing changed.
 async fn cancel(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let n = submission_number(&id).ok_or_else(|| {
+    let caller = kiln_node::Caller::local(kiln_node::Via::Api);
+    let (sub, stopping) = cancel_submission(&s, &id, caller)?;
+    let status = if stopping {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(sub.view())).into_response())
+}
+
+/// Ask submission `id` to stop for `caller` (recorded in the journal): the submission, and
+/// whether it was running (an ended one is left as it is).
+pub(crate) fn cancel_submission(
+    s: &AppState,
+    id: &str,
+    caller: kiln_node::Caller,
+) -> Result<(Arc<Submission>, bool), ApiError> {
+    let n = submission_number(id).ok_or_else(|| {
         ApiError::bad_request(format!(
             "{id:?} is not a submission (sN): only a build submitted to the daemon can be cancelled"
         ))
     })?;
-    let sub = s.builds.submission(n).ok_or_else(|| gone(&id))?;
+    let sub = s.builds.submission(n).ok_or_else(|| gone(id))?;
     if sub.is_done() {
-        return Ok(Json(sub.view()).into_response());
+        return Ok((sub, false));
     }
     sub.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
-    tracing::info!(submission = %id, "build cancelled");
+    tracing::info!(submission = %id, via = %caller.via, "build cancelled");
     let store = s.store.clone();
     tokio::task::spawn_blocking(move || {
         kiln_node::journal::record(
             &store,
-            &kiln_node::journal::entry(
-                &kiln_node::Caller::local(kiln_node::Via::Api),
-                journal::BUILD_CANCEL,
-                format!("s{n}"),
-            ),
+            &kiln_node::journal::entry(&caller, journal::BUILD_CANCEL, format!("s{n}")),
         )
     });
-    Ok((StatusCode::ACCEPTED, Json(sub.view())).into_response())
+    Ok((sub, true))
 }
 
 fn gone(id: &str) -> ApiError {

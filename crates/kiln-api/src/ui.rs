@@ -5,7 +5,8 @@
 //!   as an attachment (`browse`);
 //! - `GET /ui/pins`, `POST /ui/pins` (add), `POST /ui/pins/remove`: pins (`pins`);
 //! - `GET /ui/builds`, `POST /ui/builds` (start one), `GET /ui/builds/{id}` (a submission,
-//!   streamed live while it runs, or a build of the history): builds (`builds`);
+//!   streamed live while it runs, or a build of the history), `POST /ui/builds/{id}/cancel`
+//!   (its Cancel button): builds (`builds`);
 //! - `GET /ui/style.css`: the one stylesheet.
 //!
 //! Mutations are POST forms answered with a 303 redirect; a [`SameOrigin`] extractor
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/pins/remove", post(pins::remove))
         .route("/ui/builds", get(builds::page).post(builds::start))
         .route("/ui/builds/{id}", get(builds::show))
+        .route("/ui/builds/{id}/cancel", post(builds::cancel))
         .route("/ui/style.css", get(style))
         .layer(axum::middleware::from_fn(security_headers))
 }

@@ -145,6 +145,9 @@ async fn check(f: &Fixture, case: &str, kind: ErrorKind, p: Protocol, req: Reque
     }
 }
 
+/// A failing operation: what it is, the kind it fails with, its request per protocol.
+type Case = (&'static str, ErrorKind, Vec<(Protocol, Request<Body>)>);
+
 #[tokio::test]
 async fn one_failing_operation_fails_alike_through_every_protocol() {
     use Protocol::*;
@@ -160,7 +163,7 @@ async fn one_failing_operation_fails_alike_through_every_protocol() {
         i.cid.to_string()
     };
     let bad = "not-a-cid";
-    let cases: Vec<(&str, ErrorKind, Vec<(Protocol, Request<Body>)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "read a block that is not here",
             ErrorKind::NotFound,

@@ -266,10 +266,24 @@ pub struct CatArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BuildsArgs {
+    #[command(subcommand)]
+    pub command: Option<BuildsCommand>,
     /// How many to list.
     #[arg(short = 'n', long, default_value_t = 20)]
     pub limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuildsCommand {
+    /// Cancel a build the daemon is running (`sN`, as `kiln build` and `kiln builds` name
+    /// it): the process trees of its running steps are killed, the steps recorded as
+    /// cancelled, and no other step starts. A build that has ended is left as it is.
+    Cancel {
+        /// The submission: `sN`.
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -941,6 +941,101 @@ fn interrupting_a_build_through_the_daemon_cancels_it() {
         let list = r.ok(&["builds", "-n", "1"]);
         assert!(list.contains("cancelled"), "{list}");
     }
+    // `kiln builds cancel sN` from another command stops it the same way.
+    let mut client = r
+        .cmd()
+        .args(["build", src.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(client.stderr.take().unwrap()).lines();
+    assert!(err.any(|l| l.is_ok_and(|l| l.contains("[slow] started"))));
+    let said = r.ok(&["builds", "cancel", "s3"]);
+    assert!(said.contains("Cancelling build s3"), "{said}");
+    assert!(said.contains("build s3 cancelled: slow"), "{said}");
+    assert!(
+        processes_with("sleep 4324").is_empty(),
+        "killed before the command ends"
+    );
+    let rest: Vec<String> = err.map_while(Result::ok).collect();
+    let status = exit_within(&mut client, 30).expect("the follower ends");
+    assert!(!status.success(), "{}", rest.join("\n"));
+    // The journal says who cancelled it and how the build ended.
+    let events = r.ok(&["events", "-n", "2"]);
+    assert!(events.contains("local/api  build cancel  s3"), "{events}");
+    assert!(events.contains("build finished  s3  failed: "), "{events}");
+    // The submission page's Cancel button does the same.
+    let mut client = r
+        .cmd()
+        .args(["build", src.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(client.stderr.take().unwrap()).lines();
+    assert!(err.any(|l| l.is_ok_and(|l| l.contains("[slow] started"))));
+    {
+        // The live page offers the button (its head comes at once; the rest as the build goes).
+        use std::io::{Read, Write};
+        let mut page = std::net::TcpStream::connect(&d.api).unwrap();
+        page.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        write!(
+            page,
+            "GET /ui/builds/s4 HTTP/1.1\r\nHost: {}\r\n\r\n",
+            d.api
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("Cancel build") {
+            let n = page.read(&mut buf).expect("the live page's head");
+            assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        assert!(String::from_utf8_lossy(&seen).contains("action=\"/ui/builds/s4/cancel\""));
+    }
+    let origin = format!("http://{}", d.api);
+    let reply = common::daemon::request_with_body(
+        &d.api,
+        "POST",
+        "/ui/builds/s4/cancel",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Sec-Fetch-Site", "same-origin"),
+            ("Origin", &origin),
+        ],
+        b"",
+    );
+    assert_eq!(reply.status, 303, "{}", text(&reply.body));
+    assert_eq!(reply.header("location").as_deref(), Some("/ui/builds/s4"));
+    let rest: Vec<String> = err.map_while(Result::ok).collect();
+    let status = exit_within(&mut client, 30).expect("the follower ends");
+    assert!(!status.success());
+    assert!(rest.join("\n").contains("cancelled"), "{}", rest.join("\n"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !processes_with("sleep 4324").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the step still runs");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let events = r.ok(&["events", "-n", "3"]);
+    assert!(events.contains("local/ui  build cancel  s4"), "{events}");
+    // A cross-site POST cancels nothing.
+    let reply = common::daemon::request_with_body(
+        &d.api,
+        "POST",
+        "/ui/builds/s4/cancel",
+        &[("Sec-Fetch-Site", "cross-site")],
+        b"",
+    );
+    assert_eq!(reply.status, 403);
+
+    let again = r.ok(&["builds", "cancel", "s3"]);
+    assert!(again.contains("s3 had already ended (failed)"), "{again}");
+    let e = r.fails(&["builds", "cancel", "s42"]);
+    assert!(e.contains("no submission \"s42\""), "{e}");
+
     // A cancel of an ended or unknown submission changes nothing.
     let reply = request(&d.api, "POST", "/api/kiln/v1/builds/s1/cancel", &[]);
     assert_eq!(reply.status, 200, "{}", text(&reply.body));

@@ -339,6 +339,26 @@ fn history_table(rows: &[BuildRowView]) -> Markup {
     }
 }
 
+/// `POST /ui/builds/sN/cancel`: the submission page's Cancel button; back to the page,
+/// which then follows the build to its (cancelled) end.
+pub(super) async fn cancel(
+    State(s): State<AppState>,
+    _: SameOrigin,
+    Path(id): Path<String>,
+) -> Response {
+    let caller = kiln_node::Caller::local(kiln_node::Via::Ui);
+    match crate::builds::cancel_submission(&s, &id, caller) {
+        Ok((sub, _)) => Redirect::to(&format!("/ui/builds/{}", sub.name())).into_response(),
+        Err(e) => UiError::new(e.status(), e.message())
+            .titled("Cannot cancel this build")
+            .page(
+                "Build",
+                Nav::Builds,
+                html! { p { a href="/ui/builds" { "All builds" } } },
+            ),
+    }
+}
+
 pub(super) async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     if let Some(n) = submission_number(&id) {
         let Some(sub) = s.builds.submission(n) else {
@@ -394,6 +414,11 @@ fn submission_page(sub: &Submission, log: Option<String>) -> Markup {
             }
             @if live {
                 p.notice.while-running role="status" { "Running: this page follows the build and shows its result when it ends." }
+                form.while-running #cancel method="post" action={ "/ui/builds/" (v.id) "/cancel" } {
+                    button type="submit" { "Cancel build" }
+                    " "
+                    span.muted { "Its running steps are stopped and recorded as cancelled; no other step starts." }
+                }
             }
             section class=[hide] aria-labelledby="steps-h" {
                 h2 #steps-h { "Steps" }

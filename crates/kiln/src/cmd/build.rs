@@ -670,7 +670,60 @@ fn watch(
 }
 
 /// `kiln builds`.
+/// `kiln builds cancel sN`: only the daemon runs builds others can stop.
+fn cancel(repo: &Repo, id: &str) -> Result<ExitCode> {
+    let Target::Daemon(d) = repo.target()? else {
+        bail!(
+            "no daemon runs on this repository: only a build submitted to the daemon can be cancelled (a build run by kiln build --no-daemon stops with Ctrl-C)"
+        );
+    };
+    let path = format!("{}/builds/{id}/cancel", kiln_api::types::PREFIX);
+    let (status, sub): (u16, SubmissionView) = d.post_json_status(&path, &())?;
+    if status != 202 {
+        println!(
+            "{} had already ended ({}): nothing to cancel",
+            sub.id, sub.state
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Cancelling build {}…", sub.id);
+    // The running steps' processes are being killed: wait until the build has ended.
+    let show = format!("{}/builds/{}", kiln_api::types::PREFIX, sub.id);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ended = loop {
+        let now: SubmissionView = d.get_json(&show)?;
+        if now.state != "running" {
+            break now;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "build {} was asked to stop but still runs after 60 s (see the daemon's log)",
+                sub.id
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let cancelled: Vec<&str> = ended
+        .steps
+        .iter()
+        .filter(|s| s.status.as_deref() == Some("cancelled"))
+        .map(|s| s.name.as_str())
+        .collect();
+    if cancelled.is_empty() {
+        println!(
+            "build {} ended ({}) before a step had to be stopped",
+            ended.id, ended.state
+        );
+    } else {
+        println!("build {} cancelled: {}", ended.id, cancelled.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn builds(repo: &Repo, a: BuildsArgs) -> Result<ExitCode> {
+    if let Some(crate::cli::BuildsCommand::Cancel { id }) = &a.command {
+        return cancel(repo, id);
+    }
     let rows: Vec<BuildRowView> = match repo.target()? {
         Target::Local(store) => {
             let svc = Service::new(repo, store)?;
