@@ -140,6 +140,7 @@ impl BuildService {
         // their work directories removed, rather than when some later build opens them.
         kiln_build::exec::sweep_dead_runs(&dir, &index);
         schedules::hold_sources(&store, &index);
+        release_transient_pins(&store);
         let sched = Arc::new(schedules::Sched::load(&index)?);
         Ok(Arc::new(BuildService {
             store,
@@ -233,6 +234,35 @@ impl BuildService {
 
     /// Start a build (blocking: writes the source tree out and reads the recipe).
     pub(crate) fn submit(self: &Arc<Self>, req: BuildRequest) -> Result<Arc<Submission>, ApiError> {
+        let upload = match &req.upload {
+            None => None,
+            Some(u) if u.starts_with(kiln_build::owners::UPLOAD_PREFIX) => Some(
+                kiln_store::PinOwner::new(u.as_str())
+                    .map_err(|e| ApiError::bad_request(format!("upload: {e}")))?,
+            ),
+            Some(u) => {
+                return Err(ApiError::bad_request(format!(
+                    "upload must name an owner upload:TOKEN, not {u:?}"
+                )));
+            }
+        };
+        let submitted = self.submit_inner(&req);
+        // The upload's pin goes whether the build started (it holds the source itself now)
+        // or not.
+        if let (Some(owner), Some(source)) = (&upload, &req.source)
+            && let Ok((cid, _)) = source_and_origin(source, None)
+        {
+            match self.store.pin_rm(&cid, owner) {
+                Ok(_)
+                | Err(kiln_store::Error::NotPinned(_) | kiln_store::Error::NotPinnedBy { .. }) => {}
+                Err(e) => tracing::warn!("releasing the upload of {cid}: {e}"),
+            }
+        }
+        submitted
+    }
+
+    fn submit_inner(self: &Arc<Self>, req: &BuildRequest) -> Result<Arc<Submission>, ApiError> {
+        let req = req.clone();
         self.admit()?;
         let requested_by = match &req.requested_by {
             Some(w) => format!("kiln API: {}", label(w, "requested_by")?),
@@ -361,6 +391,23 @@ impl BuildService {
             schedule: l.schedule,
         };
         let sub = self.add(what, steps);
+        // The source stays in the store while the build runs, whoever else lets it go.
+        let holder = kiln_build::owners::submission(sub.id);
+        let held = match self.store.pin_add(
+            &l.source,
+            &kiln_store::NewPin::new(holder.clone(), kiln_store::PinMode::Recursive),
+        ) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(
+                    submission = sub.id,
+                    "cannot hold the source {}: {e}",
+                    l.source
+                );
+                false
+            }
+        };
+        let source = l.source;
         let (svc, s) = (self.clone(), sub.clone());
         let opts = Options {
             cancel: Some(sub.cancel.clone()),
@@ -369,12 +416,16 @@ impl BuildService {
         self.spawn(&sub, move || {
             let _in_use = guard;
             let obs = Watch(&s);
-            match Builds::open(&svc.store, &svc.key, &svc.dir, &svc.helper)
+            let result = match Builds::open(&svc.store, &svc.key, &svc.dir, &svc.helper)
                 .and_then(|b| b.build(&recipe, &plan, &opts, &obs))
             {
                 Ok(summary) => BuildResult::from_summary(&summary),
                 Err(e) => BuildResult::error(e.to_string()),
+            };
+            if held && let Err(e) = svc.store.pin_rm(&source, &holder) {
+                tracing::warn!("releasing the source {source}: {e}");
             }
+            result
         });
         sub
     }
@@ -1317,6 +1368,23 @@ async fn events(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
+}
+
+/// Pins held only while a daemon runs (uploads not yet submitted, running submissions'
+/// sources) that a daemon which stopped, or was killed, left behind: removed at start.
+fn release_transient_pins(store: &Store) {
+    let Ok(pins) = store.pins() else { return };
+    for p in pins
+        .iter()
+        .filter(|p| kiln_build::owners::is_transient(&p.owner))
+    {
+        match store.pin_rm(&p.cid, &p.owner) {
+            Ok(_) => {
+                tracing::info!(owner = %p.owner, cid = %p.cid, "released a pin left by an earlier daemon")
+            }
+            Err(e) => tracing::warn!(owner = %p.owner, "releasing {}: {e}", p.cid),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -91,6 +91,7 @@ fn schemas() -> Value {
                 "requested_by": {"type": "string", "description": "Who asks (self-declared, written in the records)"},
                 "action": {"type": "string", "description": "An action key"},
                 "timeout": {"type": "string", "description": "For action: 30s, 5m, 1h (default 30s)"},
+                "upload": {"type": "string", "description": "For source: the pin owner (upload:TOKEN) it was imported under; the build holds the source until it ends and removes that pin"},
             },
             "additionalProperties": false,
         },

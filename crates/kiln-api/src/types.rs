@@ -279,6 +279,12 @@ pub struct BuildRequest {
     /// `1h`, `250ms`, plain seconds; default `30s`).
     #[serde(default)]
     pub timeout: Option<String>,
+    /// For `source`: the owner (`upload:TOKEN`) the client imported it under (`dag/import`
+    /// with `pin-owner`), so no GC can take it before the build holds it. The build takes
+    /// the source over (holds it until it ends) and removes that pin, whether it starts or
+    /// not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<String>,
 }
 
 /// A duration as `kiln get --timeout` takes it: `30s`, `5m`, `1h`, `2d`, `250ms`, or plain

@@ -11,6 +11,24 @@ pub const ROOTFS: &str = "rootfs";
 /// The prefix of a schedule's owner, `schedule:N`: the source tree it builds.
 pub const SCHEDULE_PREFIX: &str = "schedule:";
 
+/// The prefix of an upload's owner, `upload:TOKEN`: a source tree a client imported for a
+/// build it is about to submit (held until the submission takes it over).
+pub const UPLOAD_PREFIX: &str = "upload:";
+/// The prefix of a running submission's owner, `submission:N`: its source tree, held until
+/// the build ends.
+pub const SUBMISSION_PREFIX: &str = "submission:";
+
+/// The owner of a running submission's source tree.
+pub fn submission(n: u64) -> PinOwner {
+    known(format!("{SUBMISSION_PREFIX}{n}"))
+}
+
+/// Whether `owner` holds a pin only for as long as a daemon runs (an upload or a running
+/// submission): such pins left by a daemon that stopped are removed when the next starts.
+pub fn is_transient(owner: &PinOwner) -> bool {
+    owner.as_str().starts_with(UPLOAD_PREFIX) || owner.as_str().starts_with(SUBMISSION_PREFIX)
+}
+
 /// The owner of build records and logs.
 pub fn build() -> PinOwner {
     known(BUILD.to_string())

@@ -145,9 +145,16 @@ impl Daemon {
     }
 
     /// Send the CAR `car` (made by a [`CarFile`]) to `dag/import`, without pinning its root.
-    pub fn import_car(&self, car: Box<dyn Read + Send>) -> Result<()> {
+    pub fn import_car(&self, car: Box<dyn Read + Send>, hold: Option<&str>) -> Result<()> {
         let parts = vec![Part::File("blocks.car".into(), car)];
-        let q = [("pin-roots", "false".to_string())];
+        let mut q = vec![("pin-roots", "false".to_string())];
+        if let Some(owner) = hold {
+            // Pinned for `owner` as it is imported, so no GC takes it before it is used.
+            q = vec![
+                ("pin-roots", "true".to_string()),
+                ("pin-owner", owner.to_string()),
+            ];
+        }
         let text = self
             .rpc_multipart("dag/import", &q, Multipart::new(parts, Box::new(|_| {})))?
             .text()?;

@@ -1045,3 +1045,106 @@ fn interrupting_a_build_through_the_daemon_cancels_it() {
     assert_eq!(reply.status, 400);
     assert!(d.stop().success());
 }
+
+/// A source uploaded for a daemon build is held from its import until the build ends: a GC
+/// between the upload and the submission, or during the build, no longer takes it; the
+/// holds go when the build ends, and a daemon that stopped leaves none behind.
+#[test]
+fn an_uploaded_source_is_held_until_its_build_ends() {
+    let r = Repo::new();
+    let src = slow_recipe(&r, "4325");
+    let mut d = Daemon::start(&r);
+    let root = r.ok(&["add", "-r", "-Q", "--pin=false", src.to_str().unwrap()]);
+    let root = root.trim().to_string();
+    let car = r.ok_bytes(&["dag", "export", &root]);
+    let import = |owner: &str, api: &str| {
+        let mut body = b"--b9\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.car\"\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
+        body.extend_from_slice(&car);
+        body.extend_from_slice(b"\r\n--b9--\r\n");
+        let reply = common::daemon::request_with_body(
+            api,
+            "POST",
+            &format!("/api/v0/dag/import?pin-owner={owner}"),
+            &[("Content-Type", "multipart/form-data; boundary=b9")],
+            &body,
+        );
+        assert_eq!(reply.status, 200, "{}", text(&reply.body));
+    };
+    let owners = || {
+        r.ok(&["pin", "ls"])
+            .lines()
+            .filter(|l| l.starts_with(&root))
+            .map(|l| l.split_whitespace().nth(2).unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+    import("upload:t1", &d.api);
+    assert_eq!(owners(), ["upload:t1"]);
+    // A GC between the upload and the submission keeps the source.
+    r.ok(&["gc"]);
+    assert!(
+        r.run(&["cat", &format!("{root}/kiln.toml")])
+            .status
+            .success()
+    );
+    let body = format!("{{\"source\": \"{root}\", \"upload\": \"upload:t1\"}}");
+    let reply = common::daemon::request_with_body(
+        &d.api,
+        "POST",
+        "/api/kiln/v1/builds",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(reply.status, 202, "{}", text(&reply.body));
+    // The build holds it now; the upload's pin is gone.
+    assert_eq!(owners(), ["submission:1"]);
+    common::eventually("the step runs", 30, || {
+        !processes_with("sleep 4325").is_empty()
+    });
+    r.ok(&["gc"]);
+    assert!(
+        r.run(&["cat", &format!("{root}/kiln.toml")])
+            .status
+            .success()
+    );
+    r.ok(&["builds", "cancel", "s1"]);
+    assert!(
+        owners().is_empty(),
+        "the hold ends with the build: {:?}",
+        owners()
+    );
+    // A bad upload owner is refused and changes nothing.
+    let reply = common::daemon::request_with_body(
+        &d.api,
+        "POST",
+        "/api/kiln/v1/builds",
+        &[("Content-Type", "application/json")],
+        format!("{{\"source\": \"{root}\", \"upload\": \"local\"}}").as_bytes(),
+    );
+    assert_eq!(reply.status, 400, "{}", text(&reply.body));
+    assert!(owners().is_empty());
+
+    // An upload never submitted, and a build whose daemon was killed: released at the next
+    // start.
+    import("upload:t2", &d.api);
+    let reply = common::daemon::request_with_body(
+        &d.api,
+        "POST",
+        "/api/kiln/v1/builds",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(reply.status, 202, "{}", text(&reply.body));
+    common::eventually("the step runs", 30, || {
+        !processes_with("sleep 4325").is_empty()
+    });
+    d.kill();
+    let mut left = owners();
+    left.sort();
+    assert_eq!(left, ["submission:2", "upload:t2"]);
+    let d = Daemon::start(&r);
+    assert!(owners().is_empty(), "{:?}", owners());
+    common::eventually("the killed daemon's step is gone", 30, || {
+        processes_with("sleep 4325").is_empty()
+    });
+    assert!(d.stop().success());
+}

@@ -332,8 +332,10 @@ fn build_remote(
     params: &BTreeMap<String, String>,
     a: &BuildArgs,
 ) -> Result<BuildResult> {
-    let source = send_source(d, recipe)?;
+    let upload = upload_owner();
+    let source = send_source(d, recipe, Some(&upload))?;
     let req = BuildRequest {
+        upload: Some(upload),
         source: Some(source.to_string()),
         params: params.clone(),
         check: a.check,
@@ -412,12 +414,25 @@ fn import_part(sink: &mut dyn BlockSink, host: &Path, part: &Part) -> Result<Imp
 
 /// Send the recipe and its source inputs to the daemon as one CAR (unpinned, as a build
 /// run here does not pin its sources either); the tree's CID.
-fn send_source(d: &Daemon, recipe: &Recipe) -> Result<Cid> {
+fn send_source(d: &Daemon, recipe: &Recipe, hold: Option<&str>) -> Result<Cid> {
     let mut car = CarFile::new()?;
     let root = import_part(&mut car, &recipe.root, &source_parts(recipe))?;
-    d.import_car(car.finish(&root.cid)?)
+    d.import_car(car.finish(&root.cid)?, hold)
         .context("sending the source tree to the daemon")?;
     Ok(root.cid)
+}
+
+/// A pin owner for one upload of a source tree (`upload:PID-NANOS`): the daemon's build
+/// takes the source over from it.
+fn upload_owner() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}{}-{nanos}",
+        kiln_build::owners::UPLOAD_PREFIX,
+        std::process::id()
+    )
 }
 
 /// Sizes, times and kinds of every entry under `dir` (symlinks not followed): what changes
@@ -481,7 +496,7 @@ fn register(repo: &Repo, a: &BuildArgs, params: BTreeMap<String, String>) -> Res
             "kiln build --schedule hands the recipe to the daemon, which builds it on its schedule, but no daemon runs on this repository (start one with `kiln daemon`)"
         );
     };
-    let source = send_source(&d, &recipe)?;
+    let source = send_source(&d, &recipe, None)?;
     let req = ScheduleRequest {
         source: source.to_string(),
         params,
