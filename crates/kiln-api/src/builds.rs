@@ -234,29 +234,12 @@ impl BuildService {
 
     /// Start a build (blocking: writes the source tree out and reads the recipe).
     pub(crate) fn submit(self: &Arc<Self>, req: BuildRequest) -> Result<Arc<Submission>, ApiError> {
-        let upload = match &req.upload {
-            None => None,
-            Some(u) if u.starts_with(kiln_build::owners::UPLOAD_PREFIX) => Some(
-                kiln_store::PinOwner::new(u.as_str())
-                    .map_err(|e| ApiError::bad_request(format!("upload: {e}")))?,
-            ),
-            Some(u) => {
-                return Err(ApiError::bad_request(format!(
-                    "upload must name an owner upload:TOKEN, not {u:?}"
-                )));
-            }
-        };
+        let upload = upload_owner(req.upload.as_deref())?;
         let submitted = self.submit_inner(&req);
         // The upload's pin goes whether the build started (it holds the source itself now)
         // or not.
-        if let (Some(owner), Some(source)) = (&upload, &req.source)
-            && let Ok((cid, _)) = source_and_origin(source, None)
-        {
-            match self.store.pin_rm(&cid, owner) {
-                Ok(_)
-                | Err(kiln_store::Error::NotPinned(_) | kiln_store::Error::NotPinnedBy { .. }) => {}
-                Err(e) => tracing::warn!("releasing the upload of {cid}: {e}"),
-            }
+        if let (Some(owner), Some(source)) = (&upload, &req.source) {
+            release_upload(&self.store, owner, source);
         }
         submitted
     }
@@ -1368,6 +1351,33 @@ async fn events(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
+}
+
+/// The owner a request's `upload` names (`upload:TOKEN`), if it names one.
+pub(crate) fn upload_owner(upload: Option<&str>) -> Result<Option<kiln_store::PinOwner>, ApiError> {
+    match upload {
+        None => Ok(None),
+        Some(u) if u.starts_with(kiln_build::owners::UPLOAD_PREFIX) => {
+            Ok(Some(kiln_store::PinOwner::new(u).map_err(|e| {
+                ApiError::bad_request(format!("upload: {e}"))
+            })?))
+        }
+        Some(u) => Err(ApiError::bad_request(format!(
+            "upload must name an owner upload:TOKEN, not {u:?}"
+        ))),
+    }
+}
+
+/// Remove the upload's pin of `source` (once what it was for holds the source itself, or
+/// was refused).
+pub(crate) fn release_upload(store: &Store, owner: &kiln_store::PinOwner, source: &str) {
+    let Ok((cid, _)) = source_and_origin(source, None) else {
+        return;
+    };
+    match store.pin_rm(&cid, owner) {
+        Ok(_) | Err(kiln_store::Error::NotPinned(_) | kiln_store::Error::NotPinnedBy { .. }) => {}
+        Err(e) => tracing::warn!("releasing the upload of {cid}: {e}"),
+    }
 }
 
 /// Pins held only while a daemon runs (uploads not yet submitted, running submissions'

@@ -153,6 +153,7 @@ fn schemas() -> Value {
                 "source": {"type": "string", "description": "CID of a source tree holding kiln.toml, already in the store (pinned as schedule:ID while registered)"},
                 "params": string_map(),
                 "origin": {"type": "string", "description": "How messages and the history name the recipe file (default CID/kiln.toml)"},
+                "upload": {"type": "string", "description": "The pin owner (upload:TOKEN) the source was imported under; removed once the schedule holds the source"},
             },
             "additionalProperties": false,
         },

@@ -875,6 +875,10 @@ pub struct ScheduleRequest {
     /// `CID/kiln.toml`).
     #[serde(default)]
     pub origin: Option<String>,
+    /// The owner (`upload:TOKEN`) the client imported the source under, as for a build:
+    /// the schedule holds the source itself once registered, and that pin is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<String>,
 }
 
 /// A registered schedule.

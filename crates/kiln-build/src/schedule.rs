@@ -310,19 +310,59 @@ pub fn format_utc(t: SystemTime) -> String {
     )
 }
 
+/// A UTC time `YYYY-MM-DD[(T| )HH:MM[:SS]][Z| UTC]`.
+pub fn parse_utc(s: &str) -> Option<SystemTime> {
+    let s = s
+        .strip_suffix(" UTC")
+        .or_else(|| s.strip_suffix('Z'))
+        .unwrap_or(s);
+    let (date, time) = match s.find(['T', ' ']) {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, ""),
+    };
+    let mut d = date.split('-');
+    let y: i64 = d.next()?.parse().ok()?;
+    let m: u32 = d.next()?.parse().ok()?;
+    let day: u32 = d.next()?.parse().ok()?;
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut secs = 0u64;
+    if !time.is_empty() {
+        let parts: Vec<&str> = time.split(':').collect();
+        if !(2..=3).contains(&parts.len()) {
+            return None;
+        }
+        let h: u64 = parts[0].parse().ok()?;
+        let mi: u64 = parts[1].parse().ok()?;
+        let sec: u64 = parts.get(2).map_or(Some(0), |p| p.parse().ok())?;
+        if h > 23 || mi > 59 || sec > 60 {
+            return None;
+        }
+        secs = h * 3600 + mi * 60 + sec;
+    }
+    let days = u64::try_from(days_from_civil(y, m, day)).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(days * 86_400 + secs))
+}
+
+/// Days from 1970-01-01 to a civil date (proleptic Gregorian; Howard Hinnant's algorithm).
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// A UTC date and time (days from the civil date: Howard Hinnant's inverse).
     fn at(y: i64, mo: u32, d: u32, h: u64, mi: u64) -> SystemTime {
-        let y = if mo <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = i64::from((mo + 9) % 12);
-        let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
+        let days = days_from_civil(y, mo, d);
         assert_eq!(civil_from_days(days).1, mo);
         UNIX_EPOCH + Duration::from_secs(days as u64 * 86_400 + h * 3600 + mi * 60)
     }

@@ -389,14 +389,16 @@ fn slow_recipe(r: &Repo, secs: &str) -> std::path::PathBuf {
     src
 }
 
-/// A step whose daemon was killed stayed `running` after the daemon restarted (and kept its
-/// work directory) until some later `kiln build` ran: the daemon now clears up at start.
-#[test]
-fn a_restarted_daemon_marks_steps_it_left_running_interrupted() {
+/// `kiln build SRC` of a [`slow_recipe`] through the daemon, once its step said it started:
+/// the client and the rest of its standard error.
+fn start_slow_build(
+    r: &Repo,
+    src: &std::path::Path,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+) {
     use std::io::BufRead;
-    let r = Repo::new();
-    let src = slow_recipe(&r, "4322");
-    let mut d = Daemon::start(&r);
     let mut client = r
         .cmd()
         .args(["build", src.to_str().unwrap()])
@@ -406,6 +408,17 @@ fn a_restarted_daemon_marks_steps_it_left_running_interrupted() {
         .unwrap();
     let mut err = std::io::BufReader::new(client.stderr.take().unwrap()).lines();
     assert!(err.any(|l| l.is_ok_and(|l| l.contains("[slow] started"))));
+    (client, err)
+}
+
+/// A step whose daemon was killed stayed `running` after the daemon restarted (and kept its
+/// work directory) until some later `kiln build` ran: the daemon now clears up at start.
+#[test]
+fn a_restarted_daemon_marks_steps_it_left_running_interrupted() {
+    let r = Repo::new();
+    let src = slow_recipe(&r, "4322");
+    let mut d = Daemon::start(&r);
+    let (mut client, _err) = start_slow_build(&r, &src);
     d.kill();
     let _ = exit_within(&mut client, 30).expect("the client ends when the daemon dies");
     let run = r.home().join("builds/run");
@@ -911,20 +924,11 @@ fn processes_with(marker: &str) -> Vec<u32> {
 /// processes are killed, the step is recorded `cancelled`) and the command says so.
 #[test]
 fn interrupting_a_build_through_the_daemon_cancels_it() {
-    use std::io::BufRead;
     let r = Repo::new();
     let src = slow_recipe(&r, "4324");
     let d = Daemon::start(&r);
     for signal in [libc::SIGINT, libc::SIGTERM] {
-        let mut client = r
-            .cmd()
-            .args(["build", src.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = std::io::BufReader::new(client.stderr.take().unwrap()).lines();
-        assert!(err.any(|l| l.is_ok_and(|l| l.contains("[slow] started"))));
+        let (mut client, err) = start_slow_build(&r, &src);
         unsafe { libc::kill(client.id() as i32, signal) };
         let rest: Vec<String> = err.map_while(Result::ok).collect();
         let status = exit_within(&mut client, 30).expect("the client ends");
@@ -942,15 +946,7 @@ fn interrupting_a_build_through_the_daemon_cancels_it() {
         assert!(list.contains("cancelled"), "{list}");
     }
     // `kiln builds cancel sN` from another command stops it the same way.
-    let mut client = r
-        .cmd()
-        .args(["build", src.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(client.stderr.take().unwrap()).lines();
-    assert!(err.any(|l| l.is_ok_and(|l| l.contains("[slow] started"))));
+    let (mut client, err) = start_slow_build(&r, &src);
     let said = r.ok(&["builds", "cancel", "s3"]);
     assert!(said.contains("Cancelling build s3"), "{said}");
     assert!(said.contains("build s3 cancelled: slow"), "{said}");
@@ -966,15 +962,7 @@ fn interrupting_a_build_through_the_daemon_cancels_it() {
     assert!(events.contains("local/api  build cancel  s3"), "{events}");
     assert!(events.contains("build finished  s3  failed: "), "{events}");
     // The submission page's Cancel button does the same.
-    let mut client = r
-        .cmd()
-        .args(["build", src.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(client.stderr.take().unwrap()).lines();
-    assert!(err.any(|l| l.is_ok_and(|l| l.contains("[slow] started"))));
+    let (mut client, err) = start_slow_build(&r, &src);
     {
         // The live page offers the button (its head comes at once; the rest as the build goes).
         use std::io::{Read, Write};

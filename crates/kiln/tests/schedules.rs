@@ -124,6 +124,9 @@ fn the_daemon_builds_a_recipe_on_its_schedule_when_its_branch_moves() {
     );
     let pins = r.ok(&["pin", "ls"]);
     assert!(pins.contains(" recursive schedule:1\n"), "{pins}");
+    // The uploads' holds went once the schedule held the source (the second too, which
+    // found the schedule already registered).
+    assert!(!pins.contains("upload:"), "{pins}");
 
     // The first check builds it.
     let first = wait_for("the first build", || {

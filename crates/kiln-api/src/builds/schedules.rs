@@ -262,6 +262,19 @@ impl BuildService {
         self: &Arc<Self>,
         req: ScheduleRequest,
     ) -> Result<(ScheduleView, bool), ApiError> {
+        let upload = super::upload_owner(req.upload.as_deref())?;
+        let registered = self.register_inner(&req);
+        // The schedule holds its source itself now (or was refused): the upload's pin goes.
+        if let Some(owner) = &upload {
+            super::release_upload(&self.store, owner, &req.source);
+        }
+        registered
+    }
+
+    fn register_inner(
+        self: &Arc<Self>,
+        req: &ScheduleRequest,
+    ) -> Result<(ScheduleView, bool), ApiError> {
         if *self.closing.borrow() {
             return Err(ApiError::unavailable("the daemon is stopping"));
         }

@@ -496,11 +496,13 @@ fn register(repo: &Repo, a: &BuildArgs, params: BTreeMap<String, String>) -> Res
             "kiln build --schedule hands the recipe to the daemon, which builds it on its schedule, but no daemon runs on this repository (start one with `kiln daemon`)"
         );
     };
-    let source = send_source(&d, &recipe, None)?;
+    let upload = upload_owner();
+    let source = send_source(&d, &recipe, Some(&upload))?;
     let req = ScheduleRequest {
         source: source.to_string(),
         params,
         origin: Some(origin),
+        upload: Some(upload),
     };
     let (status, v): (u16, ScheduleView) =
         d.post_json_status(&format!("{}/schedules", kiln_api::types::PREFIX), &req)?;

@@ -143,7 +143,7 @@ fn parse_since(s: &str) -> Result<i64> {
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     };
     if s.contains('-') {
-        return parse_utc(s)
+        return kiln_build::schedule::parse_utc(s)
             .map(to_ms)
             .ok_or_else(|| anyhow!("bad time {s:?}: use a UTC time such as 2026-12-01T10:00:00Z, or a duration ago such as 2h or 7d"));
     }
@@ -154,58 +154,13 @@ fn parse_since(s: &str) -> Result<i64> {
     Ok(to_ms(t))
 }
 
-/// A UTC time `YYYY-MM-DD[(T| )HH:MM[:SS]][Z| UTC]`.
-fn parse_utc(s: &str) -> Option<SystemTime> {
-    let s = s
-        .strip_suffix(" UTC")
-        .or_else(|| s.strip_suffix('Z'))
-        .unwrap_or(s);
-    let (date, time) = match s.find(['T', ' ']) {
-        Some(i) => (&s[..i], &s[i + 1..]),
-        None => (s, ""),
-    };
-    let mut d = date.split('-');
-    let y: i64 = d.next()?.parse().ok()?;
-    let m: u32 = d.next()?.parse().ok()?;
-    let day: u32 = d.next()?.parse().ok()?;
-    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let mut secs = 0u64;
-    if !time.is_empty() {
-        let parts: Vec<&str> = time.split(':').collect();
-        if !(2..=3).contains(&parts.len()) {
-            return None;
-        }
-        let h: u64 = parts[0].parse().ok()?;
-        let mi: u64 = parts[1].parse().ok()?;
-        let sec: u64 = parts.get(2).map_or(Some(0), |p| p.parse().ok())?;
-        if h > 23 || mi > 59 || sec > 60 {
-            return None;
-        }
-        secs = h * 3600 + mi * 60 + sec;
-    }
-    let days = u64::try_from(days_from_civil(y, m, day)).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(days * 86_400 + secs))
-}
-
-/// Days from 1970-01-01 to a civil date (proleptic Gregorian; Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn since_takes_times_and_durations() {
+        use kiln_build::schedule::parse_utc;
         let at = |s: &str| {
             parse_utc(s)
                 .map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs())
