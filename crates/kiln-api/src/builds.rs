@@ -477,13 +477,7 @@ impl BuildService {
                             "the build failed inside kiln (a panic; see the daemon's log)",
                         )
                     });
-                let failed: Vec<&str> = result.failed.iter().map(|f| f.step.as_str()).collect();
-                let (ok, summary) = kiln_node::journal::build_outcome(
-                    result.done.len(),
-                    &failed,
-                    result.skipped.len(),
-                    result.error.as_deref(),
-                );
+                let (ok, summary) = result.journal_outcome();
                 let entry = kiln_node::journal::entry(&caller, journal::BUILD_FINISHED, &target);
                 kiln_node::journal::record(
                     &store,

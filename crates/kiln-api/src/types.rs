@@ -371,6 +371,18 @@ impl BuildResult {
         }
     }
 
+    /// Whether it succeeded, and the summary its `build finished` journal entry carries.
+    pub fn journal_outcome(&self) -> (bool, String) {
+        let failed: Vec<&str> = self.failed.iter().map(|f| f.step.as_str()).collect();
+        kiln_node::journal::build_outcome(
+            self.done.len(),
+            self.done.iter().filter(|d| d.cached).count(),
+            &failed,
+            self.skipped.len(),
+            self.error.as_deref(),
+        )
+    }
+
     /// From what the build service reports.
     pub fn from_summary(s: &kiln_build::exec::Summary) -> BuildResult {
         BuildResult {

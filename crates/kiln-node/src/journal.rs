@@ -94,9 +94,10 @@ pub fn prune(store: &Store, keep: Duration) -> Result<u64> {
 }
 
 /// How a build ended, for its `build finished` entry: whether it succeeded, and a summary
-/// (`3 steps done, 1 failed (test), 2 skipped`, or why it could not run).
+/// (`3 steps done (1 cached), 1 failed (test), 2 skipped`, or why it could not run).
 pub fn build_outcome(
     done: usize,
+    cached: usize,
     failed: &[&str],
     skipped: usize,
     error: Option<&str>,
@@ -105,6 +106,9 @@ pub fn build_outcome(
         return (false, e.to_string());
     }
     let mut s = format!("{done} step{} done", if done == 1 { "" } else { "s" });
+    if cached > 0 {
+        s.push_str(&format!(" ({cached} cached)"));
+    }
     if !failed.is_empty() {
         s.push_str(&format!(
             ", {} failed ({})",
@@ -116,4 +120,28 @@ pub fn build_outcome(
         s.push_str(&format!(", {skipped} skipped"));
     }
     (failed.is_empty(), s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_outcome_says_what_was_done() {
+        assert_eq!(
+            build_outcome(3, 1, &["test"], 2, None),
+            (
+                false,
+                "3 steps done (1 cached), 1 failed (test), 2 skipped".to_string()
+            )
+        );
+        assert_eq!(
+            build_outcome(1, 0, &[], 0, None),
+            (true, "1 step done".to_string())
+        );
+        assert_eq!(
+            build_outcome(0, 0, &[], 0, Some("no kiln.toml")),
+            (false, "no kiln.toml".to_string())
+        );
+    }
 }

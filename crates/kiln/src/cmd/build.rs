@@ -279,15 +279,7 @@ pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
                             .map_err(|e| anyhow!("{e}"))?;
                         Ok(BuildResult::from_summary(&summary))
                     },
-                    |r| {
-                        let failed: Vec<&str> = r.failed.iter().map(|f| f.step.as_str()).collect();
-                        kiln_node::journal::build_outcome(
-                            r.done.len(),
-                            &failed,
-                            r.skipped.len(),
-                            r.error.as_deref(),
-                        )
-                    },
+                    BuildResult::journal_outcome,
                 )?;
                 finish(&result, a.check)
             };
