@@ -699,3 +699,35 @@ fn journal_entries_commit_with_their_change_or_not_at_all() {
     let id = store.record(&Entry::ok("local", "cli", "gc", "")).unwrap();
     assert!(id > ev[2].id);
 }
+
+/// A store as the previous kiln left it (schema 2: pins with owners, no journal) opens
+/// migrated to the newest in one step, its pins and blocks kept, its journal empty.
+#[test]
+fn a_schema_2_store_gains_the_journal_and_keeps_its_pins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, blocks) = small_dag("two");
+    {
+        let store = open(dir.path());
+        put_all(&store, &blocks, Some((root, PinMode::Recursive)));
+    }
+    // Back to version 2, as the earlier kiln wrote it.
+    {
+        let c = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
+        c.execute_batch(
+            "DROP TABLE events; UPDATE state SET schema = 2 WHERE id = 1; PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+    let store = open(dir.path());
+    let m = store.migrated();
+    assert_eq!(
+        (m.from, m.to),
+        (2, kiln_store::schema::newest_store_version())
+    );
+    assert_eq!(store.pins().unwrap().len(), 1);
+    assert!(store.get(&blocks[0].0).unwrap().is_some());
+    assert!(store.events(&Default::default()).unwrap().is_empty());
+    store
+        .record(&kiln_store::journal::Entry::ok("local", "cli", "gc", ""))
+        .unwrap();
+}
