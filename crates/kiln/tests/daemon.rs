@@ -5,7 +5,7 @@ mod common;
 
 use common::daemon::{Daemon, request, request_with_body};
 use common::{Repo, write};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -250,11 +250,27 @@ fn config_file_and_limits() {
     );
     slow.write_all(head.as_bytes()).unwrap();
     // Once the server holds the slow request, the client's next one is refused.
-    common::eventually(
-        "a second request from the client refused with 429",
-        10,
-        || http(&d.api, "POST", "/api/v0/version", &[]).0 == 429,
-    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    loop {
+        let st = http(&d.api, "POST", "/api/v0/version", &[]).0;
+        if st == 429 {
+            break;
+        }
+        seen.push(st);
+        if Instant::now() >= deadline {
+            // Say what became of the request that should hold the slot.
+            slow.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            let mut got = Vec::new();
+            let _ = slow.read_to_end(&mut got);
+            panic!(
+                "no 429 within 30 s (statuses {:?}…); the held request got {:?}",
+                &seen[..seen.len().min(5)],
+                String::from_utf8_lossy(&got)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     drop(slow);
     let deadline = Instant::now() + Duration::from_secs(5);
     while http(&d.api, "POST", "/api/v0/version", &[]).0 != 200 {
