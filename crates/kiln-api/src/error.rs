@@ -120,6 +120,24 @@ impl From<tokio::task::JoinError> for ApiError {
 
 /// The Kubo RPC's rendering of the node's errors: kubo answers 500 ("normal" errors, code 0)
 /// for everything that is not the client's fault, 400 (code 1) for bad arguments.
+impl ApiError {
+    /// kiln's own API's rendering of a node error: the HTTP status of its kind (404 for
+    /// not found, 409 for a conflict), in the same JSON shape. The Kubo RPC keeps kubo's
+    /// table instead (`From<kiln_node::Error>`).
+    pub fn kiln(e: kiln_node::Error) -> Self {
+        use kiln_node::ErrorKind as K;
+        let status = match e.kind() {
+            K::NotFound => return ApiError::not_found(e.message()),
+            K::AlreadyExists | K::Conflict => StatusCode::CONFLICT,
+            _ => return ApiError::from(e),
+        };
+        ApiError {
+            status,
+            ..ApiError::internal(e.message())
+        }
+    }
+}
+
 impl From<kiln_node::Error> for ApiError {
     fn from(e: kiln_node::Error) -> Self {
         use kiln_node::ErrorKind as K;

@@ -17,11 +17,11 @@ mod origin;
 mod rpc;
 mod server;
 mod stream;
-pub mod types;
+pub(crate) use kiln_wire as types;
 mod ui;
 
-pub use builds::BuildService;
 pub use error::ApiError;
+pub use kiln_node::builds::BuildService;
 pub use limits::Limits;
 
 use kiln_store::Store;

@@ -4,9 +4,7 @@
 //! documents it.
 
 use crate::rpc::blocking;
-use crate::types::{
-    EventList, EventView, GcView, NodeView, PinList, PinView, StatView, VerifyView,
-};
+use crate::types::{EventList, GcView, NodeView, PinList, StatView, VerifyView};
 use crate::{ApiError, AppState};
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
@@ -56,7 +54,10 @@ async fn node(State(s): State<AppState>) -> Json<NodeView> {
 }
 
 async fn stat(State(s): State<AppState>) -> Result<Json<StatView>, ApiError> {
-    blocking(&s, |st| Ok(Json(StatView::new(&st.stat()?, st.root())))).await
+    blocking(&s, |st| {
+        Ok(Json(kiln_node::view::stat(&st.stat()?, st.root())))
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -71,7 +72,7 @@ async fn pins(
 ) -> Result<Json<PinList>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     blocking(&s, move |st| {
-        let pins = st.pins()?.iter().map(PinView::new).collect();
+        let pins = st.pins()?.iter().map(kiln_node::view::pin).collect();
         let indirect = if q.indirect {
             st.indirect_pins()?.iter().map(|c| c.to_string()).collect()
         } else {
@@ -98,11 +99,11 @@ async fn gc(State(s): State<AppState>) -> Result<Json<GcView>, ApiError> {
         bytes = report.bytes_freed,
         "gc"
     );
-    Ok(Json(GcView::from(&report)))
+    Ok(Json(kiln_node::view::gc(&report)))
 }
 
 async fn verify(State(s): State<AppState>) -> Result<Json<VerifyView>, ApiError> {
-    blocking(&s, |st| Ok(Json(VerifyView::from(&st.verify()?)))).await
+    blocking(&s, |st| Ok(Json(kiln_node::view::verify(&st.verify()?)))).await
 }
 
 /// `GET /api/kiln/v1/blocks/{cid}`: a block's bytes, 404 if it is not stored.
@@ -160,7 +161,7 @@ async fn events(
         let events =
             kiln_node::journal::events(st, &kiln_node::Caller::local(kiln_node::Via::Api), &query)?;
         Ok(Json(EventList {
-            events: events.iter().map(EventView::from).collect(),
+            events: events.iter().map(kiln_node::view::event).collect(),
         }))
     })
     .await

@@ -338,7 +338,7 @@ pub(crate) fn human_bytes(n: u64) -> String {
 
 /// `2026-11-20 14:03:07 UTC`.
 pub(crate) fn utc(t: SystemTime) -> String {
-    kiln_build::schedule::format_utc(t)
+    kiln_node::text::format_utc(t)
 }
 
 /// The value of query parameter `name`, if given.

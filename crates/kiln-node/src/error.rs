@@ -65,6 +65,26 @@ impl Error {
         }
     }
 
+    /// The request is malformed: `message` says how.
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// What the request names is not there.
+    pub fn not_found(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::NotFound, message)
+    }
+
+    /// The node cannot take the request on now.
+    pub fn unavailable(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Unavailable, message)
+    }
+
+    /// The node failed.
+    pub fn internal(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Internal, message)
+    }
+
     /// Its kind.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -122,6 +122,18 @@ pub fn build_outcome(
     (failed.is_empty(), s)
 }
 
+/// Whether a build succeeded, and the summary its `build finished` entry carries.
+pub fn outcome_of(r: &kiln_wire::BuildResult) -> (bool, String) {
+    let failed: Vec<&str> = r.failed.iter().map(|f| f.step.as_str()).collect();
+    build_outcome(
+        r.done.len(),
+        r.done.iter().filter(|d| d.cached).count(),
+        &failed,
+        r.skipped.len(),
+        r.error.as_deref(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

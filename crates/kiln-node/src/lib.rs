@@ -25,11 +25,14 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![allow(clippy::result_large_err)]
 
+pub mod builds;
 mod caller;
 pub mod content;
 mod error;
 pub mod journal;
 pub mod pins;
+pub mod text;
+pub mod view;
 
 pub use caller::{Caller, Via, Who};
 pub use error::{Error, ErrorKind, Result};

@@ -79,7 +79,7 @@ impl Config {
     pub fn keep_events(&self) -> Result<Duration> {
         match &self.events.keep {
             None => Ok(kiln_node::journal::DEFAULT_RETENTION),
-            Some(s) => kiln_api::types::parse_duration(s)
+            Some(s) => kiln_wire::parse_duration(s)
                 .ok()
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| {

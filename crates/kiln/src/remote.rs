@@ -5,7 +5,7 @@
 //! answers exactly as they format the store's.
 
 use anyhow::{Context, Result, anyhow, bail};
-use kiln_api::types::{ErrorView, NodeView};
+use kiln_wire::{ErrorView, NodeView};
 use serde::de::DeserializeOwned;
 use std::io::Read;
 use std::path::Path;

@@ -7,7 +7,7 @@ mod common;
 
 use common::daemon::{Daemon, request};
 use common::{Repo, write};
-use kiln_api::types::BuildEvent;
+use kiln_wire::BuildEvent;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Output;

@@ -12,7 +12,7 @@
 
 use super::{Nav, SameOrigin, UiError, browse_href, layout, param, utc};
 use crate::AppState;
-use crate::builds::{Submission, build_view, follow, render, submission_number};
+use crate::builds::{build_view, follow};
 use crate::types::{
     BuildRequest, BuildResult, BuildRowView, BuildView, ScheduleView, SubmissionView,
 };
@@ -22,6 +22,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt;
+use kiln_node::builds::{Submission, render, submission_number};
 use maud::{Markup, PreEscaped, html};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -79,7 +80,7 @@ async fn listing(s: &AppState) -> Result<Vec<BuildRowView>, UiError> {
         tokio::task::spawn_blocking(move || svc.index().recent(LISTED).map_err(|e| e.to_string()))
             .await?
             .map_err(|e| UiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    Ok(rows.iter().map(BuildRowView::from).collect())
+    Ok(rows.iter().map(kiln_node::view::build_row).collect())
 }
 
 /// `NAME=VALUE` lines.
@@ -132,7 +133,7 @@ pub(super) async fn start(
         })
     };
     let started = match req {
-        Ok(req) => crate::builds::start(&s, req)
+        Ok(req) => crate::builds::start(&s, kiln_node::Caller::local(kiln_node::Via::Ui), req)
             .await
             .map_err(|e| UiError::new(e.status(), e.message()).titled("Cannot start this build")),
         Err(e) => Err(e),
@@ -347,7 +348,7 @@ pub(super) async fn cancel(
     Path(id): Path<String>,
 ) -> Response {
     let caller = kiln_node::Caller::local(kiln_node::Via::Ui);
-    match crate::builds::cancel_submission(&s, &id, caller) {
+    match crate::builds::cancel_submission(&s, &id, caller).await {
         Ok((sub, _)) => Redirect::to(&format!("/ui/builds/{}", sub.name())).into_response(),
         Err(e) => UiError::new(e.status(), e.message())
             .titled("Cannot cancel this build")

@@ -10,17 +10,18 @@ use crate::cli::{BuildArgs, BuildsArgs, LogArgs, SchedulesArgs, SchedulesCommand
 use crate::cmd::{Repo, Target};
 use crate::remote::{CarFile, Daemon};
 use anyhow::{Context, Result, anyhow, bail};
-use kiln_api::builds::schedules::{git_summary, moved_summary};
-use kiln_api::builds::{find_build, no_log};
-use kiln_api::types::{
-    BuildEvent, BuildList, BuildRequest, BuildResult, BuildRowView, EventLines, ScheduleList,
-    ScheduleRequest, ScheduleView, SubmissionView,
-};
 use kiln_build::exec::{Builds, Event, Observer, Options};
 use kiln_build::{Input, Plan, PlanOptions, Recheck, Recipe};
 use kiln_core::import::{DirEntry, Imported};
 use kiln_core::{BlockSink, Cid};
+use kiln_node::builds::schedules::{git_summary, moved_summary};
+use kiln_node::builds::{find_build, no_log};
+use kiln_node::view::EventLines;
 use kiln_store::Store;
+use kiln_wire::{
+    BuildEvent, BuildList, BuildRequest, BuildResult, BuildRowView, ScheduleList, ScheduleRequest,
+    ScheduleView, SubmissionView,
+};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -83,7 +84,7 @@ fn requester() -> String {
 
 /// Print one event as `kiln build` shows it on standard error.
 fn show(err: &mut dyn Write, ev: &BuildEvent) {
-    if let Some(line) = ev.terminal() {
+    if let Some(line) = kiln_node::text::event_line(ev) {
         let _ = writeln!(err, "{line}");
     }
 }
@@ -149,7 +150,7 @@ fn cancel_on_interrupt(d: &Daemon, id: &str) -> Interruptible {
                 continue;
             }
             seen = n;
-            let path = format!("{}/builds/{id}/cancel", kiln_api::types::PREFIX);
+            let path = format!("{}/builds/{id}/cancel", kiln_wire::PREFIX);
             if n == 1 {
                 eprintln!(
                     "Cancelling build {id} on the daemon (interrupt again to leave it running there)"
@@ -184,7 +185,7 @@ impl Drop for Interruptible {
 /// Follow submission `id` on the daemon to its end, printing its events; its result.
 fn follow(d: &Daemon, id: &str) -> Result<BuildResult> {
     let _watching = cancel_on_interrupt(d, id);
-    let resp = d.get(&format!("{}/builds/{id}/events", kiln_api::types::PREFIX))?;
+    let resp = d.get(&format!("{}/builds/{id}/events", kiln_wire::PREFIX))?;
     let mut result = None;
     crate::remote::read_events(resp, |ev: BuildEvent| {
         if let BuildEvent::Done(r) = ev {
@@ -277,9 +278,9 @@ pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
                         let summary = builds
                             .build(recipe, plan, &opts, &Terminal::new())
                             .map_err(|e| anyhow!("{e}"))?;
-                        Ok(BuildResult::from_summary(&summary))
+                        Ok(kiln_node::view::build_result(&summary))
                     },
-                    BuildResult::journal_outcome,
+                    kiln_node::journal::outcome_of,
                 )?;
                 finish(&result, a.check)
             };
@@ -305,7 +306,8 @@ fn finish(result: &BuildResult, check: bool) -> Result<ExitCode> {
     if let Some(e) = &result.error {
         bail!("{e}");
     }
-    result.report(
+    kiln_node::text::report(
+        result,
         check,
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
@@ -336,8 +338,7 @@ fn build_remote(
         requested_by: Some(requester()),
         ..BuildRequest::default()
     };
-    let sub: SubmissionView =
-        d.post_json_body(&format!("{}/builds", kiln_api::types::PREFIX), &req)?;
+    let sub: SubmissionView = d.post_json_body(&format!("{}/builds", kiln_wire::PREFIX), &req)?;
     follow(d, &sub.id)
 }
 
@@ -481,7 +482,7 @@ fn register(repo: &Repo, a: &BuildArgs, params: BTreeMap<String, String>) -> Res
     let recipe = Recipe::load(&a.dir).map_err(|e| anyhow!("{e}"))?;
     let origin = recipe.file.display().to_string();
     if recipe.schedule.is_none() {
-        bail!("{}", kiln_api::builds::schedules::no_schedule(&origin));
+        bail!("{}", kiln_node::builds::schedules::no_schedule(&origin));
     }
     let Target::Daemon(d) = repo.target()? else {
         bail!(
@@ -497,7 +498,7 @@ fn register(repo: &Repo, a: &BuildArgs, params: BTreeMap<String, String>) -> Res
         upload: Some(upload),
     };
     let (status, v): (u16, ScheduleView) =
-        d.post_json_status(&format!("{}/schedules", kiln_api::types::PREFIX), &req)?;
+        d.post_json_status(&format!("{}/schedules", kiln_wire::PREFIX), &req)?;
     let next = v.next_ms.map_or("never".to_string(), |t| {
         kiln_build::schedule::format_utc(std::time::UNIX_EPOCH + Duration::from_millis(t))
     });
@@ -516,7 +517,7 @@ fn register(repo: &Repo, a: &BuildArgs, params: BTreeMap<String, String>) -> Res
 /// `kiln schedules [ls | rm ID]`: through the daemon, or in the index when none runs (then
 /// nothing checks them).
 pub fn schedules(repo: &Repo, a: SchedulesArgs) -> Result<ExitCode> {
-    let path = format!("{}/schedules", kiln_api::types::PREFIX);
+    let path = format!("{}/schedules", kiln_wire::PREFIX);
     match a.command {
         None | Some(SchedulesCommand::Ls) => {
             let list: Vec<ScheduleView> = match repo.target()? {
@@ -526,13 +527,13 @@ pub fn schedules(repo: &Repo, a: SchedulesArgs) -> Result<ExitCode> {
                     let builds = svc.builds()?;
                     let rows = builds.index().schedules().map_err(|e| anyhow!("{e}"))?;
                     rows.iter()
-                        .map(kiln_api::builds::schedules::view_of)
+                        .map(kiln_node::builds::schedules::view_of)
                         .collect()
                 }
             };
             let mut out = std::io::stdout().lock();
             for v in &list {
-                v.print(&mut out)?;
+                kiln_node::text::schedule(v, &mut out)?;
             }
         }
         Some(SchedulesCommand::Rm { id }) => {
@@ -541,7 +542,7 @@ pub fn schedules(repo: &Repo, a: SchedulesArgs) -> Result<ExitCode> {
                 Target::Local(store) => {
                     let svc = Service::new(repo, store)?;
                     let builds = svc.builds()?;
-                    let row = kiln_api::builds::schedules::unregister(
+                    let row = kiln_node::builds::schedules::unregister(
                         &svc.store,
                         builds.index(),
                         id,
@@ -549,7 +550,7 @@ pub fn schedules(repo: &Repo, a: SchedulesArgs) -> Result<ExitCode> {
                     )
                     .map_err(|e| anyhow!("{e}"))?
                     .ok_or_else(|| anyhow!("no schedule {id} (kiln schedules lists them)"))?;
-                    ScheduleView::from_row(&row, None, false, None)
+                    kiln_node::view::schedule(&row, None, false, None)
                 }
             };
             println!("Schedule {} removed: {} ({})", v.id, v.origin, v.schedule);
@@ -686,7 +687,7 @@ fn cancel(repo: &Repo, id: &str) -> Result<ExitCode> {
             "no daemon runs on this repository: only a build submitted to the daemon can be cancelled (a build run by kiln build --no-daemon stops with Ctrl-C)"
         );
     };
-    let path = format!("{}/builds/{id}/cancel", kiln_api::types::PREFIX);
+    let path = format!("{}/builds/{id}/cancel", kiln_wire::PREFIX);
     let (status, sub): (u16, SubmissionView) = d.post_json_status(&path, &())?;
     if status != 202 {
         println!(
@@ -697,7 +698,7 @@ fn cancel(repo: &Repo, id: &str) -> Result<ExitCode> {
     }
     println!("Cancelling build {}…", sub.id);
     // The running steps' processes are being killed: wait until the build has ended.
-    let show = format!("{}/builds/{}", kiln_api::types::PREFIX, sub.id);
+    let show = format!("{}/builds/{}", kiln_wire::PREFIX, sub.id);
     let deadline = Instant::now() + Duration::from_secs(60);
     let ended = loop {
         let now: SubmissionView = d.get_json(&show)?;
@@ -738,23 +739,20 @@ pub fn builds(repo: &Repo, a: BuildsArgs) -> Result<ExitCode> {
             let svc = Service::new(repo, store)?;
             let builds = svc.builds()?;
             let rows = builds.recent(a.limit).map_err(|e| anyhow!("{e}"))?;
-            rows.iter().map(BuildRowView::from).collect()
+            rows.iter().map(kiln_node::view::build_row).collect()
         }
         Target::Daemon(d) => {
-            let list: BuildList = d.get_json(&format!(
-                "{}/builds?limit={}",
-                kiln_api::types::PREFIX,
-                a.limit
-            ))?;
+            let list: BuildList =
+                d.get_json(&format!("{}/builds?limit={}", kiln_wire::PREFIX, a.limit))?;
             list.builds
         }
     };
     let mut out = std::io::stdout().lock();
     if !rows.is_empty() {
-        BuildRowView::print_header(&mut out)?;
+        kiln_node::text::build_header(&mut out)?;
     }
     for r in &rows {
-        r.print(&mut out)?;
+        kiln_node::text::build_row(r, &mut out)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -853,7 +851,7 @@ pub fn log(repo: &Repo, a: LogArgs) -> Result<ExitCode> {
             }
             let id =
                 percent_encoding::utf8_percent_encode(&a.build, percent_encoding::NON_ALPHANUMERIC);
-            let mut body = d.get(&format!("{}/builds/{id}/log", kiln_api::types::PREFIX))?;
+            let mut body = d.get(&format!("{}/builds/{id}/log", kiln_wire::PREFIX))?;
             std::io::copy(&mut body, &mut out).context("reading from the daemon")?;
         }
     }
@@ -863,7 +861,7 @@ pub fn log(repo: &Repo, a: LogArgs) -> Result<ExitCode> {
 
 /// `30s`, `5m`, `1h`, `250ms`, or plain seconds.
 fn duration(s: &str) -> Result<Duration> {
-    kiln_api::types::parse_duration(s).map_err(|e| anyhow!("{e}"))
+    kiln_wire::parse_duration(s).map_err(|e| anyhow!("{e}"))
 }
 
 /// For `kiln get ACTION[/OUTPUT]`: the output's CID (and the output's name), found in the
@@ -917,7 +915,7 @@ pub fn action_output(
                 ..BuildRequest::default()
             };
             let sub: SubmissionView =
-                d.post_json_body(&format!("{}/builds", kiln_api::types::PREFIX), &req)?;
+                d.post_json_body(&format!("{}/builds", kiln_wire::PREFIX), &req)?;
             let result = follow(d, &sub.id)?;
             if let Some(e) = result.error {
                 bail!("{e}");

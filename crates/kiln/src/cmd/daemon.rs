@@ -82,9 +82,10 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     spawn_memory_return();
     // Builds run here; the sandbox helper is this executable, started again.
     let exe = std::env::current_exe().context("cannot find the kiln executable")?;
-    let builds = kiln_api::BuildService::open(store.clone(), key, home.join("builds"), exe)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("opening the build service")?;
+    let builds =
+        kiln_node::builds::BuildService::open(store.clone(), key, home.join("builds"), exe)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("opening the build service")?;
     // Registered recipes are checked, and built, on their schedules from now on.
     builds.start_scheduler();
     // Old events go at start-up (and after each GC run).

@@ -3,8 +3,8 @@
 use super::{Repo, Target, cli_caller};
 use crate::cli::EventsArgs;
 use anyhow::{Result, anyhow, bail};
-use kiln_api::types::{EventList, EventView, PREFIX};
 use kiln_store::journal::Query;
+use kiln_wire::{EventList, EventView, PREFIX};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -80,7 +80,7 @@ fn read(target: &Target, q: &Query) -> Result<Vec<EventView>> {
     match target {
         Target::Local(store) => Ok(kiln_node::journal::events(store, &cli_caller(), q)?
             .iter()
-            .map(EventView::from)
+            .map(kiln_node::view::event)
             .collect()),
         Target::Daemon(d) => {
             let mut path = format!(
@@ -147,7 +147,7 @@ fn parse_since(s: &str) -> Result<i64> {
             .map(to_ms)
             .ok_or_else(|| anyhow!("bad time {s:?}: use a UTC time such as 2026-12-01T10:00:00Z, or a duration ago such as 2h or 7d"));
     }
-    let ago = kiln_api::types::parse_duration(s).map_err(|e| anyhow!("--since: {e}"))?;
+    let ago = kiln_wire::parse_duration(s).map_err(|e| anyhow!("--since: {e}"))?;
     let Some(t) = SystemTime::now().checked_sub(ago) else {
         bail!("--since {s:?} is before the epoch");
     };

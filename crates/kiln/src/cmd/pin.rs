@@ -4,10 +4,10 @@ use super::cli_caller;
 use super::{Repo, Target};
 use crate::cli::{PinCommand, truthy};
 use anyhow::{Result, bail};
-use kiln_api::types::{PinList, PinView};
 use kiln_core::cids::parse_cid;
 use kiln_node::pins::{self, Whose};
 use kiln_store::{PinMode, PinOwner, PinStatus};
+use kiln_wire::PinList;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
@@ -92,8 +92,7 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                         }
                         let answer: Pins = d.rpc_json("pin/rm", &q)?;
                         let cid = answer.pins.into_iter().next().unwrap_or_default();
-                        let list: PinList =
-                            d.get_json(&format!("{}/pins", kiln_api::types::PREFIX))?;
+                        let list: PinList = d.get_json(&format!("{}/pins", kiln_wire::PREFIX))?;
                         let mut left: Vec<String> = Vec::new();
                         for pin in list.pins.into_iter().filter(|v| v.cid == cid) {
                             if !left.contains(&pin.owner) {
@@ -156,7 +155,7 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                 Target::Local(store) => PinList {
                     pins: pins::list(store, &cli_caller())?
                         .iter()
-                        .map(PinView::new)
+                        .map(kiln_node::view::pin)
                         .collect(),
                     indirect: if want_ind {
                         pins::indirect(store, &cli_caller())?
@@ -167,10 +166,9 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                         Vec::new()
                     },
                 },
-                Target::Daemon(d) => d.get_json(&format!(
-                    "{}/pins?indirect={want_ind}",
-                    kiln_api::types::PREFIX
-                ))?,
+                Target::Daemon(d) => {
+                    d.get_json(&format!("{}/pins?indirect={want_ind}", kiln_wire::PREFIX))?
+                }
             };
             let mut printed = std::collections::HashSet::new();
             for pin in &list.pins {

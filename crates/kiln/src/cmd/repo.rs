@@ -2,7 +2,7 @@
 
 use super::{Repo, Target};
 use anyhow::Result;
-use kiln_api::types::{GcView, PREFIX, StatView, VerifyView};
+use kiln_wire::PREFIX;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -58,7 +58,7 @@ pub fn gc(repo: &Repo) -> Result<ExitCode> {
     let r = match repo.target()? {
         Target::Local(store) => {
             let (cfg, _) = crate::config::Config::load(None, repo.home())?;
-            GcView::from(&kiln_node::content::gc(
+            kiln_node::view::gc(&kiln_node::content::gc(
                 &store,
                 &super::cli_caller(),
                 cfg.keep_events()?,
@@ -81,7 +81,7 @@ pub fn gc(repo: &Repo) -> Result<ExitCode> {
 
 pub fn stat(repo: &Repo, raw: bool) -> Result<ExitCode> {
     let s = match repo.target()? {
-        Target::Local(store) => StatView::new(&store.stat()?, repo.home()),
+        Target::Local(store) => kiln_node::view::stat(&store.stat()?, repo.home()),
         Target::Daemon(d) => d.get_json(&format!("{PREFIX}/stat"))?,
     };
     let b = |n: u64| if raw { n.to_string() } else { human(n) };
@@ -97,7 +97,7 @@ pub fn stat(repo: &Repo, raw: bool) -> Result<ExitCode> {
 
 pub fn verify(repo: &Repo) -> Result<ExitCode> {
     let r = match repo.target()? {
-        Target::Local(store) => VerifyView::from(&store.verify()?),
+        Target::Local(store) => kiln_node::view::verify(&store.verify()?),
         Target::Daemon(d) => d.post_json(&format!("{PREFIX}/verify"))?,
     };
     for c in &r.corrupt {

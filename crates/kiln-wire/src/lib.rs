@@ -1,9 +1,13 @@
-//! The JSON bodies of kiln's own API (`/api/kiln/v1/`), shared by the daemon (which
-//! serialises them) and the command line (which reads them when it talks to a daemon).
+//! The wire shapes of kiln's own API (`/api/kiln/v1/`): the JSON bodies the daemon sends
+//! and the command line reads (and, in-process, the same values without the JSON).
+//!
+//! Data only: this crate depends on serde and nothing of kiln, so a client needs no server
+//! code to speak to a node. Conversions from the store's and the build engine's types live
+//! in `kiln_node::view`, the text the command line prints in `kiln_node::text`.
+#![deny(missing_docs)]
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 
 /// Where kiln's own API lives on the API listener.
 pub const PREFIX: &str = "/api/kiln/v1";
@@ -42,21 +46,6 @@ pub struct StatView {
     pub repo_path: String,
 }
 
-impl StatView {
-    /// From the store's statistics.
-    pub fn new(s: &kiln_store::RepoStat, repo_path: &std::path::Path) -> StatView {
-        StatView {
-            blocks: s.blocks,
-            block_bytes: s.block_bytes,
-            pins: s.pins,
-            packs: s.packs,
-            pack_bytes: s.pack_bytes,
-            db_bytes: s.db_bytes,
-            repo_path: repo_path.display().to_string(),
-        }
-    }
-}
-
 /// One pin in `GET /api/kiln/v1/pins`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PinView {
@@ -75,24 +64,6 @@ pub struct PinView {
     pub name: Option<String>,
     /// When it was pinned, milliseconds since the Unix epoch.
     pub created_ms: u64,
-}
-
-impl PinView {
-    /// From a stored pin.
-    pub fn new(p: &kiln_store::Pin) -> PinView {
-        PinView {
-            id: p.id,
-            cid: p.cid.to_string(),
-            mode: p.mode.to_string(),
-            owner: p.owner.to_string(),
-            name: p.name.clone(),
-            created_ms: p
-                .created
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
-        }
-    }
 }
 
 /// `GET /api/kiln/v1/pins`: every pin, oldest first; with `?indirect=true` also every
@@ -127,21 +98,6 @@ pub struct EventView {
     pub detail: String,
 }
 
-impl From<&kiln_store::journal::Event> for EventView {
-    fn from(e: &kiln_store::journal::Event) -> Self {
-        EventView {
-            id: e.id,
-            at_ms: e.at_ms,
-            who: e.entry.who.clone(),
-            via: e.entry.via.clone(),
-            action: e.entry.action.clone(),
-            target: e.entry.target.clone(),
-            ok: e.entry.ok,
-            detail: e.entry.detail.clone(),
-        }
-    }
-}
-
 /// `GET /api/kiln/v1/events`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EventList {
@@ -162,18 +118,6 @@ pub struct GcView {
     pub packs_rewritten: u64,
     /// Disk space given back.
     pub disk_bytes_reclaimed: u64,
-}
-
-impl From<&kiln_store::GcReport> for GcView {
-    fn from(r: &kiln_store::GcReport) -> GcView {
-        GcView {
-            blocks_removed: r.blocks_removed,
-            bytes_freed: r.bytes_freed,
-            packs_deleted: r.packs_deleted,
-            packs_rewritten: r.packs_rewritten,
-            disk_bytes_reclaimed: r.disk_bytes_reclaimed,
-        }
-    }
 }
 
 /// A pinned block that is absent.
@@ -200,25 +144,6 @@ pub struct VerifyView {
     pub missing: Vec<MissingView>,
 }
 
-impl From<&kiln_store::VerifyReport> for VerifyView {
-    fn from(r: &kiln_store::VerifyReport) -> VerifyView {
-        VerifyView {
-            blocks_ok: r.blocks_ok,
-            bytes_checked: r.bytes_checked,
-            corrupt: r.corrupt.iter().map(|c| c.to_string()).collect(),
-            unsupported: r.unsupported.iter().map(|c| c.to_string()).collect(),
-            missing: r
-                .missing
-                .iter()
-                .map(|m| MissingView {
-                    cid: m.cid.to_string(),
-                    pin: m.pin.to_string(),
-                })
-                .collect(),
-        }
-    }
-}
-
 impl VerifyView {
     /// True when nothing is corrupt or missing.
     pub fn is_ok(&self) -> bool {
@@ -242,8 +167,8 @@ pub struct ErrorView {
 
 // ---------------------------------------------------------------------------------------
 // Builds (`/api/kiln/v1/builds`): the request, the views, the events of a running build,
-// and how the command line prints them (the same code prints a build run in-process and one
-// followed through the daemon, and renders a submission's transcript on the daemon).
+// (`kiln_node::text` prints them the same for a build run in-process and one followed
+// through the daemon, and for a submission's transcript on the daemon).
 
 /// `POST /api/kiln/v1/builds`: build a recipe (`source`) or find or build one action
 /// (`action`); exactly one of the two.
@@ -371,51 +296,6 @@ impl BuildResult {
         }
     }
 
-    /// Whether it succeeded, and the summary its `build finished` journal entry carries.
-    pub fn journal_outcome(&self) -> (bool, String) {
-        let failed: Vec<&str> = self.failed.iter().map(|f| f.step.as_str()).collect();
-        kiln_node::journal::build_outcome(
-            self.done.len(),
-            self.done.iter().filter(|d| d.cached).count(),
-            &failed,
-            self.skipped.len(),
-            self.error.as_deref(),
-        )
-    }
-
-    /// From what the build service reports.
-    pub fn from_summary(s: &kiln_build::exec::Summary) -> BuildResult {
-        BuildResult {
-            done: s
-                .done
-                .iter()
-                .map(|d| DoneStep {
-                    step: d.name.clone(),
-                    action: d.key.to_string(),
-                    record: d.record.to_string(),
-                    cached: d.cached,
-                    outputs: outputs(&d.rec.outputs),
-                    log: d.rec.log.to_string(),
-                    duration_ms: d.rec.duration_ms(),
-                    check: d.check.as_ref().map(|c| CheckView {
-                        cached: c.cached.to_string(),
-                        differing: c.differing.clone(),
-                    }),
-                })
-                .collect(),
-            failed: s
-                .failed
-                .iter()
-                .map(|(step, e)| FailedStep {
-                    step: step.clone(),
-                    error: e.to_string(),
-                })
-                .collect(),
-            skipped: s.skipped.clone(),
-            error: None,
-        }
-    }
-
     /// Whether `kiln build` exits with status 0: it ran, nothing failed, and no `check`
     /// found different outputs.
     pub fn succeeded(&self) -> bool {
@@ -426,67 +306,6 @@ impl BuildResult {
                 .iter()
                 .any(|d| d.check.as_ref().is_some_and(|c| !c.differing.is_empty()))
     }
-
-    /// What `kiln build` prints once the build has ended (`check`: it was asked to
-    /// compare): each output as `CID STEP:PATH` on `out`, the comparisons, the count of
-    /// steps or the errors on `err`. A result with [`BuildResult::error`] set prints nothing
-    /// (the caller reports the error).
-    pub fn report(
-        &self,
-        check: bool,
-        out: &mut dyn Write,
-        err: &mut dyn Write,
-    ) -> std::io::Result<()> {
-        if self.error.is_some() {
-            return Ok(());
-        }
-        for s in &self.done {
-            for (path, cid) in &s.outputs {
-                writeln!(out, "{cid} {}:{path}", s.step)?;
-            }
-            out.flush()?;
-            if let Some(c) = &s.check {
-                if c.differing.is_empty() {
-                    writeln!(
-                        err,
-                        "[{}] reproducible: outputs identical to the cached build",
-                        s.step
-                    )?;
-                } else {
-                    writeln!(
-                        err,
-                        "[{}] NOT reproducible: {} differ from the cached build (record {})",
-                        s.step,
-                        c.differing.join(", "),
-                        c.cached
-                    )?;
-                }
-            } else if check && !s.cached {
-                writeln!(err, "[{}] built (nothing cached to compare with)", s.step)?;
-            }
-        }
-        if self.failed.is_empty() {
-            let cached = self.done.iter().filter(|s| s.cached).count();
-            writeln!(
-                err,
-                "{} step{} done ({cached} cached)",
-                self.done.len(),
-                if self.done.len() == 1 { "" } else { "s" }
-            )?;
-            return Ok(());
-        }
-        for f in &self.failed {
-            writeln!(err, "Error: {}", f.error)?;
-        }
-        if !self.skipped.is_empty() {
-            writeln!(err, "Not run: {}", self.skipped.join(", "))?;
-        }
-        Ok(())
-    }
-}
-
-fn outputs(m: &BTreeMap<String, kiln_core::Cid>) -> BTreeMap<String, String> {
-    m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
 }
 
 /// What happens during a build, as `GET /api/kiln/v1/builds/{id}/events` sends it: each one
@@ -558,99 +377,6 @@ impl BuildEvent {
             BuildEvent::Done(_) => "done",
         }
     }
-
-    /// The line `kiln build` prints on standard error for this event, if any.
-    pub fn terminal(&self) -> Option<String> {
-        match self {
-            BuildEvent::Cached { .. } | BuildEvent::Done(_) => None,
-            BuildEvent::Started { step, build } => {
-                Some(format!("[{step}] running (build {build})"))
-            }
-            BuildEvent::Output { step, line } => Some(format!("[{step}] {line}")),
-            BuildEvent::Finished {
-                step,
-                ok,
-                status,
-                duration_ms,
-                ..
-            } => {
-                let secs = *duration_ms as f64 / 1000.0;
-                Some(if *ok {
-                    format!("[{step}] done in {secs:.2} s")
-                } else {
-                    format!("[{step}] failed after {secs:.2} s: {status}")
-                })
-            }
-            BuildEvent::Gap { missed } => Some(format!(
-                "[kiln] {missed} earlier event{} of this build were not kept (the stored logs have everything)",
-                if *missed == 1 { "" } else { "s" }
-            )),
-        }
-    }
-}
-
-/// Turns the build service's events into [`BuildEvent`]s: output bytes become whole lines
-/// per step (a step's unfinished last line comes out when it finishes), as `kiln build`
-/// shows them.
-#[derive(Debug, Default)]
-pub struct EventLines {
-    partial: std::collections::HashMap<String, Vec<u8>>,
-    builds: std::collections::HashMap<String, i64>,
-}
-
-impl EventLines {
-    /// The events `e` makes, in order.
-    pub fn convert(&mut self, e: &kiln_build::exec::Event<'_>) -> Vec<BuildEvent> {
-        use kiln_build::exec::Event;
-        match e {
-            Event::Cached { step, record } => vec![BuildEvent::Cached {
-                step: step.to_string(),
-                record: record.to_string(),
-            }],
-            Event::Started { step, build } => {
-                self.builds.insert(step.to_string(), *build);
-                vec![BuildEvent::Started {
-                    step: step.to_string(),
-                    build: *build,
-                }]
-            }
-            Event::Output { step, bytes } => {
-                let buf = self.partial.entry(step.to_string()).or_default();
-                buf.extend_from_slice(bytes);
-                let mut out = Vec::new();
-                while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=nl).collect();
-                    out.push(BuildEvent::Output {
-                        step: step.to_string(),
-                        line: String::from_utf8_lossy(&line[..line.len() - 1]).into_owned(),
-                    });
-                }
-                out
-            }
-            Event::Finished { step, record, rec } => {
-                let mut out = Vec::new();
-                if let Some(rest) = self.partial.remove(*step)
-                    && !rest.is_empty()
-                {
-                    out.push(BuildEvent::Output {
-                        step: step.to_string(),
-                        line: String::from_utf8_lossy(&rest).into_owned(),
-                    });
-                }
-                out.push(BuildEvent::Finished {
-                    step: step.to_string(),
-                    build: self.builds.get(*step).copied(),
-                    record: record.to_string(),
-                    ok: rec.ok(),
-                    status: rec.status.clone(),
-                    duration_ms: rec.duration_ms(),
-                    outputs: outputs(&rec.outputs),
-                    log: rec.log.to_string(),
-                });
-                out
-            }
-        }
-    }
 }
 
 /// One build of the history (`GET /api/kiln/v1/builds`): a step run or answered from the
@@ -679,33 +405,7 @@ pub struct BuildRowView {
     pub ended_ms: Option<u64>,
 }
 
-impl From<&kiln_build::index::BuildRow> for BuildRowView {
-    fn from(r: &kiln_build::index::BuildRow) -> BuildRowView {
-        BuildRowView {
-            id: r.id,
-            action: r.action.to_string(),
-            step: r.step.clone(),
-            origin: r.origin.clone(),
-            status: r.status.clone(),
-            cached: r.cached,
-            record: r.record.map(|c| c.to_string()),
-            log: r.log.map(|c| c.to_string()),
-            started_ms: r.started_ms,
-            ended_ms: r.ended_ms,
-        }
-    }
-}
-
 impl BuildRowView {
-    /// The header line above the rows.
-    pub fn print_header(out: &mut dyn Write) -> std::io::Result<()> {
-        writeln!(
-            out,
-            "{:>5}  {:<11}  {:<6}  {:<19}  {:>8}  {:<20}  RECIPE  RECORD",
-            "#", "STATUS", "HOW", "STARTED (UTC)", "TIME", "STEP"
-        )
-    }
-
     /// One word for the status: `ok`, `running`, `interrupted` or `failed`.
     pub fn state(&self) -> &'static str {
         match self.status.as_str() {
@@ -714,34 +414,6 @@ impl BuildRowView {
             s if s.starts_with("interrupted") => "interrupted",
             _ => "failed",
         }
-    }
-
-    /// The row as `kiln builds` prints it (one line, and a second with the reason when it
-    /// did not succeed).
-    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        let duration = match self.ended_ms {
-            Some(e) => format!("{:.2}s", e.saturating_sub(self.started_ms) as f64 / 1000.0),
-            None => "-".into(),
-        };
-        let started = kiln_build::schedule::format_utc(
-            std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.started_ms),
-        );
-        writeln!(
-            out,
-            "{:>5}  {:<11}  {:<6}  {:<19}  {:>8}  {:<20}  {}  {}",
-            self.id,
-            self.state(),
-            if self.cached { "cached" } else { "built" },
-            started.trim_end_matches(" UTC"),
-            duration,
-            self.step,
-            self.origin,
-            self.record.as_deref().unwrap_or("-"),
-        )?;
-        if !matches!(self.state(), "ok" | "running") {
-            writeln!(out, "       {}", self.status)?;
-        }
-        Ok(())
     }
 }
 
@@ -841,23 +513,6 @@ pub struct RecordView {
     pub ended_ms: u64,
 }
 
-impl From<&kiln_build::record::BuildRecord> for RecordView {
-    fn from(r: &kiln_build::record::BuildRecord) -> RecordView {
-        RecordView {
-            status: r.status.clone(),
-            exit: r.exit,
-            outputs: outputs(&r.outputs),
-            log: r.log.to_string(),
-            caches: outputs(&r.caches),
-            builder: r.builder.clone(),
-            requested_by: r.requested_by.clone(),
-            host: r.host,
-            started_ms: r.started_ms,
-            ended_ms: r.ended_ms,
-        }
-    }
-}
-
 /// `GET /api/kiln/v1/builds/{id}` for a build of the history (a number, or an action or
 /// record CID).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -920,63 +575,6 @@ pub struct ScheduleView {
     pub last_message: Option<String>,
     /// The last build it submitted (`sN`), while this daemon remembers it.
     pub last_submission: Option<String>,
-}
-
-impl ScheduleView {
-    /// From the index's row; the rest is what the daemon knows in memory.
-    pub fn from_row(
-        r: &kiln_build::index::ScheduleRow,
-        next_ms: Option<u64>,
-        checking: bool,
-        last_submission: Option<String>,
-    ) -> ScheduleView {
-        ScheduleView {
-            id: r.id,
-            source: r.source.to_string(),
-            origin: r.origin.clone(),
-            params: r.params.clone(),
-            schedule: r.schedule.clone(),
-            created_ms: r.created_ms,
-            next_ms,
-            checking,
-            last_check_ms: r.last_check_ms,
-            last_outcome: r.last_outcome.clone(),
-            last_message: r.last_message.clone(),
-            last_submission,
-        }
-    }
-
-    /// The schedule as `kiln schedules` prints it.
-    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        let time = |ms: u64| {
-            kiln_build::schedule::format_utc(
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
-            )
-        };
-        writeln!(out, "{:>5}  {}  {}", self.id, self.schedule, self.origin)?;
-        writeln!(out, "       source      {}", self.source)?;
-        if !self.params.is_empty() {
-            let p: Vec<String> = self
-                .params
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            writeln!(out, "       params      {}", p.join(" "))?;
-        }
-        match (self.checking, self.next_ms) {
-            (true, _) => writeln!(out, "       next check  now (checking)")?,
-            (false, Some(t)) => writeln!(out, "       next check  {}", time(t))?,
-            (false, None) => writeln!(out, "       next check  never")?,
-        }
-        match (self.last_check_ms, &self.last_message) {
-            (Some(t), Some(m)) => writeln!(out, "       last check  {}: {m}", time(t))?,
-            _ => writeln!(out, "       last check  none yet")?,
-        }
-        if let Some(s) = &self.last_submission {
-            writeln!(out, "       last build  {s} (kiln log {s})")?;
-        }
-        Ok(())
-    }
 }
 
 /// `GET /api/kiln/v1/schedules`.
