@@ -1,4 +1,4 @@
-//! The build routes (`/api/kiln/v1/builds`): submit, list, show, follow, cancel. The build
+//! The build routes (`/api/kiln/v1/builds`): submit, list, show, follow, cancel, prune. The build
 //! engine — submissions, their admission, events and the scheduler — is
 //! `kiln_node::builds`; these handlers parse, call it off the async runtime, and render.
 
@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use futures_util::StreamExt;
 use kiln_node::builds::{Followed, Submission, find_build, gone, no_log, submission_number};
 use kiln_node::{Caller, Via};
-use kiln_wire::BuildEvent;
+use kiln_wire::{BuildEvent, PruneRequest, PruneView};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +28,9 @@ const DEFAULT_LIMIT: usize = 20;
 
 /// Every path [`router`] serves (with the schedules').
 #[cfg(test)]
-pub const PATHS: [&str; 7] = [
+pub const PATHS: [&str; 8] = [
     "/api/kiln/v1/builds",
+    "/api/kiln/v1/builds/prune",
     "/api/kiln/v1/builds/{id}",
     "/api/kiln/v1/builds/{id}/log",
     "/api/kiln/v1/builds/{id}/events",
@@ -42,6 +43,7 @@ pub const PATHS: [&str; 7] = [
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/kiln/v1/builds", get(list).post(submit))
+        .route("/api/kiln/v1/builds/prune", axum::routing::post(prune))
         .route("/api/kiln/v1/builds/{id}", get(show))
         .route("/api/kiln/v1/builds/{id}/log", get(log))
         .route("/api/kiln/v1/builds/{id}/events", get(events))
@@ -101,6 +103,24 @@ async fn list(
             .await?
             .map_err(ApiError::kiln)?,
     ))
+}
+
+/// The largest `POST /builds/prune` body.
+const MAX_PRUNE_REQUEST: usize = 4 << 10;
+
+/// `POST /builds/prune`: remove old builds from the history (`{"keep": N}`,
+/// `{"older_than_s": S}`, or both); their records and logs are no longer kept.
+async fn prune(State(s): State<AppState>, body: Body) -> Result<Json<PruneView>, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_PRUNE_REQUEST)
+        .await
+        .map_err(|e| ApiError::payload_too_large(format!("a prune request is small JSON: {e}")))?;
+    let req: PruneRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("bad prune request: {e}")))?;
+    let svc = s.builds.clone();
+    let done = tokio::task::spawn_blocking(move || svc.prune(&Caller::local(Via::Api), &req))
+        .await?
+        .map_err(ApiError::kiln)?;
+    Ok(Json(done))
 }
 
 /// A build of the history with its record's content.

@@ -95,8 +95,9 @@ async fn gc(State(s): State<AppState>) -> Result<Json<GcView>, ApiError> {
     })
     .await?;
     tracing::info!(
-        blocks = report.blocks_removed,
-        bytes = report.bytes_freed,
+        blocks = report.store.blocks_removed,
+        bytes = report.store.bytes_freed,
+        build_dirs = report.build_dirs.total(),
         "gc"
     );
     Ok(Json(kiln_node::view::gc(&report)))

@@ -67,6 +67,7 @@ fn schemas() -> Value {
         "Gc": object(json!({
             "blocks_removed": int(), "bytes_freed": int(), "packs_deleted": int(),
             "packs_rewritten": int(), "disk_bytes_reclaimed": int(),
+            "build_dirs_removed": int(),
         })),
         "Event": object(json!({
             "id": int(), "at_ms": int(), "who": string(), "via": string(), "action": string(),
@@ -100,6 +101,16 @@ fn schemas() -> Value {
             "status": string(), "cached": {"type": "boolean"}, "record": nullable("string"),
             "log": nullable("string"), "started_ms": int(), "ended_ms": nullable("integer"),
         })),
+        "PruneRequest": {
+            "type": "object",
+            "description": "Which builds to remove from the history: at least one rule; with both, a build is kept if either keeps it. Running builds are never removed.",
+            "properties": {
+                "keep": {"type": "integer", "minimum": 0, "description": "Keep the newest this many builds"},
+                "older_than_s": {"type": "integer", "minimum": 0, "description": "Keep the builds that ended less than this many seconds ago"},
+            },
+            "additionalProperties": false,
+        },
+        "Prune": object(json!({"builds": int(), "released": int(), "forgotten": int()})),
         "BuildList": object(json!({
             "builds": array_of("BuildRow"),
             "submissions": array_of("Submission"),
@@ -328,6 +339,16 @@ fn build_paths() -> Value {
             "getBuildLog",
             json!({"description": "The log", "content": {"text/plain": {}}}),
         )},
+        "/api/kiln/v1/builds/prune": {"post": {
+            "summary": "Remove old builds from the history; the records and logs only they named are no longer kept (kiln gc then frees them unless another pin holds them), and the cached results they were are forgotten",
+            "operationId": "pruneBuilds",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": schema_ref("PruneRequest")}}},
+            "responses": {
+                "200": json_response("What was removed", "Prune"),
+                "400": json_response("No rule given, or a malformed request", "Error"),
+                "429": {"description": "Too many requests in flight from this client"},
+            }
+        }},
         "/api/kiln/v1/builds/{id}/cancel": {"post": {
             "summary": "Cancel a running submission (sN): its running steps are killed and recorded as cancelled, no other step starts; kiln build does this on Ctrl-C",
             "operationId": "cancelBuild",

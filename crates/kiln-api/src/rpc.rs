@@ -484,8 +484,9 @@ async fn repo_gc(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
         match kiln_node::content::gc(&store, &rpc_caller(), keep, &mut send) {
             Ok(report) => {
                 tracing::info!(
-                    blocks = report.blocks_removed,
-                    bytes = report.bytes_freed,
+                    blocks = report.store.blocks_removed,
+                    bytes = report.store.bytes_freed,
+                    build_dirs = report.build_dirs.total(),
                     "gc via RPC"
                 );
             }

@@ -283,6 +283,14 @@ async fn one_failing_operation_fails_alike_through_every_protocol() {
             )],
         ),
         (
+            "prune the build history without saying what to keep",
+            ErrorKind::InvalidInput,
+            vec![(
+                Kiln,
+                request(Kiln, "POST", "/api/kiln/v1/builds/prune", Some("{}")),
+            )],
+        ),
+        (
             "read the journal with a malformed parameter",
             ErrorKind::InvalidInput,
             vec![(

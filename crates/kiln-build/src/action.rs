@@ -403,13 +403,14 @@ fn pin_git(
     };
     let remote = src.remote(&recipe.root);
     let (refname, commit) = git::resolve(src, &remote)?;
-    let tree = git::checkout(dir, &remote, refname.as_deref(), &commit)?;
+    let (tree, holds) = git::checkout(dir, &remote, refname.as_deref(), &commit)?;
     Ok(GitPin {
         source: src.clone(),
         remote,
         refname,
         commit,
         tree,
+        holds,
     })
 }
 

@@ -11,6 +11,7 @@
 
 use crate::action::{Action, ActionInput, KILN_VERSION, Plan, PlannedStep};
 use crate::error::{Error, Result};
+use crate::hold::Hold;
 use crate::index::{BuildRow, Index};
 use crate::recipe::{Builder, Limits, Recipe};
 use crate::record::{BuildRecord, RECORD_FORMAT, SignedRecord, now_ms};
@@ -696,6 +697,8 @@ impl<'s> Builds<'s> {
             None
         };
         let mut resolved = BTreeMap::new();
+        // What the sandbox mounts from builds/content, held until the step has run.
+        let mut holds: Vec<Hold> = Vec::new();
         for (at, input) in &job.action.inputs {
             let cid = self.input_content(job, at, input)?;
             resolved.insert(at.clone(), cid);
@@ -712,7 +715,8 @@ impl<'s> Builds<'s> {
                 content::seal(&dest)?;
                 continue;
             }
-            let host = self.content_dir(&cid)?;
+            let (host, hold) = self.content_dir(&cid)?;
+            holds.push(hold);
             let meta = std::fs::symlink_metadata(&host)
                 .map_err(io_err(format!("reading {}", host.display())))?;
             if meta.file_type().is_symlink() {
@@ -783,7 +787,9 @@ impl<'s> Builds<'s> {
                                 "builder {cid}: this repository has no such root file system (import one with `kiln rootfs import`)"
                             )));
                         }
-                        Root::Dir(self.content_dir(&cid)?)
+                        let (dir, hold) = self.content_dir(&cid)?;
+                        holds.push(hold);
+                        Root::Dir(dir)
                     }
                     _ => Root::Host,
                 };
@@ -959,30 +965,42 @@ impl<'s> Builds<'s> {
             .map_err(|e| job.err(format!("input {at:?}: {root}/{below}: {e}")))
     }
 
-    /// `builds/content/CID`: the content written out read-only, once.
-    fn content_dir(&self, cid: &Cid) -> Result<PathBuf> {
+    /// `builds/content/CID`: the content written out read-only, once; held (for as long
+    /// as the hold lives) so GC leaves it while a step uses it.
+    fn content_dir(&self, cid: &Cid) -> Result<(PathBuf, Hold)> {
         let base = self.dir.join("content");
         let dir = base.join(cid.to_string());
-        if std::fs::symlink_metadata(&dir).is_ok() {
-            return Ok(dir);
-        }
-        let tmp = base.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            RUN_SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        let made = content::materialize(self.store, cid, &tmp).and_then(|()| content::seal(&tmp));
-        if let Err(e) = made {
-            let _ = remove_tree(&tmp);
-            return Err(e);
-        }
-        if let Err(e) = std::fs::rename(&tmp, &dir) {
-            let _ = remove_tree(&tmp);
-            if std::fs::symlink_metadata(&dir).is_err() {
-                return Err(io_err(format!("creating {}", dir.display()))(e));
+        let hold =
+            |p: &Path| crate::hold::shared(p).map_err(io_err(format!("holding {}", p.display())));
+        loop {
+            if let Some(h) = hold(&dir)? {
+                return Ok((dir, h));
+            }
+            if std::fs::symlink_metadata(&dir).is_ok() {
+                // A symbolic link (content that is one): nothing to hold, GC leaves links
+                // it cannot lock.
+                return Ok((dir, Hold::none()));
+            }
+            std::fs::create_dir_all(&base)
+                .map_err(io_err(format!("creating {}", base.display())))?;
+            let tmp = base.join(format!(
+                ".tmp-{}-{}",
+                std::process::id(),
+                RUN_SEQ.fetch_add(1, Ordering::Relaxed)
+            ));
+            let made =
+                content::materialize(self.store, cid, &tmp).and_then(|()| content::seal(&tmp));
+            if let Err(e) = made {
+                let _ = remove_tree(&tmp);
+                return Err(e);
+            }
+            if let Err(e) = std::fs::rename(&tmp, &dir) {
+                let _ = remove_tree(&tmp);
+                if std::fs::symlink_metadata(&dir).is_err() {
+                    return Err(io_err(format!("creating {}", dir.display()))(e));
+                }
             }
         }
-        Ok(dir)
     }
 
     /// Recent builds, newest first.

@@ -12,6 +12,7 @@
 //! (Git LFS files stay pointer files), no `core.autocrlf`; symlinks stay symlinks, the
 //! executable bit is kept, submodules are empty directories.
 
+use crate::hold::{Hold, LockFile};
 use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,9 @@ pub struct GitPin {
     pub commit: String,
     /// The commit's tree, written out read-only.
     pub tree: PathBuf,
+    /// Holds on the tree and on the fetch cache it came from, for as long as the plan
+    /// lives: `kiln gc` leaves them ([`crate::hold`]).
+    pub holds: Vec<crate::hold::Hold>,
 }
 
 impl fmt::Display for GitSource {
@@ -262,21 +266,19 @@ pub fn resolve(source: &GitSource, remote: &str) -> Result<(Option<String>, Stri
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// The tree of `commit` from `remote`, written out read-only under `cache/trees/COMMIT`
-/// (once: later calls find it there). The commit is fetched first if the cache repository
-/// for `remote` does not have it; `refname` (the ref it was resolved from) is fetched
-/// instead if the server will not give a commit by its ID.
+/// (once: later calls find it there), with holds on it and on the cache repository for
+/// `remote` (see [`crate::hold`]). The commit is fetched first if the cache repository
+/// does not have it; `refname` (the ref it was resolved from) is fetched instead if the
+/// server will not give a commit by its ID.
 pub fn checkout(
     cache: &Path,
     remote: &str,
     refname: Option<&str>,
     commit: &str,
-) -> Result<PathBuf, String> {
+) -> Result<(PathBuf, Vec<Hold>), String> {
     let cache = std::path::absolute(cache).unwrap_or_else(|_| cache.to_path_buf());
     let trees = cache.join("trees");
     let tree = trees.join(commit);
-    if std::fs::symlink_metadata(&tree).is_ok() {
-        return Ok(tree);
-    }
     let repos = cache.join("repos");
     for d in [&trees, &repos] {
         std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
@@ -284,11 +286,36 @@ pub fn checkout(
     let name = kiln_core::cids::cid_of(cid::Version::V1, kiln_core::cids::RAW, remote.as_bytes())
         .to_string();
     let repo = repos.join(format!("{name}.git"));
-    // One process at a time fetches into a cache repository.
-    let _lock = Lock::take(&repos.join(format!("{name}.lock")))?;
-    if std::fs::symlink_metadata(&tree).is_ok() {
-        return Ok(tree);
+    let hold =
+        |p: &Path| crate::hold::shared(p).map_err(|e| format!("holding {}: {e}", p.display()));
+    // One process at a time fetches into a cache repository (and GC removes none while
+    // one does).
+    let _fetching = LockFile::take(&repos.join(format!("{name}.lock")))
+        .map_err(|e| format!("locking the cache of {remote}: {e}"))?;
+    loop {
+        if let Some(t) = hold(&tree)? {
+            // The repository is held too (if there is one), so GC leaves it while the
+            // plan lives: a later check of the same remote fetches only what is new.
+            let mut holds = vec![t];
+            holds.extend(hold(&repo)?);
+            return Ok((tree, holds));
+        }
+        fetch_and_write(&repo, &trees, &tree, remote, refname, commit)?;
+        // Held at the top of the loop; should a GC take the new tree in between, it is
+        // written again.
     }
+}
+
+/// Fetch `commit` into the cache repository `repo` if it lacks it and write its tree out
+/// as `tree` (in `trees`), with the repository's lock held.
+fn fetch_and_write(
+    repo: &Path,
+    trees: &Path,
+    tree: &Path,
+    remote: &str,
+    refname: Option<&str>,
+    commit: &str,
+) -> Result<(), String> {
     if !repo.join("HEAD").exists() {
         let arg = repo.as_os_str();
         git(
@@ -363,13 +390,13 @@ pub fn checkout(
         let _ = crate::exec::remove_tree(&tmp);
         return Err(e);
     }
-    if let Err(e) = std::fs::rename(&tmp, &tree) {
+    if let Err(e) = std::fs::rename(&tmp, tree) {
         let _ = crate::exec::remove_tree(&tmp);
-        if std::fs::symlink_metadata(&tree).is_err() {
+        if std::fs::symlink_metadata(tree).is_err() {
             return Err(format!("creating {}: {e}", tree.display()));
         }
     }
-    Ok(tree)
+    Ok(())
 }
 
 /// Check `commit`'s tree out into `dest` (made here) and make it read-only.
@@ -392,40 +419,6 @@ fn write_tree(git_dir: &str, commit: &str, dest: &Path, index: &Path) -> Result<
     run(&["checkout-index", "--all", "--force"])
         .map_err(|e| format!("git checkout-index {commit}: {e}"))?;
     crate::content::seal(dest).map_err(|e| e.to_string())
-}
-
-/// An exclusive `flock` on a file, released when dropped.
-struct Lock(std::fs::File);
-
-impl Lock {
-    fn take(path: &Path) -> Result<Lock, String> {
-        use std::os::fd::AsRawFd;
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|e| format!("opening {}: {e}", path.display()))?;
-        loop {
-            // SAFETY: flock on a descriptor we own.
-            let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-            if r == 0 {
-                return Ok(Lock(f));
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(format!("locking {}: {e}", path.display()));
-            }
-        }
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: unlocking a descriptor we own (closing it would unlock it too).
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
-    }
 }
 
 #[cfg(test)]

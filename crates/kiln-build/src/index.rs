@@ -439,6 +439,126 @@ impl Index {
     }
 }
 
+/// Which rows of the build history [`Index::prune_plan`] selects: builds that are not
+/// running, outside the newest `keep` (if given) and ended before `before_ms` (if given).
+/// With both, a build is kept if either rule keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PruneRule {
+    /// Keep the newest this many builds.
+    pub keep: Option<usize>,
+    /// Keep builds that ended (or, still unended, started) at or after this time, Unix
+    /// milliseconds.
+    pub before_ms: Option<u64>,
+}
+
+/// What pruning the history would remove: see [`Index::prune_plan`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PrunePlan {
+    /// The builds to remove, by number.
+    pub rows: Vec<i64>,
+    /// The records and logs those builds name that no build kept names: what the history
+    /// no longer needs kept.
+    pub released: Vec<Cid>,
+    /// The records of the builds kept, each once (what still holds their cache directories).
+    pub kept_records: Vec<Cid>,
+}
+
+impl Index {
+    /// The builds `rule` selects for removal and what removing them releases (read only:
+    /// [`Index::prune_rows`] removes them). A rule with neither limit selects nothing.
+    pub fn prune_plan(&self, rule: &PruneRule) -> Result<PrunePlan> {
+        if rule.keep.is_none() && rule.before_ms.is_none() {
+            return Ok(PrunePlan::default());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let keep = rule.keep.map(|k| i64::try_from(k).unwrap_or(i64::MAX));
+        let before = rule.before_ms.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
+        let mut rows = Vec::new();
+        let mut named: Vec<Cid> = Vec::new();
+        let mut kept = std::collections::HashSet::new();
+        let mut kept_records = Vec::new();
+        {
+            // The newest `keep` builds' smallest number: everything below it is outside.
+            let floor: Option<i64> = match keep {
+                None => None,
+                Some(0) => Some(i64::MAX),
+                Some(k) => tx
+                    .query_row(
+                        "SELECT id FROM builds ORDER BY id DESC LIMIT 1 OFFSET ?1",
+                        params![k - 1],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .or(Some(i64::MIN)),
+            };
+            let mut st = tx.prepare(
+                "SELECT id, status, record, log, COALESCE(ended_ms, started_ms) FROM builds",
+            )?;
+            let mut q = st.query([])?;
+            while let Some(r) = q.next()? {
+                let id: i64 = r.get(0)?;
+                let status: String = r.get(1)?;
+                let record = opt_cid(r.get(2)?)?;
+                let log = opt_cid(r.get(3)?)?;
+                let at: i64 = r.get(4)?;
+                let outside = floor.is_none_or(|f| id < f);
+                let old = before.is_none_or(|b| at < b);
+                if status != "running" && outside && old {
+                    rows.push(id);
+                    named.extend(record.into_iter().chain(log));
+                } else {
+                    if let Some(r) = record
+                        && kept.insert(r)
+                    {
+                        kept_records.push(r);
+                    }
+                    kept.extend(log);
+                }
+            }
+        }
+        let mut released = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for c in named {
+            if !kept.contains(&c) && seen.insert(c) {
+                released.push(c);
+            }
+        }
+        Ok(PrunePlan {
+            rows,
+            released,
+            kept_records,
+        })
+    }
+
+    /// Remove the builds `plan` names from the history, the action-cache entries whose
+    /// record it releases (a later build of those actions runs again) and the cache
+    /// directories only those records held, in one transaction: how many builds and
+    /// cache entries went. `caches` are the cache directories the released records name.
+    pub fn prune_rows(&self, plan: &PrunePlan, caches: &[Cid]) -> Result<(u64, u64)> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut builds = 0;
+        let mut actions = 0;
+        {
+            let mut del = tx.prepare_cached("DELETE FROM builds WHERE id = ?1")?;
+            for id in &plan.rows {
+                builds += del.execute(params![id])? as u64;
+            }
+            let mut del = tx.prepare_cached("DELETE FROM actions WHERE record = ?1")?;
+            for c in &plan.released {
+                actions += del.execute(params![c.to_bytes()])? as u64;
+            }
+            let mut del = tx.prepare_cached("DELETE FROM caches WHERE content = ?1")?;
+            for c in caches {
+                del.execute(params![c.to_bytes()])?;
+            }
+        }
+        tx.commit()?;
+        Ok((builds, actions))
+    }
+}
+
 fn schedule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
     let params: String = r.get(3)?;
     let params = serde_json::from_str(&params).map_err(|e| {
@@ -519,5 +639,70 @@ mod tests {
             .add_schedule(&cid, "o", &BTreeMap::new(), "@hourly", 3000)
             .unwrap();
         assert!(again > id);
+    }
+
+    #[test]
+    fn pruning_keeps_what_kept_builds_name_and_never_a_running_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = Index::open(&dir.path().join("index.db")).unwrap();
+        let c =
+            |s: &str| kiln_core::cids::cid_of(cid::Version::V1, kiln_core::cids::RAW, s.as_bytes());
+        let (a1, a2) = (c("a1"), c("a2"));
+        let (r1, l1, r2, l2) = (c("r1"), c("l1"), c("r2"), c("l2"));
+        let b1 = ix.begin(&a1, "one", "o", 1000).unwrap();
+        ix.finish(b1, "ok", Some(&r1), Some(&l1), 1100).unwrap();
+        let b2 = ix.begin(&a2, "two", "o", 2000).unwrap();
+        ix.finish(b2, "ok", Some(&r2), Some(&l2), 2100).unwrap();
+        ix.set_action(&a1, &r1, 1100).unwrap();
+        ix.set_action(&a2, &r2, 2100).unwrap();
+        // A later cache hit names the first record; a build still runs.
+        ix.note_cached("o", &[(a1, "one".into(), r1, l1)], 3000)
+            .unwrap();
+        let running = ix.begin(&a2, "two", "o", 4000).unwrap();
+
+        assert_eq!(
+            ix.prune_plan(&PruneRule::default()).unwrap(),
+            PrunePlan::default()
+        );
+        let plan = ix
+            .prune_plan(&PruneRule {
+                keep: Some(2),
+                before_ms: None,
+            })
+            .unwrap();
+        assert_eq!(plan.rows, [b1, b2]);
+        assert_eq!(plan.released, [r2, l2]);
+        assert_eq!(plan.kept_records, [r1]);
+        // An age rule as well: a build is kept if either rule keeps it.
+        let both = ix
+            .prune_plan(&PruneRule {
+                keep: Some(2),
+                before_ms: Some(1500),
+            })
+            .unwrap();
+        assert_eq!(both.rows, [b1]);
+        assert!(both.released.is_empty(), "the cache hit still names r1");
+        assert_eq!(ix.prune_rows(&plan, &[]).unwrap(), (2, 1));
+        assert_eq!(ix.lookup(&a1).unwrap(), Some(r1));
+        assert_eq!(ix.lookup(&a2).unwrap(), None);
+        // Everything but the running build.
+        let all = ix
+            .prune_plan(&PruneRule {
+                keep: Some(0),
+                before_ms: None,
+            })
+            .unwrap();
+        assert_eq!(all.released, [r1, l1]);
+        assert_eq!(ix.prune_rows(&all, &[]).unwrap(), (1, 1));
+        let left: Vec<i64> = ix.recent(10).unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(left, [running]);
+        // Fewer builds than kept: nothing.
+        let none = ix
+            .prune_plan(&PruneRule {
+                keep: Some(5),
+                before_ms: None,
+            })
+            .unwrap();
+        assert!(none.rows.is_empty());
     }
 }

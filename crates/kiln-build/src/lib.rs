@@ -38,6 +38,7 @@ mod error;
 pub mod exec;
 pub mod git;
 pub mod graph;
+pub mod hold;
 pub mod index;
 pub mod owners;
 pub mod recipe;

@@ -47,6 +47,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::sync::watch;
 
+pub mod prune;
 pub mod schedules;
 
 /// Submissions running at once; more are refused with 503.
@@ -229,6 +230,15 @@ impl BuildService {
             &crate::journal::entry(caller, journal::BUILD_CANCEL, sub.name()),
         );
         Ok((sub, true))
+    }
+
+    /// Prune the build history as `req` says (see [`prune::prune`]; blocking).
+    pub fn prune(
+        &self,
+        caller: &Caller,
+        req: &kiln_wire::PruneRequest,
+    ) -> Result<kiln_wire::PruneView> {
+        prune::prune(&self.store, &self.index, caller, req)
     }
 
     /// The builds of the history, newest first (at most `limit`, capped at [`MAX_LIMIT`]),

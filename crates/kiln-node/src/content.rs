@@ -1,7 +1,7 @@
 //! Content: writing what an add or an import brought in, and garbage collection.
 
 use crate::journal::{self, action};
-use crate::{Caller, Result};
+use crate::{Caller, Error, Result};
 use kiln_core::Cid;
 use kiln_store::{GcReport, NewPin, Session, Store};
 use std::time::Duration;
@@ -45,33 +45,61 @@ pub fn import_action(pin: &NewPin) -> &'static str {
     }
 }
 
-/// One line about a GC run.
-pub fn gc_summary(r: &GcReport) -> String {
-    format!(
-        "{} blocks removed, {} bytes freed",
-        r.blocks_removed, r.bytes_freed
-    )
+/// What a GC run did: the store's collection, then the builds directory's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcDone {
+    /// Blocks and packs.
+    pub store: GcReport,
+    /// Directories the builds kept beside the store (`builds/content`, `builds/git`).
+    pub build_dirs: kiln_build::hold::Collected,
 }
 
-/// Collect garbage for `caller`, calling `on_removed` for each block as it goes; then
-/// prune the journal's events older than `keep_events`. The run is recorded.
+/// One line about a GC run.
+pub fn gc_summary(r: &GcDone) -> String {
+    let mut line = format!(
+        "{} blocks removed, {} bytes freed",
+        r.store.blocks_removed, r.store.bytes_freed
+    );
+    if r.build_dirs.total() > 0 {
+        line.push_str(&format!(
+            ", {} build directories removed",
+            r.build_dirs.total()
+        ));
+    }
+    line
+}
+
+/// Collect garbage for `caller`, calling `on_removed` for each block as it goes; then the
+/// builds directory beside the store (`builds/`: content written out for the sandbox that
+/// the store no longer has, git checkouts and fetch caches no plan holds); then prune the
+/// journal's events older than `keep_events`. The run is recorded.
 pub fn gc(
     store: &Store,
     caller: &Caller,
     keep_events: Duration,
     on_removed: &mut dyn FnMut(&Cid),
-) -> Result<GcReport> {
-    match store.gc_reporting(on_removed) {
-        Ok(report) => {
+) -> Result<GcDone> {
+    let done = (|| {
+        let report = store.gc_reporting(on_removed)?;
+        let builds = store.root().join("builds");
+        let build_dirs = kiln_build::hold::collect(&builds, store)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        Ok(GcDone {
+            store: report,
+            build_dirs,
+        })
+    })();
+    match done {
+        Ok(done) => {
             journal::record(
                 store,
-                &journal::entry(caller, action::GC, "").detail(gc_summary(&report)),
+                &journal::entry(caller, action::GC, "").detail(gc_summary(&done)),
             );
             if let Err(e) = journal::prune(store, keep_events) {
                 tracing::warn!("pruning the event journal failed: {e}");
             }
-            Ok(report)
+            Ok(done)
         }
-        Err(e) => Err(journal::failed(store, caller, action::GC, "", e.into())),
+        Err(e) => Err(journal::failed(store, caller, action::GC, "", e)),
     }
 }

@@ -35,6 +35,8 @@ pub mod action {
     pub const BUILD_FINISHED: &str = "build finished";
     /// A build was asked to stop.
     pub const BUILD_CANCEL: &str = "build cancel";
+    /// Old builds removed from the history.
+    pub const BUILDS_PRUNE: &str = "builds prune";
     /// A schedule registered.
     pub const SCHEDULE_REGISTERED: &str = "schedule registered";
     /// A schedule removed.

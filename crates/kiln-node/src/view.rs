@@ -51,8 +51,10 @@ pub fn event(e: &kiln_store::journal::Event) -> EventView {
 }
 
 /// What garbage collection did.
-pub fn gc(r: &kiln_store::GcReport) -> GcView {
+pub fn gc(done: &crate::content::GcDone) -> GcView {
+    let r = &done.store;
     GcView {
+        build_dirs_removed: done.build_dirs.total(),
         blocks_removed: r.blocks_removed,
         bytes_freed: r.bytes_freed,
         packs_deleted: r.packs_deleted,

@@ -118,6 +118,10 @@ pub struct GcView {
     pub packs_rewritten: u64,
     /// Disk space given back.
     pub disk_bytes_reclaimed: u64,
+    /// Directories the builds kept beside the store that nothing refers to any longer
+    /// (content written out for the sandbox, git checkouts and fetch caches), removed.
+    #[serde(default)]
+    pub build_dirs_removed: u64,
 }
 
 /// A pinned block that is absent.
@@ -424,6 +428,31 @@ pub struct BuildList {
     pub builds: Vec<BuildRowView>,
     /// Builds submitted to this daemon since it started (kept in memory), newest first.
     pub submissions: Vec<SubmissionView>,
+}
+
+/// `POST /api/kiln/v1/builds/prune`: which builds to remove from the history. At least one
+/// rule; with both, a build is kept if either keeps it. Running builds are never removed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PruneRequest {
+    /// Keep the newest this many builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<usize>,
+    /// Keep the builds that ended less than this many seconds ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub older_than_s: Option<u64>,
+}
+
+/// What pruning the build history did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PruneView {
+    /// Builds removed from the history.
+    pub builds: u64,
+    /// Records and logs kiln no longer keeps (pins of the owner `build` removed): `kiln gc`
+    /// frees their blocks unless another pin holds them.
+    pub released: u64,
+    /// Cached results forgotten (a later build of those actions runs again).
+    pub forgotten: u64,
 }
 
 /// One step of a submission.

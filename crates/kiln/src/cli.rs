@@ -284,6 +284,20 @@ pub enum BuildsCommand {
         /// The submission: `sN`.
         id: String,
     },
+    /// Remove old builds from the history. The records and logs only they named are no
+    /// longer kept (`kiln gc` then frees their blocks, unless another pin holds them) and
+    /// the cached results they were are forgotten: a later build of those steps runs
+    /// again. Running builds are never removed. With both rules, a build is kept if either
+    /// keeps it.
+    #[command(group(clap::ArgGroup::new("rule").required(true).multiple(true).args(["keep", "older_than"])))]
+    Prune {
+        /// Keep the newest N builds.
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+        /// Remove only builds that ended longer ago than this: `30d`, `12h`, `90m`.
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -466,6 +466,93 @@ outputs = ["out"]
     );
 }
 
+/// The record of the newest build, as `kiln builds` lists it.
+fn newest_record(r: &Repo) -> String {
+    r.ok(&["builds", "-n", "1"])
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn pruning_the_history_releases_old_records_and_leaves_other_pins() {
+    let r = Repo::new();
+    let recipe = r#"
+[step.copy]
+builder = "host"
+command = ["sh", "-c", "cat in.txt > out; echo copied"]
+inputs = { "in.txt" = "in.txt" }
+outputs = ["out"]
+"#;
+    let d = tree(&r, "src", recipe, &[("in.txt", "one\n")]);
+    let mut outs = Vec::new();
+    let mut records = Vec::new();
+    for text in ["one\n", "two\n", "three\n"] {
+        write(&r.path("src/in.txt"), text);
+        let (out, err, ok) = build(&r, &[&d]);
+        assert!(ok && err.contains("1 step done (0 cached)"), "{err}");
+        outs.push(output_of(&out, "copy:out"));
+        records.push(newest_record(&r));
+    }
+    // The first output is the user's too.
+    r.ok(&["pin", "add", &outs[0], "--name", "mine"]);
+    // No rule: refused, nothing removed.
+    let o = r.run(&["builds", "prune"]);
+    let e = text(&o.stderr);
+    assert!(!o.status.success(), "{e}");
+    assert!(e.contains("--keep") && e.contains("--older-than"), "{e}");
+    assert!(
+        r.fails(&["builds", "prune", "--older-than", "soon"])
+            .contains("bad duration")
+    );
+    assert_eq!(
+        r.ok(&["builds", "prune", "--older-than", "1d"]),
+        "no build to prune (older than 1d)\n"
+    );
+    assert_eq!(r.ok(&["builds"]).lines().count(), 4);
+
+    let out = r.ok(&["builds", "prune", "--keep", "1"]);
+    assert_eq!(
+        out,
+        "removed 2 builds from the history; 2 records and logs are no longer kept, 2 cached results forgotten\nrun `kiln gc` to free their space\n"
+    );
+    let left = r.ok(&["builds"]);
+    assert_eq!(left.lines().count(), 2, "{left}");
+    assert!(left.contains(&records[2]), "{left}");
+    let pins = r.ok(&["pin", "ls"]);
+    assert_eq!(pins.matches(" build copy\n").count(), 1, "{pins}");
+    assert!(pins.contains(" mine\n"), "{pins}");
+    let events = r.ok(&["events"]);
+    assert!(
+        events.contains("builds prune") && events.contains("keep 1: 2 builds removed"),
+        "{events}"
+    );
+    // GC frees the old records and logs; the user's pin and the kept build stay. The
+    // inputs written out for the sandbox whose content went with them go too.
+    let written = |r: &Repo| {
+        std::fs::read_dir(r.home().join("builds/content"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(written(&r), 3);
+    let gc = r.ok(&["gc"]);
+    assert!(gc.contains("build directories nothing refers to"), "{gc}");
+    assert!(written(&r) < 3);
+    assert!(!r.run(&["record", &records[0]]).status.success());
+    assert!(!r.run(&["record", &records[1]]).status.success());
+    assert_eq!(cat(&r, &outs[0]), "one\n");
+    assert_eq!(cat(&r, &outs[2]), "three\n");
+    assert!(r.ok(&["record", &records[2]]).contains("signature valid"));
+    // A forgotten result is built again; the kept one is answered from the cache.
+    write(&r.path("src/in.txt"), "two\n");
+    let (_, err, ok) = build(&r, &[&d]);
+    assert!(ok && err.contains("1 step done (0 cached)"), "{err}");
+    write(&r.path("src/in.txt"), "three\n");
+    let (_, err, ok) = build(&r, &[&d]);
+    assert!(ok && err.contains("1 step done (1 cached)"), "{err}");
+}
+
 #[test]
 fn cache_directories_are_kept_between_builds() {
     let r = Repo::new();
@@ -803,6 +890,24 @@ fn git_inputs_rebuild_when_the_ref_moves_and_never_for_the_same_commit() {
     let (out3, err, ok) = build(&r, &[&d]);
     assert!(ok && err.contains("1 step done (1 cached)"), "{err}");
     assert_eq!(out3, out1);
+    // Nothing refers to the checkouts and the fetch cache once no plan lives: GC takes
+    // them, and the next build fetches again, to the same key.
+    let git_dir = r.home().join("builds/git");
+    assert!(std::fs::read_dir(git_dir.join("repos")).unwrap().count() > 0);
+    let gc = r.ok(&["gc"]);
+    assert!(gc.contains("build directories nothing refers to"), "{gc}");
+    assert!(!git_dir.join("trees").join(&c1).exists());
+    assert!(!git_dir.join("trees").join(&c2).exists());
+    let left: Vec<_> = std::fs::read_dir(git_dir.join("repos"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let (out4, err, ok) = build(&r, &[&d]);
+    assert!(ok && err.contains("1 step done (1 cached)"), "{err}");
+    assert_eq!(out4, out1);
+    assert!(git_dir.join("trees").join(&c1).is_dir());
     // Errors: one line naming the file, step and input.
     write(
         &r.path("src/kiln.toml"),

@@ -275,6 +275,28 @@ outputs = ["z"]
     assert!(e.contains("no such action"), "{e}");
     let e = a.fails(&["get", &key("hi"), "--timeout", "soon"]);
     assert!(e.contains("bad duration"), "{e}");
+
+    // Pruning, through the daemon: the newest three builds are left.
+    let pruned_before = served(&d, "/api/kiln/v1/builds/prune");
+    let out = a.ok(&["builds", "prune", "--keep", "3"]);
+    assert!(
+        out.starts_with("removed ") && out.contains(" builds from the history; "),
+        "{out}"
+    );
+    assert!(served(&d, "/api/kiln/v1/builds/prune") > pruned_before);
+    let left = a.ok(&["builds", "-n", "50"]);
+    let rows = left
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|n| n.parse::<u64>().is_ok())
+        })
+        .count();
+    assert_eq!(rows, 3, "three builds: {left}");
+    assert_eq!(same(&["builds", "-n", "50"]), left);
+    let again = a.ok(&["builds", "prune", "--keep", "3"]);
+    assert!(again.starts_with("no build to prune (keep 3)"), "{again}");
     assert_eq!(d.stop().code(), Some(0));
 }
 

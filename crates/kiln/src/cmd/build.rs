@@ -19,8 +19,8 @@ use kiln_node::builds::{find_build, no_log};
 use kiln_node::view::EventLines;
 use kiln_store::Store;
 use kiln_wire::{
-    BuildEvent, BuildList, BuildRequest, BuildResult, BuildRowView, ScheduleList, ScheduleRequest,
-    ScheduleView, SubmissionView,
+    BuildEvent, BuildList, BuildRequest, BuildResult, BuildRowView, PruneRequest, PruneView,
+    ScheduleList, ScheduleRequest, ScheduleView, SubmissionView,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -730,9 +730,48 @@ fn cancel(repo: &Repo, id: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `kiln builds prune --keep N | --older-than AGE`.
+fn prune(repo: &Repo, keep: Option<usize>, older_than: Option<&str>) -> Result<ExitCode> {
+    let req = PruneRequest {
+        keep,
+        older_than_s: older_than
+            .map(|s| duration(s).map(|d| d.as_secs()))
+            .transpose()?,
+    };
+    let done: PruneView = match repo.target()? {
+        Target::Local(store) => {
+            let svc = Service::new(repo, store)?;
+            let builds = svc.builds()?;
+            kiln_node::builds::prune::prune(&svc.store, builds.index(), &super::cli_caller(), &req)?
+        }
+        Target::Daemon(d) => {
+            d.post_json_body(&format!("{}/builds/prune", kiln_wire::PREFIX), &req)?
+        }
+    };
+    if done.builds == 0 {
+        println!(
+            "no build to prune ({})",
+            kiln_node::builds::prune::describe(&req)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "removed {} builds from the history; {} records and logs are no longer kept, {} cached results forgotten",
+        done.builds, done.released, done.forgotten
+    );
+    if done.released > 0 {
+        println!("run `kiln gc` to free their space");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn builds(repo: &Repo, a: BuildsArgs) -> Result<ExitCode> {
-    if let Some(crate::cli::BuildsCommand::Cancel { id }) = &a.command {
-        return cancel(repo, id);
+    match &a.command {
+        Some(crate::cli::BuildsCommand::Cancel { id }) => return cancel(repo, id),
+        Some(crate::cli::BuildsCommand::Prune { keep, older_than }) => {
+            return prune(repo, *keep, older_than.as_deref());
+        }
+        None => {}
     }
     let rows: Vec<BuildRowView> = match repo.target()? {
         Target::Local(store) => {

@@ -76,6 +76,12 @@ pub fn gc(repo: &Repo) -> Result<ExitCode> {
         human(r.disk_bytes_reclaimed),
         started.elapsed()
     );
+    if r.build_dirs_removed > 0 {
+        println!(
+            "removed {} build directories nothing refers to (content written out for builds, git checkouts, fetch caches)",
+            r.build_dirs_removed
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
