@@ -260,10 +260,15 @@ pub(crate) fn follow(
         state,
         |(sub, mut next, mut changed, mut closing, mut buf, mut ended)| async move {
             loop {
+                // A stopping daemon ends its streams at once (the builds it then cancels
+                // end after them).
+                if *closing.borrow() {
+                    return None;
+                }
                 if let Some(item) = buf.pop_front() {
                     return Some((item, (sub, next, changed, closing, buf, ended)));
                 }
-                if ended || *closing.borrow() {
+                if ended {
                     return None;
                 }
                 let (items, done, after) = sub.since(next);

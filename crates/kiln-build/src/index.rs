@@ -291,6 +291,17 @@ impl Index {
         )? > 0)
     }
 
+    /// Say why build `id`, stopped from outside, ended: `status` replaces `running` or
+    /// `cancelled` (keeping the record and log a cancelled step left); a build that ended
+    /// otherwise is left as it is.
+    pub fn interrupted(&self, id: i64, status: &str, now_ms: u64) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE builds SET status = ?2, ended_ms = COALESCE(ended_ms, ?3)
+             WHERE id = ?1 AND status IN ('running', 'cancelled')",
+            params![id, status, now_ms as i64],
+        )? > 0)
+    }
+
     /// Mark builds left `running` by processes that are gone (call when nothing else runs
     /// builds on this repository).
     pub fn abandon_running(&self, now_ms: u64) -> Result<usize> {

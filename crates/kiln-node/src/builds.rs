@@ -29,6 +29,7 @@
 #![allow(clippy::result_large_err)]
 
 use crate::journal::action as journal;
+use crate::supervisor::{Group, Supervisor};
 use crate::{Caller, Error, Result};
 use kiln_build::exec::{Builds, Event, Observer, Options};
 use kiln_build::index::{BuildRow, Index};
@@ -44,7 +45,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 pub mod prune;
@@ -52,6 +53,10 @@ pub mod schedules;
 
 /// Submissions running at once; more are refused with 503.
 pub const MAX_RUNNING: usize = 8;
+
+/// How long a stopping daemon waits for each group of its workers (the checks, then the
+/// cancelled builds) before it leaves them to die with the process.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 /// Submissions remembered (the oldest finished ones are forgotten first).
 pub const KEEP_SUBMISSIONS: usize = 64;
 /// Source trees kept written out under `builds/src`.
@@ -78,6 +83,8 @@ pub struct BuildService {
     sched: Arc<schedules::Sched>,
     /// Registrations and removals of schedules, one at a time.
     registering: Mutex<()>,
+    /// The scheduler, its checks and the builds, each on a thread of its own.
+    workers: Supervisor,
 }
 
 #[derive(Default)]
@@ -146,6 +153,7 @@ impl BuildService {
             closing: watch::channel(false).0,
             sched,
             registering: Mutex::new(()),
+            workers: Supervisor::new(),
         }))
     }
 
@@ -154,21 +162,42 @@ impl BuildService {
         &self.index
     }
 
-    /// The daemon is stopping: refuse new builds, end every event stream and live page, and
-    /// mark the steps still running as interrupted in the history (their threads die with
-    /// the process). Blocking (it writes the index).
+    /// The daemon is stopping: refuse new builds and end every event stream and live page;
+    /// stop the scheduler and wait for the checks it started; then cancel the builds still
+    /// running (their process trees are killed) and wait for them, each group up to
+    /// [`SHUTDOWN_WAIT`] — what is still running then is named in the log and left to die
+    /// with the process. The steps that were running are marked interrupted in the history.
+    /// Blocking.
     pub fn close(&self) {
+        self.close_within(SHUTDOWN_WAIT);
+    }
+
+    /// [`BuildService::close`], waiting up to `wait` for each group of workers.
+    pub fn close_within(&self, wait: Duration) {
         self.closing.send_replace(true);
         self.sched.stop();
-        let running: Vec<i64> = lock(&self.table)
-            .subs
-            .iter()
-            .flat_map(|s| s.running_builds())
-            .collect();
+        for group in [Group::Scheduler, Group::Check] {
+            let left = self.workers.join(group, Instant::now() + wait);
+            if !left.is_empty() {
+                tracing::warn!(?group, workers = ?left, "still running at shutdown; left to stop with the daemon");
+            }
+        }
+        let (running, subs): (Vec<i64>, Vec<Arc<Submission>>) = {
+            let t = lock(&self.table);
+            let subs: Vec<_> = t.subs.iter().filter(|s| !s.is_done()).cloned().collect();
+            (subs.iter().flat_map(|s| s.running_builds()).collect(), subs)
+        };
+        for sub in &subs {
+            sub.cancel.store(true, Ordering::SeqCst);
+        }
+        let left = self.workers.join(Group::Build, Instant::now() + wait);
+        if !left.is_empty() {
+            tracing::warn!(workers = ?left, "builds still running at shutdown; left to stop with the daemon");
+        }
         for id in running {
-            if let Err(e) =
-                self.index
-                    .finish(id, "interrupted: the daemon stopped", None, None, now_ms())
+            if let Err(e) = self
+                .index
+                .interrupted(id, "interrupted: the daemon stopped", now_ms())
             {
                 tracing::warn!("marking build {id} interrupted: {e}");
             }
@@ -529,9 +558,9 @@ impl BuildService {
             &crate::journal::entry(&caller, journal::BUILD_STARTED, &target)
                 .detail(sub.what.describe()),
         );
-        let spawned = std::thread::Builder::new()
-            .name(format!("build s{}", sub.id))
-            .spawn(move || {
+        let spawned = self
+            .workers
+            .spawn(format!("build s{}", sub.id), Group::Build, move || {
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
                     .unwrap_or_else(|_| {
                         BuildResult::error(

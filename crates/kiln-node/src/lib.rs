@@ -31,6 +31,7 @@ pub mod content;
 mod error;
 pub mod journal;
 pub mod pins;
+pub mod supervisor;
 pub mod text;
 pub mod view;
 

@@ -487,7 +487,7 @@ fn a_stopping_daemon_ends_streams_and_marks_builds_interrupted() {
         br#"
 [step.forever]
 builder = "host"
-command = ["sh", "-c", "echo waiting; sleep 60; echo never > out/x"]
+command = ["sh", "-c", "echo waiting; sleep 60.4242; echo never > out/x"]
 outputs = ["out/x"]
 "#,
     );
@@ -520,6 +520,15 @@ outputs = ["out/x"]
     assert!(matches!(seen[0].1, BuildEvent::Started { .. }), "{seen:?}");
     let list = r.ok(&["builds"]);
     assert!(list.contains("interrupted: the daemon stopped"), "{list}");
+    // The daemon cancelled the build before it exited: the step's processes are gone.
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("sleep 60.4242"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

@@ -21,6 +21,7 @@
 
 use super::{BuildService, Launch, lock, source_and_origin};
 use crate::journal::action as journal;
+use crate::supervisor::Group;
 use crate::{Caller, Error, Result};
 use kiln_build::exec::{Builds, Options};
 use kiln_build::index::{Index, ScheduleRow};
@@ -227,9 +228,11 @@ impl BuildService {
             tracing::info!(schedules = st.entries.len(), "scheduler started");
         }
         let (sched, svc) = (self.sched.clone(), Arc::downgrade(self));
-        let spawned = std::thread::Builder::new()
-            .name("scheduler".into())
-            .spawn(move || run(&sched, &svc));
+        let spawned = self
+            .workers
+            .spawn("scheduler".into(), Group::Scheduler, move || {
+                run(&sched, &svc)
+            });
         if let Err(e) = spawned {
             tracing::error!("cannot start the scheduler thread: {e}");
         }
@@ -423,9 +426,12 @@ fn run(sched: &Arc<Sched>, svc: &Weak<BuildService>) {
                     planned: e.planned.clone(),
                 };
                 let (sched2, svc2) = (sched.clone(), service.clone());
-                let spawned = std::thread::Builder::new()
-                    .name(format!("schedule {id}"))
-                    .spawn(move || check_and_note(&svc2, &sched2, job, now));
+                let spawned =
+                    service
+                        .workers
+                        .spawn(format!("schedule {id}"), Group::Check, move || {
+                            check_and_note(&svc2, &sched2, job, now)
+                        });
                 if let Err(err) = spawned {
                     tracing::warn!(schedule = id, "cannot start a check: {err}");
                     e.checking = false;
