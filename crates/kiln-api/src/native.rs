@@ -55,7 +55,9 @@ async fn node(State(s): State<AppState>) -> Json<NodeView> {
 
 async fn stat(State(s): State<AppState>) -> Result<Json<StatView>, ApiError> {
     blocking(&s, |st| {
-        Ok(Json(kiln_node::view::stat(&st.stat()?, st.root())))
+        let caller = kiln_node::Caller::local(kiln_node::Via::Api);
+        let stat = kiln_node::content::stat(st, &caller)?;
+        Ok(Json(kiln_node::view::stat(&stat, st.root())))
     })
     .await
 }
@@ -104,7 +106,13 @@ async fn gc(State(s): State<AppState>) -> Result<Json<GcView>, ApiError> {
 }
 
 async fn verify(State(s): State<AppState>) -> Result<Json<VerifyView>, ApiError> {
-    blocking(&s, |st| Ok(Json(kiln_node::view::verify(&st.verify()?)))).await
+    blocking(&s, |st| {
+        let caller = kiln_node::Caller::local(kiln_node::Via::Api);
+        Ok(Json(kiln_node::view::verify(&kiln_node::content::verify(
+            st, &caller,
+        )?)))
+    })
+    .await
 }
 
 /// `GET /api/kiln/v1/blocks/{cid}`: a block's bytes, 404 if it is not stored.

@@ -365,11 +365,13 @@ async fn block_rm(State(s): State<AppState>, q: Args) -> Result<Response, ApiErr
     let lines = blocking(&s, move |st| {
         Ok(cids
             .iter()
-            .filter_map(|c| match st.remove_block(c) {
-                Ok(()) => Some(json!({"Hash": c.to_string(), "Error": ""})),
-                Err(kiln_store::Error::NotFound(_)) if force => None,
-                Err(e) => Some(json!({"Hash": c.to_string(), "Error": e.to_string()})),
-            })
+            .filter_map(
+                |c| match kiln_node::content::remove_block(st, &rpc_caller(), c, force) {
+                    Ok(true) => Some(json!({"Hash": c.to_string(), "Error": ""})),
+                    Ok(false) => None,
+                    Err(e) => Some(json!({"Hash": c.to_string(), "Error": e.to_string()})),
+                },
+            )
             .collect())
     })
     .await?;
@@ -501,7 +503,7 @@ async fn repo_gc(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
 
 async fn repo_stat(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let root = s.store.root().display().to_string();
-    let st = blocking(&s, |st| Ok(st.stat()?)).await?;
+    let st = blocking(&s, |st| Ok(kiln_node::content::stat(st, &rpc_caller())?)).await?;
     Ok(Json(json!({
         "RepoSize": repo_size(&st),
         "StorageMax": 0,

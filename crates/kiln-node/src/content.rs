@@ -3,7 +3,7 @@
 use crate::journal::{self, action};
 use crate::{Caller, Error, Result};
 use kiln_core::Cid;
-use kiln_store::{GcReport, NewPin, Session, Store};
+use kiln_store::{GcReport, NewPin, RepoStat, Session, Store, VerifyReport};
 use std::time::Duration;
 
 /// A write session for `caller`'s add or import.
@@ -101,5 +101,39 @@ pub fn gc(
             Ok(done)
         }
         Err(e) => Err(journal::failed(store, caller, action::GC, "", e)),
+    }
+}
+
+/// The repository's counts and sizes, for `caller`.
+pub fn stat(store: &Store, _caller: &Caller) -> Result<RepoStat> {
+    Ok(store.stat()?)
+}
+
+/// Read every block back and check it against its CID, and every pin's DAG for absent
+/// blocks, for `caller` (read only: nothing is recorded).
+pub fn verify(store: &Store, _caller: &Caller) -> Result<VerifyReport> {
+    Ok(store.verify()?)
+}
+
+/// Remove block `cid` for `caller` (`block rm`): whether it was removed; with `force`, a
+/// block that is not there is no error (`Ok(false)`, nothing recorded). A pinned block is
+/// refused. The removal, or the failure, is recorded.
+pub fn remove_block(store: &Store, caller: &Caller, cid: &Cid, force: bool) -> Result<bool> {
+    match store.remove_block(cid) {
+        Ok(()) => {
+            journal::record(
+                store,
+                &journal::entry(caller, action::BLOCK_RM, cid.to_string()),
+            );
+            Ok(true)
+        }
+        Err(kiln_store::Error::NotFound(_)) if force => Ok(false),
+        Err(e) => Err(journal::failed(
+            store,
+            caller,
+            action::BLOCK_RM,
+            &cid.to_string(),
+            e.into(),
+        )),
     }
 }

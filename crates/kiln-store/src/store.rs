@@ -343,13 +343,13 @@ impl Store {
     }
 
     /// Record `entry` in the journal (for a change that is not in the store, or one that
-    /// failed); its number.
+    /// failed); its number. Written as a light commit (no fsync of its own): a process
+    /// crash never loses it, a power loss may lose the newest such entries until the next
+    /// durable commit, which syncs the log in order. A change that is in the store records
+    /// its entry in its own (durable) transaction instead.
     pub fn record(&self, entry: &Entry) -> Result<i64> {
         let mut conn = self.inner.conn()?;
-        let tx = db::write_tx(&mut conn)?;
-        let id = journal::insert(&tx, entry)?;
-        tx.commit()?;
-        Ok(id)
+        db::light_write(&mut conn, |tx| journal::insert(tx, entry))
     }
 
     /// The journal's events that `q` asks for.

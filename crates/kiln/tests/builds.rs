@@ -571,12 +571,7 @@ cache = ["cache"]
     let (_, err, ok) = build(&r, &[&d]);
     assert!(ok, "{err}");
     // The second run saw the first run's cache: the record holds the cache dir with n = 2.
-    let record = r
-        .ok(&["builds", "-n", "1"])
-        .split_whitespace()
-        .last()
-        .unwrap()
-        .to_string();
+    let record = newest_record(&r);
     let shown = r.ok(&["record", &record]);
     let cache_cid = shown
         .lines()

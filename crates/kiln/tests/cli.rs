@@ -206,6 +206,14 @@ fn blocks() {
     let c = r.add(&[f.to_str().unwrap()]);
     let err = r.fails(&["block", "rm", &c]);
     assert!(err.contains("pinned"), "{err}");
+    // Both are in the event journal: the removal, and the refusal.
+    let events = r.ok(&["events"]);
+    let rm: Vec<&str> = events.lines().filter(|l| l.contains("block rm")).collect();
+    assert_eq!(rm.len(), 2, "{events}");
+    assert!(
+        rm.iter().any(|l| l.contains(&cid)) && rm.iter().any(|l| l.contains(&c)),
+        "{events}"
+    );
     // invalid dag-pb is refused
     let err = r.fails(&["block", "put", "--cid-codec", "dag-pb", f.to_str().unwrap()]);
     assert!(err.contains("dag-pb"), "{err}");

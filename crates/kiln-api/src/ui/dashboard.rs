@@ -10,7 +10,13 @@ use maud::{Markup, html};
 const RECENT: usize = 50;
 
 pub(super) async fn page(State(s): State<AppState>) -> Result<Markup, UiError> {
-    let stat = blocking(&s, |st| Ok(st.stat()?)).await?;
+    let stat = blocking(&s, |st| {
+        Ok(kiln_node::content::stat(
+            st,
+            &kiln_node::Caller::local(kiln_node::Via::Ui),
+        )?)
+    })
+    .await?;
     let events = blocking(&s, |st| {
         Ok(kiln_node::journal::events(
             st,

@@ -138,11 +138,18 @@ pub fn run(repo: &Repo, cmd: BlockCommand) -> Result<ExitCode> {
             for c in &list {
                 let cid = parse_cid(c)?;
                 let result = match &target {
-                    Target::Local(store) => match store.remove_block(&cid) {
-                        Ok(()) => Ok(()),
-                        Err(kiln_store::Error::NotFound(_)) if force => continue,
-                        Err(e) => Err(e.to_string()),
-                    },
+                    Target::Local(store) => {
+                        match kiln_node::content::remove_block(
+                            store,
+                            &super::cli_caller(),
+                            &cid,
+                            force,
+                        ) {
+                            Ok(true) => Ok(()),
+                            Ok(false) => continue,
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
                     Target::Daemon(d) => {
                         let q = [("arg", cid.to_string()), ("force", force.to_string())];
                         let lines: Vec<Removed> = d.rpc_ndjson("block/rm", &q)?;

@@ -87,7 +87,10 @@ pub fn gc(repo: &Repo) -> Result<ExitCode> {
 
 pub fn stat(repo: &Repo, raw: bool) -> Result<ExitCode> {
     let s = match repo.target()? {
-        Target::Local(store) => kiln_node::view::stat(&store.stat()?, repo.home()),
+        Target::Local(store) => kiln_node::view::stat(
+            &kiln_node::content::stat(&store, &super::cli_caller())?,
+            repo.home(),
+        ),
         Target::Daemon(d) => d.get_json(&format!("{PREFIX}/stat"))?,
     };
     let b = |n: u64| if raw { n.to_string() } else { human(n) };
@@ -103,7 +106,9 @@ pub fn stat(repo: &Repo, raw: bool) -> Result<ExitCode> {
 
 pub fn verify(repo: &Repo) -> Result<ExitCode> {
     let r = match repo.target()? {
-        Target::Local(store) => kiln_node::view::verify(&store.verify()?),
+        Target::Local(store) => {
+            kiln_node::view::verify(&kiln_node::content::verify(&store, &super::cli_caller())?)
+        }
         Target::Daemon(d) => d.post_json(&format!("{PREFIX}/verify"))?,
     };
     for c in &r.corrupt {
