@@ -307,3 +307,39 @@ async fn one_failing_operation_fails_alike_through_every_protocol() {
     // Nothing was pinned by any of it.
     assert!(f.store.pins().unwrap().is_empty());
 }
+
+/// Pruning the build history is refused to a cross-site page (by Fetch Metadata or by
+/// Origin) with nothing removed, and done for the local client.
+#[tokio::test]
+async fn a_cross_site_page_cannot_prune_the_build_history() {
+    let f = fixture();
+    let index = kiln_build::index::Index::open(&f._dir.path().join("builds/index.db")).unwrap();
+    let action = kiln_core::cids::cid_of(cid::Version::V1, kiln_core::cids::RAW, b"action");
+    let id = index.begin(&action, "step", "o", 1).unwrap();
+    index.finish(id, "ok", None, None, 2).unwrap();
+    let prune = |headers: &[(&str, &str)]| {
+        let mut r = Request::builder()
+            .method("POST")
+            .uri("/api/kiln/v1/builds/prune")
+            .header(header::HOST, "127.0.0.1:5001");
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.body(Body::from(r#"{"keep": 0}"#)).unwrap()
+    };
+    for hostile in [
+        vec![("sec-fetch-site", "cross-site")],
+        vec![("origin", "http://evil.example")],
+    ] {
+        let r = f.api.clone().oneshot(prune(&hostile)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{hostile:?}");
+        assert_eq!(
+            index.recent(10).unwrap().len(),
+            1,
+            "{hostile:?} removed a build"
+        );
+    }
+    let r = f.api.clone().oneshot(prune(&[])).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(index.recent(10).unwrap().is_empty());
+}
