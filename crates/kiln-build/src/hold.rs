@@ -104,26 +104,26 @@ pub(crate) struct LockFile {
 impl LockFile {
     pub(crate) fn take(path: &Path) -> std::io::Result<LockFile> {
         loop {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(path)?;
-            flock(&file, libc::LOCK_EX)?;
-            if still_there(&file, path)? {
-                return Ok(LockFile { _file: file });
+            if let Some(l) = LockFile::lock(path, libc::LOCK_EX)? {
+                return Ok(l);
             }
         }
     }
 
     /// The lock if nobody else has it now.
     fn try_take(path: &Path) -> std::io::Result<Option<LockFile>> {
+        LockFile::lock(path, libc::LOCK_EX | libc::LOCK_NB)
+    }
+
+    /// Open (making) `path` and `flock` it with `op`: `None` if a non-blocking lock is
+    /// taken, or if the file was removed in between.
+    fn lock(path: &Path, op: libc::c_int) -> std::io::Result<Option<LockFile>> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)?;
-        if !flock(&file, libc::LOCK_EX | libc::LOCK_NB)? || !still_there(&file, path)? {
+        if !flock(&file, op)? || !still_there(&file, path)? {
             return Ok(None);
         }
         Ok(Some(LockFile { _file: file }))
