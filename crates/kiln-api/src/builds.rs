@@ -3,7 +3,7 @@
 //! `kiln_node::builds`; these handlers parse, call it off the async runtime, and render.
 
 use crate::types::{BuildList, BuildRequest, BuildView};
-use crate::{ApiError, AppState};
+use crate::{AppState, KilnError};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -59,21 +59,21 @@ pub(crate) async fn start(
     s: &AppState,
     caller: Caller,
     req: BuildRequest,
-) -> Result<Arc<Submission>, ApiError> {
+) -> Result<Arc<Submission>, KilnError> {
     let svc = s.builds.clone();
     tokio::task::spawn_blocking(move || svc.submit(&caller, req))
         .await?
-        .map_err(ApiError::kiln)
+        .map_err(KilnError::from)
 }
 
-async fn submit(State(s): State<AppState>, body: Body) -> Result<Response, ApiError> {
+async fn submit(State(s): State<AppState>, body: Body) -> Result<Response, KilnError> {
     let bytes = axum::body::to_bytes(body, MAX_REQUEST).await.map_err(|e| {
-        ApiError::payload_too_large(format!(
+        KilnError::payload_too_large(format!(
             "a build request is at most {MAX_REQUEST} bytes of JSON: {e}"
         ))
     })?;
     let req: BuildRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("bad build request: {e}")))?;
+        .map_err(|e| KilnError::bad_request(format!("bad build request: {e}")))?;
     let sub = start(&s, Caller::local(Via::Api), req).await?;
     let view = sub.view();
     tracing::info!(build = %view.id, kind = %view.kind, "build submitted");
@@ -94,14 +94,12 @@ struct ListQuery {
 async fn list(
     State(s): State<AppState>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<BuildList>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+) -> Result<Json<BuildList>, KilnError> {
+    let Query(q) = q.map_err(|e| KilnError::bad_request(e.body_text()))?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     let svc = s.builds.clone();
     Ok(Json(
-        tokio::task::spawn_blocking(move || svc.list(limit))
-            .await?
-            .map_err(ApiError::kiln)?,
+        tokio::task::spawn_blocking(move || svc.list(limit)).await??,
     ))
 }
 
@@ -110,33 +108,32 @@ const MAX_PRUNE_REQUEST: usize = 4 << 10;
 
 /// `POST /builds/prune`: remove old builds from the history (`{"keep": N}`,
 /// `{"older_than_s": S}`, or both); their records and logs are no longer kept.
-async fn prune(State(s): State<AppState>, body: Body) -> Result<Json<PruneView>, ApiError> {
+async fn prune(State(s): State<AppState>, body: Body) -> Result<Json<PruneView>, KilnError> {
     let bytes = axum::body::to_bytes(body, MAX_PRUNE_REQUEST)
         .await
-        .map_err(|e| ApiError::payload_too_large(format!("a prune request is small JSON: {e}")))?;
+        .map_err(|e| KilnError::payload_too_large(format!("a prune request is small JSON: {e}")))?;
     let req: PruneRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("bad prune request: {e}")))?;
+        .map_err(|e| KilnError::bad_request(format!("bad prune request: {e}")))?;
     let svc = s.builds.clone();
-    let done = tokio::task::spawn_blocking(move || svc.prune(&Caller::local(Via::Api), &req))
-        .await?
-        .map_err(ApiError::kiln)?;
+    let done =
+        tokio::task::spawn_blocking(move || svc.prune(&Caller::local(Via::Api), &req)).await??;
     Ok(Json(done))
 }
 
 /// A build of the history with its record's content.
-pub(crate) async fn build_view(s: &AppState, id: &str) -> Result<BuildView, ApiError> {
+pub(crate) async fn build_view(s: &AppState, id: &str) -> Result<BuildView, KilnError> {
     let svc = s.builds.clone();
     let arg = id.to_string();
     tokio::task::spawn_blocking(move || svc.build_view(&arg))
         .await?
-        .map_err(ApiError::kiln)
+        .map_err(KilnError::from)
 }
 
-async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, KilnError> {
     if let Some(n) = submission_number(&id) {
         return match s.builds.submission(n) {
             Some(sub) => Ok(Json(sub.view()).into_response()),
-            None => Err(ApiError::kiln(gone(&id))),
+            None => Err(KilnError::from(gone(&id))),
         };
     }
     Ok(Json(build_view(&s, &id).await?).into_response())
@@ -145,7 +142,7 @@ async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Respo
 /// `POST /builds/sN/cancel`: stop a running submission (its running steps are killed and
 /// recorded `cancelled`; no other step starts). 202 with the submission as it is now; a
 /// submission that has ended is answered as it is (200), nothing changed.
-async fn cancel(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn cancel(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, KilnError> {
     let (sub, stopping) = cancel_submission(&s, &id, Caller::local(Via::Api)).await?;
     let status = if stopping {
         StatusCode::ACCEPTED
@@ -161,12 +158,12 @@ pub(crate) async fn cancel_submission(
     s: &AppState,
     id: &str,
     caller: Caller,
-) -> Result<(Arc<Submission>, bool), ApiError> {
+) -> Result<(Arc<Submission>, bool), KilnError> {
     let svc = s.builds.clone();
     let id = id.to_string();
     tokio::task::spawn_blocking(move || svc.cancel(&caller, &id))
         .await?
-        .map_err(ApiError::kiln)
+        .map_err(KilnError::from)
 }
 
 fn text(body: impl Into<Body>) -> Response {
@@ -177,18 +174,16 @@ fn text(body: impl Into<Body>) -> Response {
         .into_response()
 }
 
-async fn log(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn log(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, KilnError> {
     if let Some(n) = submission_number(&id) {
         return match s.builds.submission(n) {
             Some(sub) => Ok(text(sub.transcript())),
-            None => Err(ApiError::kiln(gone(&id))),
+            None => Err(KilnError::from(gone(&id))),
         };
     }
     let svc = s.builds.clone();
     let arg = id.clone();
-    let row = tokio::task::spawn_blocking(move || find_build(svc.index(), &arg))
-        .await?
-        .map_err(ApiError::kiln)?;
+    let row = tokio::task::spawn_blocking(move || find_build(svc.index(), &arg)).await??;
     match row.log {
         Some(log) => {
             let store = s.store.clone();
@@ -200,7 +195,7 @@ async fn log(State(s): State<AppState>, Path(id): Path<String>) -> Result<Respon
         }
         None => match s.builds.submission_of(row.id) {
             Some((sub, step)) if row.status == "running" => Ok(text(sub.step_lines(&step))),
-            _ => Err(ApiError::not_found(no_log(&row))),
+            _ => Err(KilnError::not_found(no_log(&row))),
         },
     }
 }
@@ -209,17 +204,17 @@ async fn events(
     State(s): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, KilnError> {
     use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
     let Some(n) = submission_number(&id) else {
-        return Err(ApiError::not_found(format!(
+        return Err(KilnError::not_found(format!(
             "{id:?}: events stream for submissions (sN, as POST /builds answers) only"
         )));
     };
     let sub = s
         .builds
         .submission(n)
-        .ok_or_else(|| ApiError::kiln(gone(&id)))?;
+        .ok_or_else(|| KilnError::from(gone(&id)))?;
     // A client that reconnects says what it saw last.
     let from = headers
         .get("last-event-id")

@@ -1,4 +1,8 @@
-//! One error type for every handler, rendered per protocol.
+//! The errors of the HTTP doors, one type per error table: [`ApiError`] renders the node's
+//! errors as the Kubo RPC does (kubo's table: 500 for what is not the client's fault),
+//! [`KilnError`] as kiln's own API does (the HTTP status of each kind: 404 not found, 409
+//! conflict). Both share one JSON shape; a handler's return type picks the table, so a `?`
+//! cannot answer with the other protocol's status.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -120,24 +124,6 @@ impl From<tokio::task::JoinError> for ApiError {
 
 /// The Kubo RPC's rendering of the node's errors: kubo answers 500 ("normal" errors, code 0)
 /// for everything that is not the client's fault, 400 (code 1) for bad arguments.
-impl ApiError {
-    /// kiln's own API's rendering of a node error: the HTTP status of its kind (404 for
-    /// not found, 409 for a conflict), in the same JSON shape. The Kubo RPC keeps kubo's
-    /// table instead (`From<kiln_node::Error>`).
-    pub fn kiln(e: kiln_node::Error) -> Self {
-        use kiln_node::ErrorKind as K;
-        let status = match e.kind() {
-            K::NotFound => return ApiError::not_found(e.message()),
-            K::AlreadyExists | K::Conflict => StatusCode::CONFLICT,
-            _ => return ApiError::from(e),
-        };
-        ApiError {
-            status,
-            ..ApiError::internal(e.message())
-        }
-    }
-}
-
 impl From<kiln_node::Error> for ApiError {
     fn from(e: kiln_node::Error) -> Self {
         use kiln_node::ErrorKind as K;
@@ -193,5 +179,118 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({"Message": self.message, "Code": self.code, "Type": "error"});
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// An error of kiln's own API (`/api/kiln/v1/`): the node's error kinds rendered with their
+/// HTTP status (404 not found, 409 already exists or conflict, 400 invalid input, 401, 403,
+/// 429, 503, 500), in the same JSON body as the Kubo RPC's errors.
+#[derive(Debug)]
+pub struct KilnError(ApiError);
+
+impl KilnError {
+    /// A malformed request (400).
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        KilnError(ApiError::bad_request(message))
+    }
+
+    /// Nothing by that name (404).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        KilnError(ApiError::not_found(message))
+    }
+
+    /// A request body over its limit (413).
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        KilnError(ApiError::payload_too_large(message))
+    }
+
+    /// A request refused before it reaches the node (403).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        KilnError(ApiError::forbidden(message))
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+}
+
+impl From<kiln_node::Error> for KilnError {
+    fn from(e: kiln_node::Error) -> Self {
+        use kiln_node::ErrorKind as K;
+        let status = match e.kind() {
+            K::NotFound => return KilnError::not_found(e.message()),
+            K::AlreadyExists | K::Conflict => StatusCode::CONFLICT,
+            _ => return KilnError(ApiError::from(e)),
+        };
+        KilnError(ApiError {
+            status,
+            ..ApiError::internal(e.message())
+        })
+    }
+}
+
+impl From<kiln_core::Error> for KilnError {
+    fn from(e: kiln_core::Error) -> Self {
+        KilnError::from(kiln_node::Error::from(e))
+    }
+}
+
+impl From<kiln_store::Error> for KilnError {
+    fn from(e: kiln_store::Error) -> Self {
+        KilnError::from(kiln_node::Error::from(e))
+    }
+}
+
+impl From<tokio::task::JoinError> for KilnError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        KilnError(ApiError::from(e))
+    }
+}
+
+impl IntoResponse for KilnError {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_node::{Error, ErrorKind as K};
+
+    /// The two tables differ where kubo's does: a missing thing is a 500 on the RPC and a
+    /// 404 on kiln's API; a conflict is a 500 and a 409.
+    #[test]
+    fn each_table_renders_the_kinds_its_own_way() {
+        let cases = [
+            (K::NotFound, 500, 404),
+            (K::AlreadyExists, 500, 409),
+            (K::Conflict, 500, 409),
+            (K::InvalidInput, 400, 400),
+            (K::Forbidden, 403, 403),
+            (K::Unauthenticated, 401, 401),
+            (K::Quota, 429, 429),
+            (K::Unavailable, 503, 503),
+            (K::Internal, 500, 500),
+        ];
+        for (kind, kubo, kiln) in cases {
+            let rpc = ApiError::from(Error::new(kind, "m"));
+            let own = KilnError::from(Error::new(kind, "m"));
+            assert_eq!(rpc.status().as_u16(), kubo, "{kind:?} on the RPC");
+            assert_eq!(own.status().as_u16(), kiln, "{kind:?} on kiln's API");
+            assert_eq!(own.message(), "m");
+        }
+        let missing = kiln_core::Error::NotFound(kiln_core::cids::cid_of(
+            cid::Version::V1,
+            kiln_core::cids::RAW,
+            b"x",
+        ));
+        assert_eq!(KilnError::from(missing).status(), StatusCode::NOT_FOUND);
     }
 }

@@ -20,7 +20,7 @@ mod stream;
 pub(crate) use kiln_wire as types;
 mod ui;
 
-pub use error::ApiError;
+pub use error::{ApiError, KilnError};
 pub use kiln_node::builds::BuildService;
 pub use limits::Limits;
 

@@ -3,13 +3,25 @@
 //! statistics). The command line uses it when it talks to a running daemon; `openapi.json`
 //! documents it.
 
-use crate::rpc::blocking;
 use crate::types::{EventList, GcView, NodeView, PinList, StatView, VerifyView};
-use crate::{ApiError, AppState};
+use crate::{AppState, KilnError};
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+
+/// Run store work on the blocking pool; its errors are rendered by kiln's table.
+async fn blocking<T: Send + 'static>(
+    s: &AppState,
+    f: impl FnOnce(&kiln_store::Store) -> Result<T, KilnError> + Send + 'static,
+) -> Result<T, KilnError> {
+    crate::stream::on_store(&s.store, f).await
+}
+
+/// The caller of a request to kiln's API: the local administrator (no users yet).
+fn api_caller() -> kiln_node::Caller {
+    kiln_node::Caller::local(kiln_node::Via::Api)
+}
 
 /// Every path [`router`] serves (kept in step with it; a test checks each is documented).
 #[cfg(test)]
@@ -39,8 +51,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A path under `/api/kiln/v1/` that names no route: 404 with the JSON error body.
-async fn unknown_route(axum::extract::Path(route): axum::extract::Path<String>) -> ApiError {
-    ApiError::not_found(format!("no such route: /api/kiln/v1/{route}"))
+async fn unknown_route(axum::extract::Path(route): axum::extract::Path<String>) -> KilnError {
+    KilnError::not_found(format!("no such route: /api/kiln/v1/{route}"))
 }
 
 async fn node(State(s): State<AppState>) -> Json<NodeView> {
@@ -53,9 +65,9 @@ async fn node(State(s): State<AppState>) -> Json<NodeView> {
     })
 }
 
-async fn stat(State(s): State<AppState>) -> Result<Json<StatView>, ApiError> {
+async fn stat(State(s): State<AppState>) -> Result<Json<StatView>, KilnError> {
     blocking(&s, |st| {
-        let caller = kiln_node::Caller::local(kiln_node::Via::Api);
+        let caller = api_caller();
         let stat = kiln_node::content::stat(st, &caller)?;
         Ok(Json(kiln_node::view::stat(&stat, st.root())))
     })
@@ -71,12 +83,19 @@ struct PinsQuery {
 async fn pins(
     State(s): State<AppState>,
     q: Result<Query<PinsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<PinList>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+) -> Result<Json<PinList>, KilnError> {
+    let Query(q) = q.map_err(|e| KilnError::bad_request(e.body_text()))?;
     blocking(&s, move |st| {
-        let pins = st.pins()?.iter().map(kiln_node::view::pin).collect();
+        let caller = api_caller();
+        let pins = kiln_node::pins::list(st, &caller)?
+            .iter()
+            .map(kiln_node::view::pin)
+            .collect();
         let indirect = if q.indirect {
-            st.indirect_pins()?.iter().map(|c| c.to_string()).collect()
+            kiln_node::pins::indirect(st, &caller)?
+                .iter()
+                .map(|c| c.to_string())
+                .collect()
         } else {
             Vec::new()
         };
@@ -85,12 +104,12 @@ async fn pins(
     .await
 }
 
-async fn gc(State(s): State<AppState>) -> Result<Json<GcView>, ApiError> {
+async fn gc(State(s): State<AppState>) -> Result<Json<GcView>, KilnError> {
     let keep = s.keep_events;
     let report = blocking(&s, move |st| {
         Ok(kiln_node::content::gc(
             st,
-            &kiln_node::Caller::local(kiln_node::Via::Api),
+            &api_caller(),
             keep,
             &mut |_| {},
         )?)
@@ -105,9 +124,9 @@ async fn gc(State(s): State<AppState>) -> Result<Json<GcView>, ApiError> {
     Ok(Json(kiln_node::view::gc(&report)))
 }
 
-async fn verify(State(s): State<AppState>) -> Result<Json<VerifyView>, ApiError> {
+async fn verify(State(s): State<AppState>) -> Result<Json<VerifyView>, KilnError> {
     blocking(&s, |st| {
-        let caller = kiln_node::Caller::local(kiln_node::Via::Api);
+        let caller = api_caller();
         Ok(Json(kiln_node::view::verify(&kiln_node::content::verify(
             st, &caller,
         )?)))
@@ -119,7 +138,7 @@ async fn verify(State(s): State<AppState>) -> Result<Json<VerifyView>, ApiError>
 async fn block(
     State(s): State<AppState>,
     axum::extract::Path(cid): axum::extract::Path<String>,
-) -> Result<axum::response::Response, ApiError> {
+) -> Result<axum::response::Response, KilnError> {
     use axum::response::IntoResponse;
     let cid = kiln_core::cids::parse_cid(&cid)?;
     let data = blocking(&s, move |st| Ok(st.get(&cid)?)).await?;
@@ -129,7 +148,7 @@ async fn block(
             d,
         )
             .into_response()),
-        None => Err(ApiError::not_found(format!("block {cid} not found"))),
+        None => Err(KilnError::not_found(format!("block {cid} not found"))),
     }
 }
 
@@ -149,13 +168,13 @@ const MAX_EVENTS: usize = 10_000;
 async fn events(
     State(s): State<AppState>,
     q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<EventList>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+) -> Result<Json<EventList>, KilnError> {
+    let Query(q) = q.map_err(|e| KilnError::bad_request(e.body_text()))?;
     let newest_first = match q.order.as_deref() {
         None | Some("oldest") => false,
         Some("newest") => true,
         Some(o) => {
-            return Err(ApiError::bad_request(format!(
+            return Err(KilnError::bad_request(format!(
                 "order must be oldest or newest, not {o:?}"
             )));
         }
@@ -167,8 +186,7 @@ async fn events(
         newest_first,
     };
     blocking(&s, move |st| {
-        let events =
-            kiln_node::journal::events(st, &kiln_node::Caller::local(kiln_node::Via::Api), &query)?;
+        let events = kiln_node::journal::events(st, &api_caller(), &query)?;
         Ok(Json(EventList {
             events: events.iter().map(kiln_node::view::event).collect(),
         }))

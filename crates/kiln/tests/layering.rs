@@ -148,3 +148,30 @@ fn the_checks_see_what_they_look_for() {
     let store = sources(&workspace().join("crates/kiln-store/src"));
     assert!(!offending(&store, &["rusqlite"]).is_empty());
 }
+
+#[test]
+fn kilns_own_routes_render_errors_with_kilns_table() {
+    // `ApiError` renders node errors as kubo does (a missing thing is a 500); kiln's API
+    // answers with each kind's status, through `KilnError`. A route of kiln's API that
+    // names `ApiError` could answer with the wrong table.
+    let api = workspace().join("crates/kiln-api/src");
+    let routes: Vec<_> = sources(&api)
+        .into_iter()
+        .filter(|(path, _)| {
+            [
+                api.join("native.rs"),
+                api.join("builds.rs"),
+                api.join("builds/schedules.rs"),
+            ]
+            .contains(path)
+        })
+        .collect();
+    assert_eq!(routes.len(), 3, "kiln's API route files moved: update this test");
+    let hits = offending(&routes, &["ApiError"]);
+    assert!(
+        hits.is_empty(),
+        "kiln's API routes answer with KilnError, not the Kubo RPC's ApiError:\n{}",
+        hits.join("\n")
+    );
+    assert!(!offending(&routes, &["KilnError"]).is_empty());
+}

@@ -3,7 +3,7 @@
 
 use super::MAX_REQUEST;
 use crate::types::{ScheduleList, ScheduleRequest, ScheduleView};
-use crate::{ApiError, AppState};
+use crate::{AppState, KilnError};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -26,19 +26,17 @@ async fn list(State(s): State<AppState>) -> Json<ScheduleList> {
     })
 }
 
-async fn add(State(s): State<AppState>, body: Body) -> Result<Response, ApiError> {
+async fn add(State(s): State<AppState>, body: Body) -> Result<Response, KilnError> {
     let bytes = axum::body::to_bytes(body, MAX_REQUEST).await.map_err(|e| {
-        ApiError::payload_too_large(format!(
+        KilnError::payload_too_large(format!(
             "a schedule request is at most {MAX_REQUEST} bytes of JSON: {e}"
         ))
     })?;
     let req: ScheduleRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("bad schedule request: {e}")))?;
+        .map_err(|e| KilnError::bad_request(format!("bad schedule request: {e}")))?;
     let svc = s.builds.clone();
     let (view, new) =
-        tokio::task::spawn_blocking(move || svc.register(&Caller::local(Via::Api), req))
-            .await?
-            .map_err(ApiError::kiln)?;
+        tokio::task::spawn_blocking(move || svc.register(&Caller::local(Via::Api), req)).await??;
     let location = format!("{}/schedules/{}", crate::types::PREFIX, view.id);
     let status = if new {
         StatusCode::CREATED
@@ -48,33 +46,32 @@ async fn add(State(s): State<AppState>, body: Body) -> Result<Response, ApiError
     Ok((status, [(header::LOCATION, location)], Json(view)).into_response())
 }
 
-fn schedule_id(id: &str) -> Result<i64, ApiError> {
+fn schedule_id(id: &str) -> Result<i64, KilnError> {
     id.parse::<i64>()
         .ok()
         .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::bad_request(format!("{id:?} is not a schedule number")))
+        .ok_or_else(|| KilnError::bad_request(format!("{id:?} is not a schedule number")))
 }
 
 async fn show(
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ScheduleView>, ApiError> {
+) -> Result<Json<ScheduleView>, KilnError> {
     let id = schedule_id(&id)?;
     s.builds
         .schedule_view(id)
         .map(Json)
-        .ok_or_else(|| ApiError::kiln(no_such(id)))
+        .ok_or_else(|| KilnError::from(no_such(id)))
 }
 
 async fn remove(
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ScheduleView>, ApiError> {
+) -> Result<Json<ScheduleView>, KilnError> {
     let id = schedule_id(&id)?;
     let svc = s.builds.clone();
     Ok(Json(
         tokio::task::spawn_blocking(move || svc.unregister_schedule(&Caller::local(Via::Api), id))
-            .await?
-            .map_err(ApiError::kiln)?,
+            .await??,
     ))
 }
