@@ -141,15 +141,15 @@ async fn block(
 ) -> Result<axum::response::Response, KilnError> {
     use axum::response::IntoResponse;
     let cid = kiln_core::cids::parse_cid(&cid)?;
-    let data = blocking(&s, move |st| Ok(st.get(&cid)?)).await?;
-    match data {
-        Some(d) => Ok((
-            [(axum::http::header::CONTENT_TYPE, "application/vnd.ipld.raw")],
-            d,
-        )
-            .into_response()),
-        None => Err(KilnError::not_found(format!("block {cid} not found"))),
-    }
+    let data = blocking(&s, move |st| {
+        Ok(kiln_node::content::block(st, &api_caller(), &cid)?)
+    })
+    .await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/vnd.ipld.raw")],
+        data,
+    )
+        .into_response())
 }
 
 /// `GET /api/kiln/v1/events` query: `after` (an event number), `since` (milliseconds since

@@ -17,6 +17,7 @@ use base64::Engine;
 use kiln_core::Cid;
 use kiln_core::cids::{self, ContentPath, parse_cid};
 use kiln_core::export::{self, Node};
+use kiln_node::content;
 use kiln_node::pins::Whose;
 use kiln_node::{Caller, Via};
 use kiln_store::{NewPin, PinMode, PinStatus, RepoStat, Store};
@@ -174,20 +175,10 @@ async fn cat(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
     let path = required(&q)?.to_string();
     let offset = number(&q, "offset")?.unwrap_or(0);
     let length = number(&q, "length")?;
-    let cid = blocking(&s, move |st| {
-        let cid = resolve(st, &path)?;
-        match export::stat(st, &cid)? {
-            Node::File { .. } => Ok(cid),
-            other => Err(ApiError::internal(format!(
-                "{cid} is a {}, not a file",
-                other.kind()
-            ))),
-        }
-    })
-    .await?;
+    let cid = blocking(&s, move |st| Ok(content::file(st, &rpc_caller(), &path)?)).await?;
     let store = s.store.clone();
     Ok(octets(blocking_body(move |w| {
-        export::read_file(&store, &cid, offset, length, w)
+        content::read_file(&store, &rpc_caller(), &cid, offset, length, w)
             .map(|_| ())
             .map_err(|e| e.to_string())
     })))
@@ -226,19 +217,19 @@ async fn ls(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
         return Err(ApiError::bad_request("argument \"arg\" is required"));
     }
     let listed = blocking(&s, move |st| {
-        let src: &dyn kiln_core::BlockSource = st;
+        let caller = rpc_caller();
         paths
             .into_iter()
             .map(|p| {
                 let cid = resolve(st, &p)?;
-                Ok((p, export::list(src, &cid)?))
+                Ok((p, content::list(st, &caller, &cid)?))
             })
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await?;
     let store = s.store.clone();
     let body = blocking_body(move |w| {
-        let src: &dyn kiln_core::BlockSource = &store;
+        let caller = rpc_caller();
         let io = |e: std::io::Error| e.to_string();
         w.write_all(b"{\"Objects\":[").map_err(io)?;
         for (i, (p, entries)) in listed.iter().enumerate() {
@@ -247,9 +238,9 @@ async fn ls(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
             }
             write!(w, "{{\"Hash\":{},\"Links\":[", Value::from(p.as_str())).map_err(io)?;
             for (j, e) in entries.iter().enumerate() {
-                let link = match export::stat(src, &e.cid) {
+                let link = match content::child(&store, &caller, e) {
                     // Files report their byte size, symlinks their link size, directories 0.
-                    Ok(node) => {
+                    Ok(Some(node)) => {
                         let (size, target) = match &node {
                             Node::File { size } => (*size, String::new()),
                             Node::Symlink { target } => {
@@ -266,7 +257,7 @@ async fn ls(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
                             missing: false,
                         }
                     }
-                    Err(kiln_core::Error::NotFound(_)) => LsLink {
+                    Ok(None) => LsLink {
                         name: &e.name,
                         hash: e.cid.to_string(),
                         size: e.tsize,
@@ -291,19 +282,14 @@ async fn ls(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
 
 async fn block_get(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
     let cid = parse_cid(required(&q)?)?;
-    let data = blocking(&s, move |st| {
-        st.get(&cid)?
-            .ok_or_else(|| ApiError::internal(format!("block {cid} not found")))
-    })
-    .await?;
+    let data = blocking(&s, move |st| Ok(content::block(st, &rpc_caller(), &cid)?)).await?;
     Ok(octets(Body::from(data)))
 }
 
 async fn block_stat(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
     let cid = parse_cid(required(&q)?)?;
     let size = blocking(&s, move |st| {
-        st.size(&cid)?
-            .ok_or_else(|| ApiError::internal(format!("block {cid} not found")))
+        Ok(content::block_size(st, &rpc_caller(), &cid)?)
     })
     .await?;
     Ok(Json(json!({"Key": cid.to_string(), "Size": size})))

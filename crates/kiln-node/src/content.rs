@@ -1,8 +1,11 @@
-//! Content: writing what an add or an import brought in, and garbage collection.
+//! Content: writing what an add or an import brought in, reading it back (files, directory
+//! listings, blocks: reads change nothing, so they are authorized and not recorded), and
+//! garbage collection.
 
 use crate::journal::{self, action};
 use crate::{Caller, Error, Result};
 use kiln_core::Cid;
+use kiln_core::export::{self, Node};
 use kiln_store::{GcReport, NewPin, RepoStat, Session, Store, VerifyReport};
 use std::time::Duration;
 
@@ -136,4 +139,61 @@ pub fn remove_block(store: &Store, caller: &Caller, cid: &Cid, force: bool) -> R
             e.into(),
         )),
     }
+}
+
+/// The file `path` (`CID[/path…]`) names, for `caller`: an error if it names a directory
+/// or a symlink (`cat` reads files only).
+pub fn file(store: &Store, _caller: &Caller, path: &str) -> Result<Cid> {
+    let cid = crate::pins::resolve(store, path)?;
+    match export::stat(store, &cid)? {
+        Node::File { .. } => Ok(cid),
+        other => Err(kiln_core::Error::WrongType {
+            cid,
+            expected: "file",
+            actual: other.kind(),
+        }
+        .into()),
+    }
+}
+
+/// Write `length` bytes (all, if `None`) of file `cid` from `offset` to `out`, for
+/// `caller`: the bytes written.
+pub fn read_file(
+    store: &Store,
+    _caller: &Caller,
+    cid: &Cid,
+    offset: u64,
+    length: Option<u64>,
+    out: &mut dyn std::io::Write,
+) -> Result<u64> {
+    Ok(export::read_file(store, cid, offset, length, out)?)
+}
+
+/// The entries of directory `cid`, for `caller` (each child described by [`child`]).
+pub fn list(store: &Store, _caller: &Caller, cid: &Cid) -> Result<Vec<export::Entry>> {
+    Ok(export::list(store, cid)?)
+}
+
+/// What a directory entry's child is, or `None` when its block is not in the store (a
+/// listing shows it from the parent's link alone).
+pub fn child(store: &Store, _caller: &Caller, entry: &export::Entry) -> Result<Option<Node>> {
+    match export::stat(store, &entry.cid) {
+        Ok(node) => Ok(Some(node)),
+        Err(kiln_core::Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Block `cid`'s bytes, for `caller`; not found if it is not stored.
+pub fn block(store: &Store, _caller: &Caller, cid: &Cid) -> Result<Vec<u8>> {
+    store
+        .get(cid)?
+        .ok_or_else(|| Error::not_found(format!("block {cid} not found")))
+}
+
+/// Block `cid`'s size in bytes, for `caller`; not found if it is not stored.
+pub fn block_size(store: &Store, _caller: &Caller, cid: &Cid) -> Result<u64> {
+    store
+        .size(cid)?
+        .ok_or_else(|| Error::not_found(format!("block {cid} not found")))
 }

@@ -166,7 +166,11 @@ fn kilns_own_routes_render_errors_with_kilns_table() {
             .contains(path)
         })
         .collect();
-    assert_eq!(routes.len(), 3, "kiln's API route files moved: update this test");
+    assert_eq!(
+        routes.len(),
+        3,
+        "kiln's API route files moved: update this test"
+    );
     let hits = offending(&routes, &["ApiError"]);
     assert!(
         hits.is_empty(),

@@ -54,12 +54,14 @@ pub fn run(repo: &Repo, cmd: BlockCommand) -> Result<ExitCode> {
         BlockCommand::Get { cid } => {
             let cid = parse_cid(&cid)?;
             let data = match &target {
-                Target::Local(store) => store.get(&cid)?,
+                Target::Local(store) => {
+                    kiln_node::content::block(store, &super::cli_caller(), &cid)?
+                }
                 Target::Daemon(d) => {
                     kiln_core::BlockSource::get(&crate::remote::Blocks(d.clone()), &cid)?
+                        .ok_or_else(|| anyhow::anyhow!("block {cid} not found"))?
                 }
-            }
-            .ok_or_else(|| anyhow::anyhow!("block {cid} not found"))?;
+            };
             let mut out = std::io::stdout().lock();
             out.write_all(&data)?;
             out.flush()?;
@@ -67,9 +69,9 @@ pub fn run(repo: &Repo, cmd: BlockCommand) -> Result<ExitCode> {
         BlockCommand::Stat { cid } => {
             let cid = parse_cid(&cid)?;
             let size = match &target {
-                Target::Local(store) => store
-                    .size(&cid)?
-                    .ok_or_else(|| anyhow::anyhow!("block {cid} not found"))?,
+                Target::Local(store) => {
+                    kiln_node::content::block_size(store, &super::cli_caller(), &cid)?
+                }
                 Target::Daemon(d) => {
                     d.rpc_json::<BlockStat>("block/stat", &[("arg", cid.to_string())])?
                         .size

@@ -17,8 +17,9 @@ pub fn cat(repo: &Repo, a: CatArgs) -> Result<ExitCode> {
     let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
     match repo.target()? {
         Target::Local(store) => {
-            let cid = super::resolve(&store, &a.path)?;
-            export::read_file(&store, &cid, a.offset, a.length, &mut out)?;
+            let caller = super::cli_caller();
+            let cid = kiln_node::content::file(&store, &caller, &a.path)?;
+            kiln_node::content::read_file(&store, &caller, &cid, a.offset, a.length, &mut out)?;
         }
         Target::Daemon(d) => {
             // The daemon's blocks, read and checked here by the same code as a local cat:
@@ -84,15 +85,14 @@ pub fn ls(repo: &Repo, a: LsArgs) -> Result<ExitCode> {
         }
         match &target {
             Target::Local(store) => {
-                let cid = super::resolve(store, p)?;
-                let src: &dyn kiln_core::BlockSource = store;
-                for e in export::list(src, &cid)? {
-                    let entry = match export::stat(src, &e.cid) {
-                        Ok(Node::Directory { .. }) => Entry::Directory,
-                        Ok(Node::File { size }) => Entry::File(size),
-                        Ok(Node::Symlink { .. }) => Entry::Symlink(e.tsize),
-                        Err(kiln_core::Error::NotFound(_)) => Entry::Missing(e.tsize),
-                        Err(err) => return Err(err.into()),
+                let caller = super::cli_caller();
+                let cid = kiln_node::pins::resolve(store, p)?;
+                for e in kiln_node::content::list(store, &caller, &cid)? {
+                    let entry = match kiln_node::content::child(store, &caller, &e)? {
+                        Some(Node::Directory { .. }) => Entry::Directory,
+                        Some(Node::File { size }) => Entry::File(size),
+                        Some(Node::Symlink { .. }) => Entry::Symlink(e.tsize),
+                        None => Entry::Missing(e.tsize),
                     };
                     print_entry(&mut out, &e.cid.to_string(), &e.name, entry)?;
                 }
