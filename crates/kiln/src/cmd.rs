@@ -45,6 +45,8 @@ pub struct Repo {
     home: PathBuf,
     node: Option<String>,
     no_daemon: bool,
+    /// The node the commands talk to, chosen once.
+    client: std::cell::OnceCell<Box<dyn crate::client::Node>>,
 }
 
 impl Repo {
@@ -62,6 +64,22 @@ impl Repo {
         }
         Ok(Target::Local(crate::repo::open(&self.home)?))
     }
+
+    /// The node to talk to: the daemon running on the repository (or the one named), else
+    /// the repository opened here. Chosen on first use; the same one after.
+    pub fn node(&self) -> Result<&dyn crate::client::Node> {
+        if let Some(c) = self.client.get() {
+            return Ok(c.as_ref());
+        }
+        let chosen: Box<dyn crate::client::Node> = match self.target()? {
+            Target::Daemon(d) => Box::new(crate::client::Http(d)),
+            Target::Local(store) => Box::new(crate::client::Local {
+                store,
+                home: self.home.clone(),
+            }),
+        };
+        Ok(self.client.get_or_init(|| chosen).as_ref())
+    }
 }
 
 /// Run a parsed command line.
@@ -70,6 +88,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         home: crate::repo::home(cli.home.as_deref())?,
         node: cli.node,
         no_daemon: cli.no_daemon,
+        client: std::cell::OnceCell::new(),
     };
     match cli.command {
         Command::Init => repo::init(repo.home()),

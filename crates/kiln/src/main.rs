@@ -1,6 +1,7 @@
 //! `kiln`: the command line (and, later, the node daemon).
 
 mod cli;
+mod client;
 mod cmd;
 mod config;
 mod mapped;

@@ -1,10 +1,10 @@
 //! `kiln events [--follow] [--json] [--since T] [-n N]`: the event journal.
 
-use super::{Repo, Target, cli_caller};
+use super::Repo;
 use crate::cli::EventsArgs;
 use anyhow::{Result, anyhow, bail};
 use kiln_store::journal::Query;
-use kiln_wire::{EventList, EventView, PREFIX};
+use kiln_wire::EventView;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,17 +22,14 @@ pub fn run(repo: &Repo, a: EventsArgs) -> Result<ExitCode> {
     } else {
         Some(DEFAULT_LAST)
     });
-    let target = repo.target()?;
+    let node = repo.node()?;
     // The last events (newest first, so the limit keeps the newest), printed oldest first.
-    let mut first = read(
-        &target,
-        &Query {
-            after: None,
-            since_ms,
-            limit,
-            newest_first: true,
-        },
-    )?;
+    let mut first = node.events(&Query {
+        after: None,
+        since_ms,
+        limit,
+        newest_first: true,
+    })?;
     first.reverse();
     let mut out = std::io::stdout().lock();
     let mut last = 0;
@@ -46,59 +43,28 @@ pub fn run(repo: &Repo, a: EventsArgs) -> Result<ExitCode> {
     }
     if last == 0 {
         // Nothing printed yet: follow from the newest event there is now.
-        last = read(
-            &target,
-            &Query {
+        last = node
+            .events(&Query {
                 limit: Some(1),
                 newest_first: true,
                 ..Query::default()
-            },
-        )?
-        .first()
-        .map_or(0, |e| e.id);
+            })?
+            .first()
+            .map_or(0, |e| e.id);
     }
     loop {
         std::thread::sleep(POLL);
-        let new = read(
-            &target,
-            &Query {
-                after: Some(last),
-                since_ms,
-                limit: Some(1000),
-                newest_first: false,
-            },
-        )?;
+        let new = node.events(&Query {
+            after: Some(last),
+            since_ms,
+            limit: Some(1000),
+            newest_first: false,
+        })?;
         for e in &new {
             print(&mut out, e, a.json)?;
             last = e.id;
         }
         out.flush()?;
-    }
-}
-
-fn read(target: &Target, q: &Query) -> Result<Vec<EventView>> {
-    match target {
-        Target::Local(store) => Ok(kiln_node::journal::events(store, &cli_caller(), q)?
-            .iter()
-            .map(kiln_node::view::event)
-            .collect()),
-        Target::Daemon(d) => {
-            let mut path = format!(
-                "{PREFIX}/events?order={}",
-                if q.newest_first { "newest" } else { "oldest" }
-            );
-            if let Some(a) = q.after {
-                path.push_str(&format!("&after={a}"));
-            }
-            if let Some(s) = q.since_ms {
-                path.push_str(&format!("&since={s}"));
-            }
-            if let Some(l) = q.limit {
-                path.push_str(&format!("&limit={l}"));
-            }
-            let list: EventList = d.get_json(&path)?;
-            Ok(list.events)
-        }
     }
 }
 

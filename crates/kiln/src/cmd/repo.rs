@@ -1,8 +1,7 @@
 //! `kiln init`, `kiln gc`, `kiln repo stat`, `kiln repo verify`.
 
-use super::{Repo, Target};
+use super::Repo;
 use anyhow::Result;
-use kiln_wire::PREFIX;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -19,10 +18,7 @@ pub fn init(home: &Path) -> Result<ExitCode> {
 
 pub fn id(repo: &Repo) -> Result<ExitCode> {
     use base64::Engine;
-    let addresses = match repo.target()? {
-        Target::Local(_) => Vec::new(),
-        Target::Daemon(d) => d.node()?.addresses,
-    };
+    let addresses = repo.node()?.addresses()?;
     let key = crate::repo::identity(repo.home())?;
     let public = kiln_id::libp2p_public_key(&key.public_key());
     let doc = serde_json::json!({
@@ -55,18 +51,7 @@ pub fn human(n: u64) -> String {
 
 pub fn gc(repo: &Repo) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let r = match repo.target()? {
-        Target::Local(store) => {
-            let (cfg, _) = crate::config::Config::load(None, repo.home())?;
-            kiln_node::view::gc(&kiln_node::content::gc(
-                &store,
-                &super::cli_caller(),
-                cfg.keep_events()?,
-                &mut |_| {},
-            )?)
-        }
-        Target::Daemon(d) => d.post_json(&format!("{PREFIX}/gc"))?,
-    };
+    let r = repo.node()?.gc()?;
     println!(
         "removed {} blocks ({}), deleted {} packs, rewrote {} packs, reclaimed {} of disk in {:.2?}",
         r.blocks_removed,
@@ -86,13 +71,7 @@ pub fn gc(repo: &Repo) -> Result<ExitCode> {
 }
 
 pub fn stat(repo: &Repo, raw: bool) -> Result<ExitCode> {
-    let s = match repo.target()? {
-        Target::Local(store) => kiln_node::view::stat(
-            &kiln_node::content::stat(&store, &super::cli_caller())?,
-            repo.home(),
-        ),
-        Target::Daemon(d) => d.get_json(&format!("{PREFIX}/stat"))?,
-    };
+    let s = repo.node()?.stat()?;
     let b = |n: u64| if raw { n.to_string() } else { human(n) };
     println!("NumObjects: {}", s.blocks);
     println!("BlockBytes: {}", b(s.block_bytes));
@@ -105,12 +84,7 @@ pub fn stat(repo: &Repo, raw: bool) -> Result<ExitCode> {
 }
 
 pub fn verify(repo: &Repo) -> Result<ExitCode> {
-    let r = match repo.target()? {
-        Target::Local(store) => {
-            kiln_node::view::verify(&kiln_node::content::verify(&store, &super::cli_caller())?)
-        }
-        Target::Daemon(d) => d.post_json(&format!("{PREFIX}/verify"))?,
-    };
+    let r = repo.node()?.verify()?;
     for c in &r.corrupt {
         println!("corrupt: {c}");
     }
