@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    not_found: bool,
     message: String,
     /// Kubo's error code: 0 = normal, 1 = client (bad arguments).
     code: u8,
@@ -23,7 +22,6 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
-            not_found: false,
             message: message.into(),
             code: 1,
         }
@@ -33,7 +31,6 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            not_found: false,
             message: message.into(),
             code: 0,
         }
@@ -43,7 +40,6 @@ impl ApiError {
     pub fn forbidden(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::FORBIDDEN,
-            not_found: false,
             message: message.into(),
             code: 1,
         }
@@ -53,7 +49,6 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::NOT_FOUND,
-            not_found: true,
             message: message.into(),
             code: 0,
         }
@@ -63,7 +58,6 @@ impl ApiError {
     pub fn payload_too_large(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
-            not_found: false,
             message: message.into(),
             code: 1,
         }
@@ -82,7 +76,6 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            not_found: false,
             message: message.into(),
             code: 0,
         }
@@ -92,7 +85,6 @@ impl ApiError {
     pub fn method_not_allowed() -> Self {
         ApiError {
             status: StatusCode::METHOD_NOT_ALLOWED,
-            not_found: false,
             message: "405 - Method Not Allowed: the RPC API takes POST".into(),
             code: 1,
         }
@@ -100,11 +92,6 @@ impl ApiError {
 }
 
 impl ApiError {
-    /// True when the error is about content that is not in the store.
-    pub fn is_not_found(&self) -> bool {
-        self.not_found
-    }
-
     /// The message.
     pub fn message(&self) -> &str {
         &self.message
@@ -141,7 +128,6 @@ impl From<kiln_node::Error> for ApiError {
             },
             K::Unavailable => ApiError::unavailable(message),
             K::NotFound => ApiError {
-                not_found: true,
                 ..ApiError::internal(message)
             },
             K::AlreadyExists | K::Conflict | K::Internal => ApiError::internal(message),
@@ -164,7 +150,6 @@ impl From<kiln_core::Error> for ApiError {
             | kiln_core::Error::BadName { .. }
             | kiln_core::Error::TooLarge { .. } => ApiError::bad_request(e.to_string()),
             kiln_core::Error::NotFound(_) | kiln_core::Error::NoSuchLink { .. } => ApiError {
-                not_found: true,
                 ..ApiError::internal(e.to_string())
             },
             other => ApiError::internal(other.to_string()),
@@ -202,11 +187,6 @@ impl KilnError {
     /// A request body over its limit (413).
     pub fn payload_too_large(message: impl Into<String>) -> Self {
         KilnError(ApiError::payload_too_large(message))
-    }
-
-    /// A request refused before it reaches the node (403).
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        KilnError(ApiError::forbidden(message))
     }
 
     /// The HTTP status.

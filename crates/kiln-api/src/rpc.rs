@@ -15,8 +15,8 @@ use axum::routing::{MethodRouter, any, post};
 use axum::{Json, Router};
 use base64::Engine;
 use kiln_core::Cid;
-use kiln_core::cids::{self, ContentPath, parse_cid};
-use kiln_core::export::{self, Node};
+use kiln_core::cids::{self, parse_cid};
+use kiln_core::export::Node;
 use kiln_node::content;
 use kiln_node::pins::Whose;
 use kiln_node::{Caller, Via};
@@ -122,8 +122,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 pub(crate) fn resolve(store: &Store, path: &str) -> Result<Cid, ApiError> {
-    let p = ContentPath::parse(path)?;
-    Ok(export::resolve(store, &p)?)
+    Ok(kiln_node::pins::resolve(store, path)?)
 }
 
 /// The repository's size on disk as `repo/stat` reports it: pack files plus the database.
