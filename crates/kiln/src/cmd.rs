@@ -1,8 +1,8 @@
-//! What each command does. Commands that read or change the repository run against a
-//! [`Target`]: the store itself, or the daemon running on it (see `remote.rs`); each one
-//! formats both kinds of answer the same way.
+//! What each command does. Commands that read or change the repository ask the node
+//! ([`Repo::node`]: the repository opened here, or the daemon running on it; see
+//! `client.rs`) and format its answers, which have the same shapes either way.
 
-mod add;
+pub(crate) mod add;
 mod block;
 mod build;
 mod daemon;
@@ -11,7 +11,7 @@ mod events;
 mod files;
 mod pin;
 mod repo;
-mod rootfs;
+pub(crate) mod rootfs;
 
 use crate::cli::{Cli, Command, RepoCommand};
 use crate::remote::Daemon;
@@ -24,20 +24,6 @@ use std::process::ExitCode;
 /// The caller of the command line's direct path: the local administrator.
 pub(crate) fn cli_caller() -> kiln_node::Caller {
     kiln_node::Caller::local(kiln_node::Via::Cli)
-}
-
-/// A pin the command line's direct path makes (`add`, `block put`, `dag import`): the local
-/// administrator's, as the daemon makes for the same request.
-pub(crate) fn cli_pin(mode: kiln_store::PinMode) -> kiln_store::NewPin {
-    kiln_store::NewPin::new(cli_caller().owner(), mode)
-}
-
-/// Where a command's work is done.
-pub enum Target {
-    /// The repository, opened in this process.
-    Local(kiln_store::Store),
-    /// The daemon running on the repository.
-    Daemon(Daemon),
 }
 
 /// How to reach the repository: settled on first use.
@@ -55,28 +41,19 @@ impl Repo {
         &self.home
     }
 
-    /// The daemon if one is running on the repository (or was named), else the store.
-    pub fn target(&self) -> Result<Target> {
-        if !self.no_daemon
-            && let Some(d) = Daemon::find(&self.home, self.node.as_deref())?
-        {
-            return Ok(Target::Daemon(d));
-        }
-        Ok(Target::Local(crate::repo::open(&self.home)?))
-    }
-
     /// The node to talk to: the daemon running on the repository (or the one named), else
     /// the repository opened here. Chosen on first use; the same one after.
     pub fn node(&self) -> Result<&dyn crate::client::Node> {
         if let Some(c) = self.client.get() {
             return Ok(c.as_ref());
         }
-        let chosen: Box<dyn crate::client::Node> = match self.target()? {
-            Target::Daemon(d) => Box::new(crate::client::Http(d)),
-            Target::Local(store) => Box::new(crate::client::Local {
-                store,
-                home: self.home.clone(),
-            }),
+        let daemon = match self.no_daemon {
+            true => None,
+            false => Daemon::find(&self.home, self.node.as_deref())?,
+        };
+        let chosen: Box<dyn crate::client::Node> = match daemon {
+            Some(d) => Box::new(crate::client::Http::new(d)),
+            None => Box::new(crate::client::Local::open(&self.home)?),
         };
         Ok(self.client.get_or_init(|| chosen).as_ref())
     }

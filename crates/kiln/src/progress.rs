@@ -1,4 +1,4 @@
-//! Progress bars on stderr: only for large inputs and only when stderr is a terminal,
+//! Progress on stderr. Bars: only for large inputs and only when stderr is a terminal,
 //! unless forced with `--progress`.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -30,4 +30,12 @@ pub fn bytes(total: impl FnOnce() -> Option<u64>, force: Option<bool>) -> Progre
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
+}
+
+/// Print one build event as `kiln build` shows it on standard error (the same lines for a
+/// build run here and one followed on the daemon).
+pub fn build_event(err: &mut dyn std::io::Write, ev: &kiln_wire::BuildEvent) {
+    if let Some(line) = kiln_node::text::event_line(ev) {
+        let _ = writeln!(err, "{line}");
+    }
 }

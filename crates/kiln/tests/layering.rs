@@ -179,3 +179,45 @@ fn kilns_own_routes_render_errors_with_kilns_table() {
     );
     assert!(!offending(&routes, &["KilnError"]).is_empty());
 }
+
+#[test]
+fn commands_reach_a_node_only_through_the_client_interface() {
+    // A command asks `client::Node` and formats the answer; it never branches on what kind
+    // of node it talks to, never speaks HTTP itself and never opens the store (except the
+    // two documented commands that read the build index through `client::Local`, and
+    // `init`/`daemon`, which create and serve the repository).
+    let dir = workspace().join("crates/kiln/src");
+    let commands: Vec<_> = sources(&dir.join("cmd"))
+        .into_iter()
+        .filter(|(path, _)| *path != dir.join("cmd/daemon.rs") && *path != dir.join("cmd/repo.rs"))
+        .collect();
+    assert!(
+        commands.len() >= 8,
+        "the command modules moved: update this test"
+    );
+    let hits = offending(
+        &commands,
+        &[
+            "Target",
+            "remote::",
+            "Daemon",
+            "rpc_json",
+            "get_json",
+            "post_json",
+            "repo::open",
+            "kiln_store::Store",
+            "content::session",
+            "content::commit",
+            "pins::add(",
+            "pins::remove(",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "commands go through client::Node (client/local.rs, client/http.rs):\n{}",
+        hits.join("\n")
+    );
+    // The needles can match: the HTTP client uses them.
+    let http = sources(&dir.join("client"));
+    assert!(!offending(&http, &["Daemon", "rpc_json", "content::commit"]).is_empty());
+}

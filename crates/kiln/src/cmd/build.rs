@@ -1,32 +1,24 @@
 //! `kiln build`, `kiln builds`, `kiln log`, and `kiln get ACTION` (find or build).
 //!
-//! Without a daemon, builds run in this process against the repository; the sandbox helper
-//! is this executable, started again. With a daemon running on the repository, they run
-//! there: `kiln build` sends the recipe and its source inputs (as one CAR), submits the
-//! build, and follows its events. Either way the build's events and result become the same
-//! values (kiln-api's `BuildEvent` and `BuildResult`), printed by the same code.
+//! The recipe is read and planned here whoever builds it, so its errors read the same; the
+//! node ([`crate::client::Node::build`]) runs it in this process (the sandbox helper is this
+//! executable, started again) or on the daemon, which is sent the recipe and its source
+//! inputs. Either way the build's events and result are kiln-wire's `BuildEvent` and
+//! `BuildResult`, printed by the same code.
 
 use crate::cli::{BuildArgs, BuildsArgs, LogArgs, SchedulesArgs, SchedulesCommand};
-use crate::cmd::{Repo, Target};
-use crate::remote::{CarFile, Daemon};
-use anyhow::{Context, Result, anyhow, bail};
-use kiln_build::exec::{Builds, Event, Observer, Options};
-use kiln_build::{Input, Plan, PlanOptions, Recheck, Recipe};
-use kiln_core::import::{DirEntry, Imported};
-use kiln_core::{BlockSink, Cid};
+use crate::client::{BuildHow, Found, Local, Node};
+use crate::cmd::Repo;
+use anyhow::{Result, anyhow, bail};
+use kiln_build::{Plan, PlanOptions, Recheck, Recipe};
+use kiln_core::Cid;
+use kiln_node::builds::find_build;
 use kiln_node::builds::schedules::{git_summary, moved_summary};
-use kiln_node::builds::{find_build, no_log};
-use kiln_node::view::EventLines;
-use kiln_store::Store;
-use kiln_wire::{
-    BuildEvent, BuildList, BuildRequest, BuildResult, BuildRowView, PruneRequest, PruneView,
-    ScheduleList, ScheduleRequest, ScheduleView, SubmissionView,
-};
+use kiln_wire::{BuildResult, PruneRequest};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// `NAME=VALUE` parameters; a name given twice is an error.
@@ -43,197 +35,7 @@ fn params(given: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// The repository's store, node key and build service pieces.
-struct Service {
-    store: Store,
-    key: kiln_id::NodeKey,
-    dir: PathBuf,
-    exe: PathBuf,
-}
-
-impl Service {
-    fn open(repo: &Repo) -> Result<Service> {
-        Service::new(repo, crate::repo::open(repo.home())?)
-    }
-
-    fn new(repo: &Repo, store: Store) -> Result<Service> {
-        let key = crate::repo::identity(repo.home())?;
-        let exe = std::env::current_exe().context("cannot find the kiln executable")?;
-        Ok(Service {
-            store,
-            key,
-            dir: repo.home().join("builds"),
-            exe,
-        })
-    }
-
-    fn builds(&self) -> Result<Builds<'_>> {
-        Builds::open(&self.store, &self.key, &self.dir, &self.exe).map_err(|e| anyhow!("{e}"))
-    }
-}
-
-/// Who is asking, for the records.
-fn requester() -> String {
-    let user = std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        // SAFETY: geteuid has no preconditions.
-        .unwrap_or_else(|| format!("uid {}", unsafe { libc::geteuid() }));
-    format!("local user {user}")
-}
-
-/// Print one event as `kiln build` shows it on standard error.
-fn show(err: &mut dyn Write, ev: &BuildEvent) {
-    if let Some(line) = kiln_node::text::event_line(ev) {
-        let _ = writeln!(err, "{line}");
-    }
-}
-
-/// Prints a build run in this process as it happens: the events the daemon would send,
-/// printed as they are when followed through it.
-struct Terminal {
-    lines: Mutex<EventLines>,
-}
-
-impl Terminal {
-    fn new() -> Terminal {
-        Terminal {
-            lines: Mutex::new(EventLines::default()),
-        }
-    }
-}
-
-impl Observer for Terminal {
-    fn event(&self, e: Event<'_>) {
-        // Converted and printed under one lock, so steps' lines keep their order.
-        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        let mut err = std::io::stderr().lock();
-        for ev in lines.convert(&e) {
-            show(&mut err, &ev);
-        }
-    }
-}
-
-/// Signals (SIGINT, SIGTERM) received while following a build on the daemon.
-static INTERRUPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-extern "C" fn on_interrupt(_: libc::c_int) {
-    INTERRUPTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-}
-
-/// While a build runs on the daemon, Ctrl-C (or SIGTERM) cancels it there: the first asks
-/// the daemon to cancel it (its end is still followed and reported), a second leaves at once
-/// and says that it may still be running and how to stop it.
-fn cancel_on_interrupt(d: &Daemon, id: &str) -> Interruptible {
-    // SAFETY: the handler only increments an atomic counter (async-signal-safe).
-    unsafe {
-        libc::signal(
-            libc::SIGINT,
-            on_interrupt as *const () as libc::sighandler_t,
-        );
-        libc::signal(
-            libc::SIGTERM,
-            on_interrupt as *const () as libc::sighandler_t,
-        );
-    }
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let (d, id) = (d.clone(), id.to_string());
-    std::thread::spawn(move || {
-        let mut seen = 0;
-        loop {
-            match done_rx.recv_timeout(std::time::Duration::from_millis(50)) {
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                _ => return,
-            }
-            let n = INTERRUPTS.load(std::sync::atomic::Ordering::SeqCst);
-            if n == seen {
-                continue;
-            }
-            seen = n;
-            let path = format!("{}/builds/{id}/cancel", kiln_wire::PREFIX);
-            if n == 1 {
-                eprintln!(
-                    "Cancelling build {id} on the daemon (interrupt again to leave it running there)"
-                );
-                if let Err(e) = d.post_json::<serde_json::Value>(&path) {
-                    eprintln!("Error: cancelling build {id}: {e}");
-                }
-            } else {
-                eprintln!(
-                    "Error: interrupted; build {id} may still be running on the daemon: `kiln builds` lists it, `kiln log {id}` shows it, POST {path} stops it"
-                );
-                std::process::exit(130);
-            }
-        }
-    });
-    Interruptible(done_tx)
-}
-
-/// While it lives, interrupts cancel the followed build; dropped, they act as usual again.
-struct Interruptible(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
-
-impl Drop for Interruptible {
-    fn drop(&mut self) {
-        // SAFETY: restoring the default disposition of two signals.
-        unsafe {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGTERM, libc::SIG_DFL);
-        }
-    }
-}
-
-/// Follow submission `id` on the daemon to its end, printing its events; its result.
-fn follow(d: &Daemon, id: &str) -> Result<BuildResult> {
-    let _watching = cancel_on_interrupt(d, id);
-    let resp = d.get(&format!("{}/builds/{id}/events", kiln_wire::PREFIX))?;
-    let mut result = None;
-    crate::remote::read_events(resp, |ev: BuildEvent| {
-        if let BuildEvent::Done(r) = ev {
-            result = Some(r);
-            return Ok(false);
-        }
-        show(&mut std::io::stderr().lock(), &ev);
-        Ok(true)
-    })?;
-    result.ok_or_else(|| {
-        anyhow!(
-            "the daemon stopped sending the events of build {id} before it ended (see `kiln builds`)"
-        )
-    })
-}
-
 /// `kiln build [DIR]`.
-/// Run a build on the repository directly, recording its start and its end in the journal
-/// (`target`: the recipe file or the action).
-fn journaled<T>(
-    store: &Store,
-    target: &str,
-    build: impl FnOnce() -> Result<T>,
-    outcome: impl FnOnce(&T) -> (bool, String),
-) -> Result<T> {
-    use kiln_node::journal::{self, action};
-    let caller = super::cli_caller();
-    journal::record(
-        store,
-        &journal::entry(&caller, action::BUILD_STARTED, target),
-    );
-    let result = build();
-    let (ok, summary) = match &result {
-        Ok(r) => outcome(r),
-        Err(e) => (false, format!("{e:#}")),
-    };
-    let entry = journal::entry(&caller, action::BUILD_FINISHED, target);
-    journal::record(
-        store,
-        &if ok {
-            entry.detail(summary)
-        } else {
-            entry.failed(summary)
-        },
-    );
-    result
-}
-
 pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
     let params = params(&a.params)?;
     if a.schedule {
@@ -247,8 +49,11 @@ pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
     let plan = Plan::with_options(&recipe, &params, &popts).map_err(|e| anyhow!("{e}"))?;
     show_git(&plan);
     if a.plan {
-        let svc = Service::open(repo)?;
-        svc.builds()?
+        // Registering a plan writes the build index itself: the repository opened here.
+        let local = Local::open(repo.home())?;
+        local
+            .service()?
+            .builds()?
             .register(&recipe, &plan)
             .map_err(|e| anyhow!("{e}"))?;
         let mut out = std::io::stdout().lock();
@@ -257,48 +62,17 @@ pub fn run(repo: &Repo, a: BuildArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    match repo.target()? {
-        Target::Local(store) => {
-            let svc = Service::new(repo, store)?;
-            let builds = svc.builds()?;
-            let mut opts = Options {
-                check: a.check,
-                requested_by: requester(),
-                ..Options::default()
-            };
-            if let Some(n) = a.slots {
-                opts.slots = n.into();
-            }
-            let once = |recipe: &Recipe, plan: &Plan| {
-                let target = recipe.file.display().to_string();
-                let result = journaled(
-                    &svc.store,
-                    &target,
-                    || {
-                        let summary = builds
-                            .build(recipe, plan, &opts, &Terminal::new())
-                            .map_err(|e| anyhow!("{e}"))?;
-                        Ok(kiln_node::view::build_result(&summary))
-                    },
-                    kiln_node::journal::outcome_of,
-                )?;
-                finish(&result, a.check)
-            };
-            if a.watch {
-                return watch(&a, &params, &popts, recipe, plan, &once);
-            }
-            once(&recipe, &plan)
-        }
-        Target::Daemon(d) => {
-            let once = |recipe: &Recipe, _: &Plan| {
-                finish(&build_remote(&d, recipe, &params, &a)?, a.check)
-            };
-            if a.watch {
-                return watch(&a, &params, &popts, recipe, plan, &once);
-            }
-            once(&recipe, &plan)
-        }
+    let node = repo.node()?;
+    let how = BuildHow {
+        params: params.clone(),
+        check: a.check,
+        slots: a.slots.map(usize::from),
+    };
+    let once = |recipe: &Recipe, plan: &Plan| finish(&node.build(recipe, plan, &how)?, a.check);
+    if a.watch {
+        return watch(&a, &params, &popts, recipe, plan, &once);
     }
+    once(&recipe, &plan)
 }
 
 /// Print how a build ended; the exit status says how it went.
@@ -317,115 +91,6 @@ fn finish(result: &BuildResult, check: bool) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Build through the daemon: send the source, submit, follow.
-fn build_remote(
-    d: &Daemon,
-    recipe: &Recipe,
-    params: &BTreeMap<String, String>,
-    a: &BuildArgs,
-) -> Result<BuildResult> {
-    let upload = upload_owner();
-    let source = send_source(d, recipe, Some(&upload))?;
-    let req = BuildRequest {
-        upload: Some(upload),
-        source: Some(source.to_string()),
-        params: params.clone(),
-        check: a.check,
-        slots: a.slots.map(usize::from),
-        origin: Some(recipe.file.display().to_string()),
-        requested_by: Some(requester()),
-        ..BuildRequest::default()
-    };
-    let sub: SubmissionView = d.post_json_body(&format!("{}/builds", kiln_wire::PREFIX), &req)?;
-    follow(d, &sub.id)
-}
-
-/// What of the source tree goes to the daemon: the whole of a path (`Whole`), or some
-/// entries of a directory.
-enum Part {
-    Whole,
-    Some(BTreeMap<String, Part>),
-}
-
-/// The recipe and the source inputs of its steps (or the whole tree, if a step takes `.`),
-/// as one tree: every input has the same CID in it as in `DIR`, so the daemon plans the
-/// same action keys, and files no step reads are not sent.
-fn source_parts(recipe: &Recipe) -> Part {
-    let mut top = BTreeMap::new();
-    top.insert(kiln_build::recipe::RECIPE_FILE.to_string(), Part::Whole);
-    for step in recipe.steps.values() {
-        for input in step.inputs.values() {
-            let Input::Source(rel) = input else {
-                continue;
-            };
-            if rel == "." {
-                return Part::Whole;
-            }
-            let segments: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
-            let mut at = &mut top;
-            for (i, seg) in segments.iter().enumerate() {
-                if i + 1 == segments.len() {
-                    at.insert(seg.to_string(), Part::Whole);
-                    break;
-                }
-                let next = at
-                    .entry(seg.to_string())
-                    .or_insert_with(|| Part::Some(BTreeMap::new()));
-                match next {
-                    Part::Whole => break,
-                    Part::Some(m) => at = m,
-                }
-            }
-        }
-    }
-    Part::Some(top)
-}
-
-fn import_part(sink: &mut dyn BlockSink, host: &Path, part: &Part) -> Result<Imported> {
-    match part {
-        Part::Whole => {
-            Ok(kiln_build::content::import_tree(sink, host).map_err(|e| anyhow!("{e}"))?)
-        }
-        Part::Some(entries) => {
-            let mut dir = Vec::with_capacity(entries.len());
-            for (name, p) in entries {
-                dir.push(DirEntry::new(
-                    name,
-                    &import_part(sink, &host.join(name), p)?,
-                ));
-            }
-            Ok(kiln_core::import::build_directory(
-                sink,
-                dir,
-                &kiln_build::tree::options(),
-            )?)
-        }
-    }
-}
-
-/// Send the recipe and its source inputs to the daemon as one CAR (unpinned, as a build
-/// run here does not pin its sources either); the tree's CID.
-fn send_source(d: &Daemon, recipe: &Recipe, hold: Option<&str>) -> Result<Cid> {
-    let mut car = CarFile::new()?;
-    let root = import_part(&mut car, &recipe.root, &source_parts(recipe))?;
-    d.import_car(car.finish(&root.cid)?, hold)
-        .context("sending the source tree to the daemon")?;
-    Ok(root.cid)
-}
-
-/// A pin owner for one upload of a source tree (`upload:PID-NANOS`): the daemon's build
-/// takes the source over from it.
-fn upload_owner() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{}{}-{nanos}",
-        kiln_build::owners::UPLOAD_PREFIX,
-        std::process::id()
-    )
 }
 
 /// Sizes, times and kinds of every entry under `dir` (symlinks not followed): what changes
@@ -484,25 +149,11 @@ fn register(repo: &Repo, a: &BuildArgs, params: BTreeMap<String, String>) -> Res
     if recipe.schedule.is_none() {
         bail!("{}", kiln_node::builds::schedules::no_schedule(&origin));
     }
-    let Target::Daemon(d) = repo.target()? else {
-        bail!(
-            "kiln build --schedule hands the recipe to the daemon, which builds it on its schedule, but no daemon runs on this repository (start one with `kiln daemon`)"
-        );
-    };
-    let upload = upload_owner();
-    let source = send_source(&d, &recipe, Some(&upload))?;
-    let req = ScheduleRequest {
-        source: source.to_string(),
-        params,
-        origin: Some(origin),
-        upload: Some(upload),
-    };
-    let (status, v): (u16, ScheduleView) =
-        d.post_json_status(&format!("{}/schedules", kiln_wire::PREFIX), &req)?;
+    let (created, v) = repo.node()?.schedule(&recipe, &params)?;
     let next = v.next_ms.map_or("never".to_string(), |t| {
         kiln_build::schedule::format_utc(std::time::UNIX_EPOCH + Duration::from_millis(t))
     });
-    let what = if status == 201 {
+    let what = if created {
         "registered"
     } else {
         "was already registered (same source and parameters)"
@@ -517,42 +168,16 @@ fn register(repo: &Repo, a: &BuildArgs, params: BTreeMap<String, String>) -> Res
 /// `kiln schedules [ls | rm ID]`: through the daemon, or in the index when none runs (then
 /// nothing checks them).
 pub fn schedules(repo: &Repo, a: SchedulesArgs) -> Result<ExitCode> {
-    let path = format!("{}/schedules", kiln_wire::PREFIX);
     match a.command {
         None | Some(SchedulesCommand::Ls) => {
-            let list: Vec<ScheduleView> = match repo.target()? {
-                Target::Daemon(d) => d.get_json::<ScheduleList>(&path)?.schedules,
-                Target::Local(store) => {
-                    let svc = Service::new(repo, store)?;
-                    let builds = svc.builds()?;
-                    let rows = builds.index().schedules().map_err(|e| anyhow!("{e}"))?;
-                    rows.iter()
-                        .map(kiln_node::builds::schedules::view_of)
-                        .collect()
-                }
-            };
+            let list = repo.node()?.schedules()?;
             let mut out = std::io::stdout().lock();
             for v in &list {
                 kiln_node::text::schedule(v, &mut out)?;
             }
         }
         Some(SchedulesCommand::Rm { id }) => {
-            let v: ScheduleView = match repo.target()? {
-                Target::Daemon(d) => d.delete_json(&format!("{path}/{id}"))?,
-                Target::Local(store) => {
-                    let svc = Service::new(repo, store)?;
-                    let builds = svc.builds()?;
-                    let row = kiln_node::builds::schedules::unregister(
-                        &svc.store,
-                        builds.index(),
-                        id,
-                        &super::cli_caller(),
-                    )
-                    .map_err(|e| anyhow!("{e}"))?
-                    .ok_or_else(|| anyhow!("no schedule {id} (kiln schedules lists them)"))?;
-                    kiln_node::view::schedule(&row, None, false, None)
-                }
-            };
+            let v = repo.node()?.unschedule(id)?;
             println!("Schedule {} removed: {} ({})", v.id, v.origin, v.schedule);
         }
     }
@@ -682,14 +307,9 @@ fn watch(
 /// `kiln builds`.
 /// `kiln builds cancel sN`: only the daemon runs builds others can stop.
 fn cancel(repo: &Repo, id: &str) -> Result<ExitCode> {
-    let Target::Daemon(d) = repo.target()? else {
-        bail!(
-            "no daemon runs on this repository: only a build submitted to the daemon can be cancelled (a build run by kiln build --no-daemon stops with Ctrl-C)"
-        );
-    };
-    let path = format!("{}/builds/{id}/cancel", kiln_wire::PREFIX);
-    let (status, sub): (u16, SubmissionView) = d.post_json_status(&path, &())?;
-    if status != 202 {
+    let node = repo.node()?;
+    let (running, sub) = node.cancel(id)?;
+    if !running {
         println!(
             "{} had already ended ({}): nothing to cancel",
             sub.id, sub.state
@@ -698,10 +318,9 @@ fn cancel(repo: &Repo, id: &str) -> Result<ExitCode> {
     }
     println!("Cancelling build {}…", sub.id);
     // The running steps' processes are being killed: wait until the build has ended.
-    let show = format!("{}/builds/{}", kiln_wire::PREFIX, sub.id);
     let deadline = Instant::now() + Duration::from_secs(60);
     let ended = loop {
-        let now: SubmissionView = d.get_json(&show)?;
+        let now = node.submission(&sub.id)?;
         if now.state != "running" {
             break now;
         }
@@ -738,16 +357,7 @@ fn prune(repo: &Repo, keep: Option<usize>, older_than: Option<&str>) -> Result<E
             .map(|s| duration(s).map(|d| d.as_secs()))
             .transpose()?,
     };
-    let done: PruneView = match repo.target()? {
-        Target::Local(store) => {
-            let svc = Service::new(repo, store)?;
-            let builds = svc.builds()?;
-            kiln_node::builds::prune::prune(&svc.store, builds.index(), &super::cli_caller(), &req)?
-        }
-        Target::Daemon(d) => {
-            d.post_json_body(&format!("{}/builds/prune", kiln_wire::PREFIX), &req)?
-        }
-    };
+    let done = repo.node()?.prune(&req)?;
     if done.builds == 0 {
         println!(
             "no build to prune ({})",
@@ -773,19 +383,7 @@ pub fn builds(repo: &Repo, a: BuildsArgs) -> Result<ExitCode> {
         }
         None => {}
     }
-    let rows: Vec<BuildRowView> = match repo.target()? {
-        Target::Local(store) => {
-            let svc = Service::new(repo, store)?;
-            let builds = svc.builds()?;
-            let rows = builds.recent(a.limit).map_err(|e| anyhow!("{e}"))?;
-            rows.iter().map(kiln_node::view::build_row).collect()
-        }
-        Target::Daemon(d) => {
-            let list: BuildList =
-                d.get_json(&format!("{}/builds?limit={}", kiln_wire::PREFIX, a.limit))?;
-            list.builds
-        }
-    };
+    let rows = repo.node()?.builds(a.limit)?;
     let mut out = std::io::stdout().lock();
     if !rows.is_empty() {
         kiln_node::text::build_header(&mut out)?;
@@ -808,7 +406,9 @@ fn when(ms: u64) -> String {
 
 /// `kiln record RECORD|BUILD`.
 pub fn record(repo: &Repo, a: LogArgs) -> Result<ExitCode> {
-    let svc = Service::open(repo)?;
+    // Records are read from the build index itself: the repository opened here.
+    let local = Local::open(repo.home())?;
+    let svc = local.service()?;
     let builds = svc.builds()?;
     // A record CID, or a build (number, or action CID) whose record to show.
     let cid = match kiln_core::cids::parse_cid(&a.build) {
@@ -872,28 +472,9 @@ pub fn record(repo: &Repo, a: LogArgs) -> Result<ExitCode> {
 
 /// `kiln log BUILD`.
 pub fn log(repo: &Repo, a: LogArgs) -> Result<ExitCode> {
+    let node = repo.node()?;
     let mut out = std::io::stdout().lock();
-    match repo.target()? {
-        Target::Local(store) => {
-            let svc = Service::new(repo, store)?;
-            let builds = svc.builds()?;
-            let row = find_build(builds.index(), &a.build).map_err(|e| anyhow!("{e}"))?;
-            let Some(log) = row.log else {
-                bail!("{}", no_log(&row));
-            };
-            kiln_core::export::read_file(&svc.store, &log, 0, None, &mut out)
-                .with_context(|| format!("reading log {log} of build {}", row.id))?;
-        }
-        Target::Daemon(d) => {
-            if a.build.is_empty() {
-                bail!("{:?} is neither a build number nor a CID", a.build);
-            }
-            let id =
-                percent_encoding::utf8_percent_encode(&a.build, percent_encoding::NON_ALPHANUMERIC);
-            let mut body = d.get(&format!("{}/builds/{id}/log", kiln_wire::PREFIX))?;
-            std::io::copy(&mut body, &mut out).context("reading from the daemon")?;
-        }
-    }
+    node.build_log(&a.build, &mut out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -906,76 +487,16 @@ fn duration(s: &str) -> Result<Duration> {
 /// For `kiln get ACTION[/OUTPUT]`: the output's CID (and the output's name), found in the
 /// action cache or built now (by the daemon, when one runs).
 pub fn action_output(
-    repo: &Repo,
-    target: &Target,
+    node: &dyn Node,
     action: Cid,
     below: &[String],
     timeout: &str,
 ) -> Result<(Cid, String)> {
-    let limit = duration(timeout)?;
-    let (record, outputs, cached, src): (
-        String,
-        BTreeMap<String, Cid>,
-        bool,
-        Box<dyn kiln_core::BlockSource>,
-    ) = match target {
-        Target::Local(store) => {
-            let svc = Service::new(repo, store.clone())?;
-            let builds = svc.builds()?;
-            let opts = Options {
-                requested_by: requester(),
-                ..Options::default()
-            };
-            let (record, rec, cached) = journaled(
-                store,
-                &format!("action {action}"),
-                || {
-                    builds
-                        .find_or_build(&action, Instant::now() + limit, &opts, &Terminal::new())
-                        .map_err(|e| anyhow!("{e}"))
-                },
-                |(record, _, cached)| {
-                    let how = if *cached { "cached" } else { "built" };
-                    (true, format!("{how}: record {record}"))
-                },
-            )?;
-            (
-                record.to_string(),
-                rec.outputs,
-                cached,
-                Box::new(store.clone()),
-            )
-        }
-        Target::Daemon(d) => {
-            let req = BuildRequest {
-                action: Some(action.to_string()),
-                timeout: Some(timeout.to_string()),
-                requested_by: Some(requester()),
-                ..BuildRequest::default()
-            };
-            let sub: SubmissionView =
-                d.post_json_body(&format!("{}/builds", kiln_wire::PREFIX), &req)?;
-            let result = follow(d, &sub.id)?;
-            if let Some(e) = result.error {
-                bail!("{e}");
-            }
-            let Some(done) = result.done.into_iter().next() else {
-                bail!("the daemon reported no record for action {action}");
-            };
-            let mut outputs = BTreeMap::new();
-            for (o, c) in done.outputs {
-                let c = kiln_core::cids::parse_cid(&c)
-                    .with_context(|| format!("unexpected output CID from the daemon: {c}"))?;
-                outputs.insert(o, c);
-            }
-            (
-                done.record,
-                outputs,
-                done.cached,
-                Box::new(crate::remote::Blocks(d.clone())),
-            )
-        }
-    };
+    let Found {
+        record,
+        outputs,
+        cached,
+    } = node.find_or_build(&action, timeout)?;
     eprintln!(
         "{} action {action}: record {record}",
         if cached { "Found" } else { "Built" }
@@ -1015,7 +536,7 @@ pub fn action_output(
             .map(str::to_string)
             .collect();
         let c = kiln_core::export::resolve(
-            src.as_ref(),
+            node.blocks(),
             &kiln_core::cids::ContentPath {
                 root: *c,
                 segments: rest,

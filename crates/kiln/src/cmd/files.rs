@@ -1,7 +1,8 @@
 //! `kiln cat`, `kiln get`, `kiln ls`: reading UnixFS content out of the store.
 
-use super::{Repo, Target};
+use super::Repo;
 use crate::cli::{CatArgs, GetArgs, LsArgs};
+use crate::client::{Entry, Listed};
 use anyhow::{Context, Result, bail};
 use kiln_core::Cid;
 use kiln_core::cids::ContentPath;
@@ -12,105 +13,33 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub fn cat(repo: &Repo, a: CatArgs) -> Result<ExitCode> {
+    let node = repo.node()?;
     let stdout = std::io::stdout();
     // A small buffer: whole blocks (≥ 64 KiB) go straight to stdout without a copy.
     let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
-    match repo.target()? {
-        Target::Local(store) => {
-            let caller = super::cli_caller();
-            let cid = kiln_node::content::file(&store, &caller, &a.path)?;
-            kiln_node::content::read_file(&store, &caller, &cid, a.offset, a.length, &mut out)?;
-        }
-        Target::Daemon(d) => {
-            // The daemon's blocks, read and checked here by the same code as a local cat:
-            // a malformed file gives the same error, not a broken stream.
-            let src = crate::remote::Blocks(d);
-            let cid = super::resolve(&src, &a.path)?;
-            export::read_file(&src, &cid, a.offset, a.length, &mut out)?;
-        }
-    }
+    node.cat(&a.path, a.offset, a.length, &mut out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// One directory entry as `ls` prints it.
-enum Entry {
-    Directory,
-    File(u64),
-    Symlink(u64),
-    Missing(u64),
-}
-
-fn print_entry(out: &mut impl Write, cid: &str, name: &str, e: Entry) -> std::io::Result<()> {
-    match e {
+fn print_entry(out: &mut impl Write, l: &Listed) -> std::io::Result<()> {
+    let (cid, name) = (&l.cid, &l.name);
+    match l.entry {
         Entry::Directory => writeln!(out, "{cid} - {name}/"),
         Entry::File(size) | Entry::Symlink(size) => writeln!(out, "{cid} {size} {name}"),
         Entry::Missing(tsize) => writeln!(out, "{cid} {tsize} {name} (not in repository)"),
     }
 }
 
-/// `/api/v0/ls` answer.
-#[derive(serde::Deserialize)]
-struct LsAnswer {
-    #[serde(rename = "Objects")]
-    objects: Vec<LsObject>,
-}
-
-#[derive(serde::Deserialize)]
-struct LsObject {
-    #[serde(rename = "Links")]
-    links: Vec<LsLink>,
-}
-
-#[derive(serde::Deserialize)]
-struct LsLink {
-    #[serde(rename = "Name")]
-    name: String,
-    #[serde(rename = "Hash")]
-    hash: String,
-    #[serde(rename = "Size")]
-    size: u64,
-    #[serde(rename = "Type")]
-    kind: i64,
-    #[serde(rename = "Missing", default)]
-    missing: bool,
-}
-
 pub fn ls(repo: &Repo, a: LsArgs) -> Result<ExitCode> {
-    let target = repo.target()?;
+    let node = repo.node()?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     for p in &a.paths {
         if a.paths.len() > 1 {
             writeln!(out, "{p}:")?;
         }
-        match &target {
-            Target::Local(store) => {
-                let caller = super::cli_caller();
-                let cid = kiln_node::pins::resolve(store, p)?;
-                for e in kiln_node::content::list(store, &caller, &cid)? {
-                    let entry = match kiln_node::content::child(store, &caller, &e)? {
-                        Some(Node::Directory { .. }) => Entry::Directory,
-                        Some(Node::File { size }) => Entry::File(size),
-                        Some(Node::Symlink { .. }) => Entry::Symlink(e.tsize),
-                        None => Entry::Missing(e.tsize),
-                    };
-                    print_entry(&mut out, &e.cid.to_string(), &e.name, entry)?;
-                }
-            }
-            Target::Daemon(d) => {
-                let answer: LsAnswer = d.rpc_json("ls", &[("arg", p.clone())])?;
-                for obj in answer.objects {
-                    for l in obj.links {
-                        let entry = match (l.missing, l.kind) {
-                            (true, _) => Entry::Missing(l.size),
-                            (false, 1 | 5) => Entry::Directory,
-                            (false, 4) => Entry::Symlink(l.size),
-                            (false, _) => Entry::File(l.size),
-                        };
-                        print_entry(&mut out, &l.hash, &l.name, entry)?;
-                    }
-                }
-            }
+        for l in node.ls(p)? {
+            print_entry(&mut out, &l)?;
         }
         if a.paths.len() > 1 {
             writeln!(out)?;
@@ -170,21 +99,16 @@ fn write_tree(
 
 pub fn get(repo: &Repo, a: GetArgs) -> Result<ExitCode> {
     let parsed = ContentPath::parse(&a.path)?;
-    let target = repo.target()?;
+    let node = repo.node()?;
     // An action (dag-cbor) means its output: find it or build it (here, or by the daemon).
     let action = (parsed.root.codec() == kiln_core::cids::DAG_CBOR)
-        .then(|| {
-            super::build::action_output(repo, &target, parsed.root, &parsed.segments, &a.timeout)
-        })
+        .then(|| super::build::action_output(node, parsed.root, &parsed.segments, &a.timeout))
         .transpose()?;
-    let src: Box<dyn kiln_core::BlockSource> = match target {
-        Target::Local(store) => Box::new(store),
-        Target::Daemon(d) => Box::new(crate::remote::Blocks(d)),
-    };
+    let src = node.blocks();
     let (cid, default_name) = match action {
         Some((cid, name)) => (cid, name),
         None => (
-            export::resolve(src.as_ref(), &parsed)?,
+            export::resolve(src, &parsed)?,
             parsed
                 .segments
                 .last()
@@ -216,7 +140,7 @@ pub fn get(repo: &Repo, a: GetArgs) -> Result<ExitCode> {
         .tempdir_in(parent)
         .with_context(|| format!("cannot write in {}", parent.display()))?;
     let staged = staging.path().join("out");
-    write_tree(src.as_ref(), &cid, &staged, 0)?;
+    write_tree(src, &cid, &staged, 0)?;
     if std::fs::symlink_metadata(&dest).is_ok() {
         bail!("{} already exists", dest.display());
     }

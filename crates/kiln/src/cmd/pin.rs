@@ -1,38 +1,16 @@
 //! `kiln pin add|rm|ls`.
 
-use super::cli_caller;
-use super::{Repo, Target};
+use super::Repo;
 use crate::cli::{PinCommand, truthy};
 use anyhow::{Result, bail};
 use kiln_core::cids::parse_cid;
-use kiln_node::pins::{self, Whose};
-use kiln_store::{PinMode, PinOwner, PinStatus};
-use kiln_wire::PinList;
+use kiln_node::pins::Whose;
+use kiln_store::PinOwner;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-/// `/api/v0/pin/add` and `/api/v0/pin/rm` answers.
-#[derive(serde::Deserialize)]
-struct Pins {
-    #[serde(rename = "Pins")]
-    pins: Vec<String>,
-}
-
-/// `/api/v0/pin/ls?arg=CID` answer.
-#[derive(serde::Deserialize)]
-struct PinLsAnswer {
-    #[serde(rename = "Keys")]
-    keys: std::collections::BTreeMap<String, PinType>,
-}
-
-#[derive(serde::Deserialize)]
-struct PinType {
-    #[serde(rename = "Type")]
-    kind: String,
-}
-
 pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
-    let target = repo.target()?;
+    let node = repo.node()?;
     match cmd {
         PinCommand::Add {
             paths,
@@ -46,24 +24,7 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                 " directly"
             };
             for p in &paths {
-                let cid = match &target {
-                    Target::Local(store) => {
-                        let mode = if recursive {
-                            PinMode::Recursive
-                        } else {
-                            PinMode::Direct
-                        };
-                        pins::add(store, &cli_caller(), p, mode, name.as_deref())?.to_string()
-                    }
-                    Target::Daemon(d) => {
-                        let mut q = vec![("arg", p.clone()), ("recursive", recursive.to_string())];
-                        if let Some(n) = &name {
-                            q.push(("name", n.clone()));
-                        }
-                        let answer: Pins = d.rpc_json("pin/add", &q)?;
-                        answer.pins.into_iter().next().unwrap_or_default()
-                    }
-                };
+                let cid = node.pin_add(p, recursive, name.as_deref())?;
                 println!("pinned {cid}{how}");
             }
         }
@@ -74,34 +35,7 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                 (None, false) => Whose::Mine,
             };
             for p in &paths {
-                let (cid, remaining) = match &target {
-                    Target::Local(store) => {
-                        let done = pins::remove(store, &cli_caller(), p, &whose)?;
-                        let left = pins::owners(&done.pins.remaining)
-                            .iter()
-                            .map(|o| o.to_string())
-                            .collect();
-                        (done.cid.to_string(), left)
-                    }
-                    Target::Daemon(d) => {
-                        let mut q = vec![("arg", p.clone())];
-                        match &whose {
-                            Whose::Mine => {}
-                            Whose::Of(o) => q.push(("owner", o.to_string())),
-                            Whose::All => q.push(("all", "true".into())),
-                        }
-                        let answer: Pins = d.rpc_json("pin/rm", &q)?;
-                        let cid = answer.pins.into_iter().next().unwrap_or_default();
-                        let list: PinList = d.get_json(&format!("{}/pins", kiln_wire::PREFIX))?;
-                        let mut left: Vec<String> = Vec::new();
-                        for pin in list.pins.into_iter().filter(|v| v.cid == cid) {
-                            if !left.contains(&pin.owner) {
-                                left.push(pin.owner);
-                            }
-                        }
-                        (cid, left)
-                    }
-                };
+                let (cid, remaining) = node.pin_rm(p, &whose)?;
                 if remaining.is_empty() {
                     println!("unpinned {cid}");
                 } else {
@@ -115,21 +49,7 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                 let mut code = ExitCode::SUCCESS;
                 for p in &paths {
                     let cid = parse_cid(p)?;
-                    let status = match &target {
-                        Target::Local(store) => {
-                            pins::status(store, &cli_caller(), &cid)?.map(|s| match s {
-                                PinStatus::Indirect { via } => format!("indirect through {via}"),
-                                s => s.to_string(),
-                            })
-                        }
-                        Target::Daemon(d) => {
-                            match d.rpc_json::<PinLsAnswer>("pin/ls", &[("arg", cid.to_string())]) {
-                                Ok(a) => a.keys.into_values().next().map(|t| t.kind),
-                                Err(e) if e.to_string().contains("is not pinned") => None,
-                                Err(e) => return Err(e),
-                            }
-                        }
-                    };
+                    let status = node.pin_status(&cid)?;
                     match status {
                         Some(s) => writeln!(out, "{cid} {s}")?,
                         None => {
@@ -151,25 +71,7 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                     "invalid pin type {other:?} (expected all, recursive, direct or indirect)"
                 ),
             };
-            let list = match &target {
-                Target::Local(store) => PinList {
-                    pins: pins::list(store, &cli_caller())?
-                        .iter()
-                        .map(kiln_node::view::pin)
-                        .collect(),
-                    indirect: if want_ind {
-                        pins::indirect(store, &cli_caller())?
-                            .iter()
-                            .map(|c| c.to_string())
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
-                },
-                Target::Daemon(d) => {
-                    d.get_json(&format!("{}/pins?indirect={want_ind}", kiln_wire::PREFIX))?
-                }
-            };
+            let list = node.pins(want_ind)?;
             let mut printed = std::collections::HashSet::new();
             for pin in &list.pins {
                 let want = match pin.mode.as_str() {

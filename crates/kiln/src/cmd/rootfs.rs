@@ -2,22 +2,20 @@
 //! imported with kiln-build's file-mode convention (`kiln_build::content`), pinned as
 //! `rootfs:NAME`.
 //!
-//! The tree is read here in both cases; only where the blocks go differs: into a store
-//! session (pinned when it commits), or to the daemon as one CAR through `dag/import` (which
-//! pins the root), the name then set with `pin/add`. Either way the CID alone is printed on
-//! stdout and the same summary on stderr.
+//! The tree is read here either way ([`read_tree`]); the node
+//! ([`crate::client::Node::rootfs_import`]) decides where its blocks go: into a store
+//! session (pinned when it commits), or to the daemon as one CAR. Either way the CID alone
+//! is printed on stdout and the same summary on stderr.
 
-use super::{Repo, Target};
+use super::Repo;
 use crate::cli::RootfsCommand;
-use crate::remote::{Daemon, Multipart, Part};
 use anyhow::{Context, Result, anyhow, bail};
 use kiln_build::content::recorded_mode;
+use kiln_core::BlockSink;
 use kiln_core::import::{self, ChunkSource, DirEntry, ImportOptions, Imported, ReaderSource};
-use kiln_core::{BlockSink, Cid};
-use kiln_store::{NewPin, PinMode};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufWriter, Read, Seek, Write};
+use std::io::{Read, Seek};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -35,17 +33,7 @@ enum Node {
     Dir(BTreeMap<String, Node>),
 }
 
-/// What was imported, for the summary line.
-#[derive(Default)]
-struct Counts {
-    files: u64,
-    bytes: u64,
-    dirs: u64,
-    symlinks: u64,
-    hardlinks: u64,
-    /// Device nodes, fifos, sockets and other special entries left out.
-    skipped: u64,
-}
+use crate::client::RootfsCounts as Counts;
 
 struct Tree<'a> {
     root: BTreeMap<String, Node>,
@@ -487,7 +475,7 @@ fn default_name(path: &Path) -> Result<String> {
 }
 
 /// Read the directory or archive at `path` into `sink`; the root and what was imported.
-fn read_tree(sink: &mut dyn BlockSink, path: &Path) -> Result<(Imported, Counts)> {
+pub(crate) fn read_tree(sink: &mut dyn BlockSink, path: &Path) -> Result<(Imported, Counts)> {
     let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut tree = Tree::new(sink);
     if meta.is_dir() {
@@ -504,84 +492,6 @@ fn read_tree(sink: &mut dyn BlockSink, path: &Path) -> Result<(Imported, Counts)
     tree.finish()
 }
 
-/// Blocks written as the sections of a CAR body to a temporary file, each once; the header
-/// (which names the root) is put in front when the body is sent.
-struct CarBody {
-    out: BufWriter<fs::File>,
-    seen: HashSet<Cid>,
-    buf: Vec<u8>,
-}
-
-impl BlockSink for CarBody {
-    fn put(&mut self, cid: &Cid, data: &[u8], _links: &[Cid]) -> kiln_core::Result<()> {
-        if !self.seen.insert(*cid) {
-            return Ok(());
-        }
-        let cb = cid.to_bytes();
-        self.buf.clear();
-        kiln_core::pb::put_varint(&mut self.buf, (cb.len() + data.len()) as u64);
-        self.buf.extend_from_slice(&cb);
-        let io = |e| kiln_core::Error::io("writing a temporary CAR", e);
-        self.out.write_all(&self.buf).map_err(io)?;
-        self.out.write_all(data).map_err(io)
-    }
-}
-
-/// One `dag/import` answer line.
-#[derive(serde::Deserialize)]
-struct ImportLine {
-    #[serde(rename = "Root")]
-    root: Option<ImportRoot>,
-}
-
-#[derive(serde::Deserialize)]
-struct ImportRoot {
-    #[serde(rename = "Cid")]
-    cid: serde_json::Value,
-    #[serde(rename = "PinErrorMsg", default)]
-    pin_error: String,
-}
-
-/// Through the daemon: the blocks as one CAR to `dag/import`, which pins the root for the
-/// owner `rootfs` under its name in the same transaction.
-fn import_remote(d: &Daemon, path: &Path, name: &str) -> Result<(Imported, Counts)> {
-    let tmp = tempfile::tempfile().context("cannot create a temporary file")?;
-    let mut body = CarBody {
-        out: BufWriter::with_capacity(1 << 20, tmp),
-        seen: HashSet::new(),
-        buf: Vec::new(),
-    };
-    let (root, counts) = read_tree(&mut body, path)?;
-    let mut file = body
-        .out
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .context("writing a temporary CAR")?;
-    file.rewind().context("reading a temporary CAR")?;
-    let header = kiln_core::car::encode_header(&[root.cid]);
-    let mut head = Vec::with_capacity(header.len() + 4);
-    kiln_core::pb::put_varint(&mut head, header.len() as u64);
-    head.extend_from_slice(&header);
-    let car: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(head).chain(file));
-    let parts = vec![Part::File("rootfs.car".into(), car)];
-    let q = [
-        ("pin-roots", "true".to_string()),
-        ("pin-owner", kiln_build::owners::ROOTFS.to_string()),
-        ("pin-name", name.to_string()),
-    ];
-    let text = d
-        .rpc_multipart("dag/import", &q, Multipart::new(parts, Box::new(|_| {})))?
-        .text()?;
-    let lines: Vec<ImportLine> = crate::remote::parse_ndjson(&text, "dag/import")?;
-    let root_line = lines.iter().find_map(|l| l.root.as_ref());
-    match root_line {
-        Some(r) if !r.pin_error.is_empty() => bail!("pinning {}: {}", root.cid, r.pin_error),
-        Some(r) if r.cid.get("/").and_then(|c| c.as_str()) == Some(&root.cid.to_string()) => {}
-        _ => bail!("the daemon did not report pinning {}", root.cid),
-    }
-    Ok((root, counts))
-}
-
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -596,25 +506,7 @@ pub fn run(repo: &Repo, cmd: RootfsCommand) -> Result<ExitCode> {
         None => default_name(&path)?,
     };
     let pin = format!("{PIN_PREFIX}{name}");
-    let (root, counts) = match repo.target()? {
-        Target::Local(store) => {
-            let caller = super::cli_caller();
-            let mut session = kiln_node::content::session(&store, &caller)?;
-            let (root, counts) = read_tree(&mut session, &path)?;
-            let pin =
-                NewPin::new(kiln_build::owners::rootfs(), PinMode::Recursive).named(Some(&name));
-            kiln_node::content::commit(
-                session,
-                &caller,
-                kiln_node::content::import_action(&pin),
-                &[root.cid],
-                Some(&pin),
-            )
-            .context("import not committed")?;
-            (root, counts)
-        }
-        Target::Daemon(d) => import_remote(&d, &path, &name)?,
-    };
+    let (root, counts) = repo.node()?.rootfs_import(&path, &name)?;
     if counts.skipped > 0 {
         eprintln!(
             "warning: skipped {} (device nodes, fifos, sockets): a root file system holds only files, directories and symlinks",
