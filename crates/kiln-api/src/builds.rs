@@ -186,9 +186,9 @@ async fn log(State(s): State<AppState>, Path(id): Path<String>) -> Result<Respon
     let row = tokio::task::spawn_blocking(move || find_build(svc.index(), &arg)).await??;
     match row.log {
         Some(log) => {
-            let store = s.store.clone();
+            let content = kiln_node::content::reader(&s.store, &Caller::local(Via::Api))?;
             Ok(text(crate::stream::blocking_body(move |w| {
-                kiln_core::export::read_file(&store, &log, 0, None, w)
+                kiln_core::export::read_file(&content, &log, 0, None, w)
                     .map(drop)
                     .map_err(|e| format!("reading log {log} of build {}: {e}", row.id))
             })))

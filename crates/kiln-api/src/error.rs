@@ -127,10 +127,9 @@ impl From<kiln_node::Error> for ApiError {
                 ..ApiError::forbidden(message)
             },
             K::Unavailable => ApiError::unavailable(message),
-            K::NotFound => ApiError {
-                ..ApiError::internal(message)
-            },
-            K::AlreadyExists | K::Conflict | K::Internal => ApiError::internal(message),
+            K::NotFound | K::AlreadyExists | K::Conflict | K::Internal => {
+                ApiError::internal(message)
+            }
         }
     }
 }
@@ -164,6 +163,22 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({"Message": self.message, "Code": self.code, "Type": "error"});
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// The HTTP status of each of the node's error kinds, as kiln's API, the gateway and the
+/// web UI answer them (the Kubo RPC keeps kubo's table: [`ApiError`]).
+pub(crate) fn kind_status(kind: kiln_node::ErrorKind) -> StatusCode {
+    use kiln_node::ErrorKind as K;
+    match kind {
+        K::NotFound => StatusCode::NOT_FOUND,
+        K::AlreadyExists | K::Conflict => StatusCode::CONFLICT,
+        K::InvalidInput => StatusCode::BAD_REQUEST,
+        K::Forbidden => StatusCode::FORBIDDEN,
+        K::Unauthenticated => StatusCode::UNAUTHORIZED,
+        K::Quota => StatusCode::TOO_MANY_REQUESTS,
+        K::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        K::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -202,15 +217,11 @@ impl KilnError {
 
 impl From<kiln_node::Error> for KilnError {
     fn from(e: kiln_node::Error) -> Self {
-        use kiln_node::ErrorKind as K;
-        let status = match e.kind() {
-            K::NotFound => return KilnError::not_found(e.message()),
-            K::AlreadyExists | K::Conflict => StatusCode::CONFLICT,
-            _ => return KilnError(ApiError::from(e)),
-        };
+        // Kubo's body shape (with its `Code`), kiln's status.
+        let status = kind_status(e.kind());
         KilnError(ApiError {
             status,
-            ..ApiError::internal(e.message())
+            ..ApiError::from(e)
         })
     }
 }

@@ -196,6 +196,13 @@ impl From<kiln_core::Error> for GatewayError {
     }
 }
 
+/// The gateway's rendering of the node's errors: a plain-text page with the kind's status.
+impl From<kiln_node::Error> for GatewayError {
+    fn from(e: kiln_node::Error) -> Self {
+        GatewayError::new(crate::error::kind_status(e.kind()), e.message())
+    }
+}
+
 impl From<tokio::task::JoinError> for GatewayError {
     fn from(e: tokio::task::JoinError) -> Self {
         GatewayError::internal(format!("gateway task failed: {e}"))
@@ -216,7 +223,6 @@ impl IntoResponse for GatewayError {
     }
 }
 
-/// The store as a kiln-core block source.
 /// Passes the first write straight through to the body, then buffers as `inner` does: the
 /// status line, headers and CAR header leave at once instead of after a full piece.
 struct SendFirstAtOnce<'a> {
@@ -469,23 +475,23 @@ async fn answer(
             .collect(),
         filename: q.get("filename").filter(|f| !f.is_empty()).cloned(),
     };
+    // Everything below reads through the node layer's reader for the gateway's caller.
+    let content = kiln_node::content::reader(&s.store, &gateway_caller())?;
     if only_if_cached(headers) {
-        let store = s.store.clone();
+        let reader = content.clone();
         let root = req.path.root;
-        let here = tokio::task::spawn_blocking(move || store.has(&root))
-            .await?
-            .map_err(|e| GatewayError::internal(format!("store: {e}")))?;
+        let here = tokio::task::spawn_blocking(move || reader.has(&root)).await??;
         if !here {
             return Ok(StatusCode::PRECONDITION_FAILED.into_response());
         }
     }
     let negotiated = negotiate::negotiate(q, headers)?;
     let mut resp = match negotiated.format {
-        Format::Raw => trustless::raw(s, &req).await?,
-        Format::Car(params) => trustless::car(s, &req, params).await?,
-        Format::Tar => unixfs::tar(s, &req).await?,
-        Format::Codec(c) => unixfs::serve(s, &req, q, headers, Some(c)).await?,
-        Format::UnixFs => unixfs::serve(s, &req, q, headers, None).await?,
+        Format::Raw => trustless::raw(&content, &req).await?,
+        Format::Car(params) => trustless::car(&content, &req, params).await?,
+        Format::Tar => unixfs::tar(&content, &req).await?,
+        Format::Codec(c) => unixfs::serve(&content, &req, q, headers, Some(c)).await?,
+        Format::UnixFs => unixfs::serve(&content, &req, q, headers, None).await?,
     };
     let ok = resp.status().is_success();
     let h = resp.headers_mut();
@@ -520,6 +526,12 @@ async fn answer(
 }
 
 /// `Cache-Control: only-if-cached`: answer only from what is here (412 otherwise).
+/// Who reads through the gateway: anyone who can reach it (the gateway has no tokens; its
+/// listener decides who can). Today that is the local administrator's view of the store.
+fn gateway_caller() -> kiln_node::Caller {
+    kiln_node::Caller::local(kiln_node::Via::Gateway)
+}
+
 fn only_if_cached(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::CACHE_CONTROL)

@@ -507,9 +507,9 @@ async fn dag_export(State(s): State<AppState>, q: Args) -> Result<Response, ApiE
         Ok(cid)
     })
     .await?;
-    let store = s.store.clone();
+    let content = content::reader(&s.store, &rpc_caller())?;
     let mut r = blocking_body(move |w| {
-        kiln_core::car::export_dag(&store, &cid, w)
+        kiln_core::car::export_dag(&content, &cid, w)
             .map(|_| ())
             .map_err(|e| e.to_string())
     })

@@ -1,6 +1,7 @@
 //! Response bodies produced by blocking code (store reads) and streamed as they are made.
 
 use axum::body::{Body, Bytes};
+use kiln_node::content::Reader;
 use std::io::Write;
 use tokio::sync::mpsc;
 
@@ -95,15 +96,16 @@ impl std::io::Read for ChannelReader {
     }
 }
 
-/// The blocks of a store that are in its memory cache, as a [`BlockSource`]; any other
-/// block is an error, and is noted so the caller can retry against the store itself.
+/// The blocks a reader (kiln-node's) can read that are in the store's memory cache, as a
+/// [`BlockSource`]; any other block is an error, and is noted so the caller can retry
+/// against the reader itself.
 pub(crate) struct CachedOnly<'a> {
-    store: &'a kiln_store::Store,
+    store: &'a Reader,
     missed: std::cell::Cell<bool>,
 }
 
 impl<'a> CachedOnly<'a> {
-    pub(crate) fn new(store: &'a kiln_store::Store) -> Self {
+    pub(crate) fn new(store: &'a Reader) -> Self {
         CachedOnly {
             store,
             missed: std::cell::Cell::new(false),
@@ -131,12 +133,12 @@ impl kiln_core::BlockSource for CachedOnly<'_> {
     }
 }
 
-/// Run `f` over the store's blocks: first inline over the cached blocks alone (hot content
+/// Run `f` over a reader's blocks: first inline over the cached blocks alone (hot content
 /// is answered without a hop to the blocking pool), and, if that needed a block that is not
-/// in memory, again on the blocking pool against the store. `f` must not have side effects
+/// in memory, again on the blocking pool against the reader. `f` must not have side effects
 /// beyond its result, since it may run twice.
 pub(crate) async fn with_blocks<T, E, F>(
-    store: &kiln_store::Store,
+    store: &Reader,
     f: F,
 ) -> Result<Result<T, E>, tokio::task::JoinError>
 where
@@ -158,10 +160,10 @@ where
 /// Bodies up to this size whose blocks are all in memory are made inline.
 const INLINE_BODY: u64 = 256 << 10;
 
-/// A body written by `produce` from the store's blocks: made at once when it is at most
+/// A body written by `produce` from a reader's blocks: made at once when it is at most
 /// 256 KiB (`len`) and every block it needs is cached, else streamed from the blocking pool
 /// as [`blocking_body`] does.
-pub(crate) fn store_body<F>(store: &kiln_store::Store, len: u64, produce: F) -> Body
+pub(crate) fn store_body<F>(store: &Reader, len: u64, produce: F) -> Body
 where
     F: Fn(&dyn kiln_core::BlockSource, &mut dyn Write) -> Result<(), String> + Send + 'static,
 {

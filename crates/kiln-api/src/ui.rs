@@ -176,18 +176,7 @@ impl From<kiln_core::Error> for UiError {
 /// The web UI's rendering of the node's errors: a page with the status of the kind.
 impl From<kiln_node::Error> for UiError {
     fn from(e: kiln_node::Error) -> Self {
-        use kiln_node::ErrorKind as K;
-        let status = match e.kind() {
-            K::NotFound => StatusCode::NOT_FOUND,
-            K::AlreadyExists | K::Conflict => StatusCode::CONFLICT,
-            K::InvalidInput => StatusCode::BAD_REQUEST,
-            K::Forbidden => StatusCode::FORBIDDEN,
-            K::Unauthenticated => StatusCode::UNAUTHORIZED,
-            K::Quota => StatusCode::TOO_MANY_REQUESTS,
-            K::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            K::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        UiError::new(status, e.message().to_string())
+        UiError::new(crate::error::kind_status(e.kind()), e.message().to_string())
     }
 }
 
@@ -210,6 +199,21 @@ impl IntoResponse for UiError {
         let title = self.title();
         self.page(title, Nav::None, html! {})
     }
+}
+
+/// The caller of the web UI's requests: the local administrator (the UI listens where the
+/// API does).
+pub(crate) fn ui_caller() -> kiln_node::Caller {
+    kiln_node::Caller::local(kiln_node::Via::Ui)
+}
+
+/// Read content on the blocking pool, through the node layer's reader for the UI's caller.
+pub(crate) async fn reading<T: Send + 'static>(
+    s: &AppState,
+    f: impl FnOnce(&kiln_node::content::Reader) -> Result<T, UiError> + Send + 'static,
+) -> Result<T, UiError> {
+    let content = kiln_node::content::reader(&s.store, &ui_caller())?;
+    tokio::task::spawn_blocking(move || f(&content)).await?
 }
 
 /// Run store work on the blocking pool.

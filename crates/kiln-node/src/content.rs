@@ -191,6 +191,46 @@ pub fn block(store: &Store, _caller: &Caller, cid: &Cid) -> Result<Vec<u8>> {
         .ok_or_else(|| Error::not_found(format!("block {cid} not found")))
 }
 
+/// The content `caller` may read, as a block source: what the gateway serves from (files,
+/// directories, blocks and CARs are all read through it). Reading changes nothing, so the
+/// caller is authorized once, when the reader is made, and nothing is recorded; a reader
+/// adds no work per block.
+#[derive(Clone)]
+pub struct Reader {
+    store: Store,
+}
+
+/// A reader of the content `caller` may read.
+pub fn reader(store: &Store, _caller: &Caller) -> Result<Reader> {
+    Ok(Reader {
+        store: store.clone(),
+    })
+}
+
+impl Reader {
+    /// Block `cid` if it is in memory, without reading the disk.
+    pub fn get_cached(&self, cid: &Cid) -> Option<Vec<u8>> {
+        self.store.get_cached(cid)
+    }
+
+    /// Is block `cid` stored here?
+    pub fn has(&self, cid: &Cid) -> Result<bool> {
+        Ok(self.store.has(cid)?)
+    }
+
+    /// Block `cid`'s size, if it is stored (without reading it).
+    pub fn size(&self, cid: &Cid) -> Result<Option<u64>> {
+        Ok(self.store.size(cid)?)
+    }
+}
+
+impl kiln_core::BlockSource for Reader {
+    #[inline]
+    fn get(&self, cid: &Cid) -> kiln_core::Result<Option<Vec<u8>>> {
+        kiln_core::BlockSource::get(&self.store, cid)
+    }
+}
+
 /// Block `cid`'s size in bytes, for `caller`; not found if it is not stored.
 pub fn block_size(store: &Store, _caller: &Caller, cid: &Cid) -> Result<u64> {
     store

@@ -221,3 +221,34 @@ fn commands_reach_a_node_only_through_the_client_interface() {
     let http = sources(&dir.join("client"));
     assert!(!offending(&http, &["Daemon", "rpc_json", "content::commit"]).is_empty());
 }
+
+#[test]
+fn the_gateway_reads_through_the_node_layer() {
+    // Every format the gateway serves reads through kiln-node's `content::Reader`, made for
+    // the gateway's caller: the one place where reading will be authorized.
+    let api = workspace().join("crates/kiln-api/src");
+    let gateway: Vec<_> = sources(&api)
+        .into_iter()
+        .filter(|(path, _)| {
+            *path == api.join("gateway.rs") || path.starts_with(api.join("gateway"))
+        })
+        .collect();
+    assert!(
+        gateway.len() >= 4,
+        "the gateway's files moved: update this test"
+    );
+    let hits: Vec<_> = offending(&gateway, &["s.store", "kiln_store::", "Store"])
+        .into_iter()
+        .filter(|h| !h.contains("content::reader(&s.store"))
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "the gateway reads content through kiln_node::content::reader only:\n{}",
+        hits.join("\n")
+    );
+    assert_eq!(
+        offending(&gateway, &["content::reader("]).len(),
+        1,
+        "one reader per gateway request"
+    );
+}

@@ -8,7 +8,6 @@ use super::{
     GatewayError, Request, Resolved, SendFirstAtOnce, X_CONTENT_TYPE_OPTIONS, content_disposition,
     immutable_headers, resolve,
 };
-use crate::AppState;
 use crate::stream::blocking_body;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -17,6 +16,7 @@ use kiln_core::car::CarWriter;
 use kiln_core::cids::{self, ContentPath, DAG_PB, RAW};
 use kiln_core::export::{self, Node};
 use kiln_core::{BlockSource, Cid, Error};
+use kiln_node::content::Reader;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -150,10 +150,6 @@ impl CarParams {
     }
 }
 
-fn store_of(s: &AppState) -> kiln_store::Store {
-    s.store.clone()
-}
-
 /// Headers of every trustless answer: `Content-Disposition: attachment` (`?filename=` or
 /// `default`), `nosniff`, and the immutable caching headers.
 fn trustless_headers(h: &mut HeaderMap, req: &Request, default: &str, etag: &str, r: &Resolved) {
@@ -166,9 +162,9 @@ fn trustless_headers(h: &mut HeaderMap, req: &Request, default: &str, etag: &str
 }
 
 /// `format=raw`: one block.
-pub(super) async fn raw(s: &AppState, req: &Request) -> Result<Response, GatewayError> {
+pub(super) async fn raw(content: &Reader, req: &Request) -> Result<Response, GatewayError> {
     let path = req.path.clone();
-    let (resolved, data) = crate::stream::with_blocks(&s.store, move |src: &dyn BlockSource| {
+    let (resolved, data) = crate::stream::with_blocks(content, move |src: &dyn BlockSource| {
         let r = resolve(src, &path)?;
         let data = src.get(&r.cid)?.ok_or(Error::NotFound(r.cid))?;
         Ok::<_, GatewayError>((r, data))
@@ -196,11 +192,11 @@ pub(super) async fn raw(s: &AppState, req: &Request) -> Result<Response, Gateway
 
 /// `format=car`: a CARv1 stream.
 pub(super) async fn car(
-    s: &AppState,
+    content: &Reader,
     req: &Request,
     params: CarParams,
 ) -> Result<Response, GatewayError> {
-    let store = store_of(s);
+    let store = content.clone();
     let path = req.path.clone();
     // Resolve first, so a missing root or path answers 404 before any byte is sent, and a
     // byte range wholly past the end of a file 400.
@@ -229,7 +225,7 @@ pub(super) async fn car(
     let body = if req.bodiless(&etag) {
         Body::empty()
     } else {
-        let store = store_of(s);
+        let store = content.clone();
         let path = req.path.clone();
         blocking_body(move |w| {
             let mut w = SendFirstAtOnce::new(w);

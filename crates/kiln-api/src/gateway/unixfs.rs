@@ -9,14 +9,15 @@ use super::{
     GatewayError, Request, Resolved, SendFirstAtOnce, X_CONTENT_TYPE_OPTIONS, content_disposition,
     immutable_headers, percent_encode, resolve,
 };
+use crate::archive;
 use crate::stream::{blocking_body, store_body, with_blocks};
-use crate::{AppState, archive};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kiln_core::cids::{DAG_CBOR, DAG_JSON, DAG_PB, RAW};
 use kiln_core::export::{self, Entry, Node};
 use kiln_core::{BlockSource, Cid};
+use kiln_node::content::Reader;
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -43,7 +44,7 @@ enum Answer {
 /// The deserialized answer for `req`; with `want`, the block as it is if its codec is
 /// `want`'s (406 otherwise; a UnixFS file asked for as `json` is served as a file).
 pub(super) async fn serve(
-    s: &AppState,
+    content: &Reader,
     req: &Request,
     q: &HashMap<String, String>,
     headers: &HeaderMap,
@@ -51,7 +52,7 @@ pub(super) async fn serve(
 ) -> Result<Response, GatewayError> {
     let path = req.path.clone();
     let trailing_slash = req.trailing_slash;
-    let (resolved, answer) = with_blocks(&s.store, move |src: &dyn BlockSource| {
+    let (resolved, answer) = with_blocks(content, move |src: &dyn BlockSource| {
         let r = resolve(src, &path)?;
         let codec = r.cid.codec();
         if let Some(w) = want {
@@ -143,7 +144,7 @@ pub(super) async fn serve(
             size,
             name,
             head,
-        } => file(s, req, q, headers, &resolved, cid, size, name, &head),
+        } => file(content, req, q, headers, &resolved, cid, size, name, &head),
         Answer::Listing(entries) => {
             let html = listing(req, &resolved, &entries);
             let len = html.len();
@@ -189,8 +190,8 @@ fn dir_index_etag(cid: &Cid) -> String {
 /// `format=tar`: the UnixFS tree at the path as a tar stream, under the path's last
 /// segment (or the CID). A hostile entry name met on the way aborts the stream (the client
 /// sees a broken download, never a path outside its directory).
-pub(super) async fn tar(s: &AppState, req: &Request) -> Result<Response, GatewayError> {
-    let store = s.store.clone();
+pub(super) async fn tar(content: &Reader, req: &Request) -> Result<Response, GatewayError> {
+    let store = content.clone();
     let path = req.path.clone();
     let resolved = tokio::task::spawn_blocking(move || {
         let src: &dyn BlockSource = &store;
@@ -230,7 +231,7 @@ pub(super) async fn tar(s: &AppState, req: &Request) -> Result<Response, Gateway
     let body = if req.bodiless(&etag) {
         Body::empty()
     } else {
-        let store = s.store.clone();
+        let store = content.clone();
         blocking_body(move |w| {
             let mut w = SendFirstAtOnce::new(w);
             archive::write_tar(&store, &cid, &name, &mut w)
@@ -405,7 +406,7 @@ impl Multipart {
 
 #[allow(clippy::too_many_arguments)]
 fn file(
-    s: &AppState,
+    content: &Reader,
     req: &Request,
     q: &HashMap<String, String>,
     headers: &HeaderMap,
@@ -447,7 +448,7 @@ fn file(
             .as_ref()
             .map(|m| (m.heads.clone(), m.tail.clone()));
         let parts = parts.clone();
-        store_body(&s.store, len, move |src, w| {
+        store_body(content, len, move |src, w| {
             let mut w = SendFirstAtOnce::new(w);
             let read = |w: &mut dyn Write, (a, b): (u64, u64)| {
                 export::read_file(src, &cid, a, Some(b - a), w)

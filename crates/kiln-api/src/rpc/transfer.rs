@@ -36,8 +36,9 @@ pub async fn get(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
     } else {
         cid.to_string()
     };
-    let store = s.store.clone();
-    let mut r = blocking_body(move |w| archive::write_tar(&store, &cid, &name, w)).into_response();
+    let content = kiln_node::content::reader(&s.store, &super::rpc_caller())?;
+    let mut r =
+        blocking_body(move |w| archive::write_tar(&content, &cid, &name, w)).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-tar"),

@@ -5,6 +5,7 @@
 
 use super::{
     Nav, Paging, UiError, blocking, browse_href, download_href, human_bytes, layout, param,
+    reading, ui_caller,
 };
 use crate::AppState;
 use crate::gateway::content_disposition;
@@ -16,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use kiln_core::cids::{ContentPath, RAW};
 use kiln_core::export::{self, Entry, Node};
 use kiln_core::{BlockSource, Cid};
-use kiln_store::Store;
+use kiln_node::content::Reader;
 use maud::{Markup, html};
 
 /// Directory entries per page.
@@ -84,14 +85,14 @@ pub(super) async fn page(
 ) -> Response {
     let input = param(&q, "path").unwrap_or("").trim().to_string();
     if input.is_empty() {
-        return match blocking(&s, |st| Ok(st.pins()?)).await {
+        return match blocking(&s, |st| Ok(kiln_node::pins::list(st, &ui_caller())?)).await {
             Ok(pins) => start_page(&pins).into_response(),
             Err(e) => e.page("Browse", Nav::Browse, form("")),
         };
     }
     let shown = {
         let input = input.clone();
-        blocking(&s, move |st| look(st, &input, &q)).await
+        reading(&s, move |content| look(content, &input, &q)).await
     };
     match shown {
         Ok(shown) => render(&shown).into_response(),
@@ -125,7 +126,7 @@ fn start_page(pins: &[kiln_store::Pin]) -> Markup {
     )
 }
 
-fn look(st: &Store, input: &str, q: &[(String, String)]) -> Result<Shown, UiError> {
+fn look(st: &Reader, input: &str, q: &[(String, String)]) -> Result<Shown, UiError> {
     let path = ContentPath::parse(input)?;
     let src: &dyn BlockSource = st;
     let cid = export::resolve(src, &path)?;
@@ -174,7 +175,7 @@ fn look(st: &Store, input: &str, q: &[(String, String)]) -> Result<Shown, UiErro
 
 /// Describe one entry. A child that is absent (a partial DAG) or undecodable is listed as
 /// such instead of failing the whole listing; only store failures end the page.
-fn row(st: &Store, dir: &ContentPath, e: &Entry) -> Result<Row, UiError> {
+fn row(st: &Reader, dir: &ContentPath, e: &Entry) -> Result<Row, UiError> {
     let (kind, size) = if e.cid.codec() == RAW {
         // A raw block is a file of its own length: no need to read it.
         match st.size(&e.cid)? {
@@ -381,7 +382,7 @@ pub(super) async fn download(
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
     let input = param(&q, "path").unwrap_or("").trim().to_string();
-    let found = blocking(&s, move |st| {
+    let found = reading(&s, move |st| {
         let path = ContentPath::parse(&input)?;
         let cid = export::resolve(st, &path)?;
         match export::stat(st, &cid)? {
@@ -401,9 +402,12 @@ pub(super) async fn download(
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    let store = s.store.clone();
+    let content = match kiln_node::content::reader(&s.store, &ui_caller()) {
+        Ok(c) => c,
+        Err(e) => return UiError::from(e).into_response(),
+    };
     let body = blocking_body(move |w| {
-        export::read_file(&store, &cid, 0, None, w)
+        export::read_file(&content, &cid, 0, None, w)
             .map(|_| ())
             .map_err(|e| e.to_string())
     });

@@ -597,10 +597,10 @@ async fn build_page(s: &AppState, v: &BuildView) -> Response {
     };
     let log = match &b.log {
         Some(cid) => {
-            let store = s.store.clone();
+            let content = kiln_node::content::reader(&s.store, &crate::ui::ui_caller()).ok();
             let cid = kiln_core::cids::parse_cid(cid).ok();
             tokio::task::spawn_blocking(move || -> Option<(String, bool)> {
-                let cid = cid?;
+                let (cid, store) = (cid?, content?);
                 let size = match kiln_core::export::stat(&store, &cid).ok()? {
                     kiln_core::export::Node::File { size } => size,
                     _ => return None,

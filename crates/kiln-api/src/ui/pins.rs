@@ -6,7 +6,8 @@
 //! set one).
 
 use super::{
-    Nav, Paging, SameOrigin, UiError, blocking, browse_href, human_bytes, layout, param, utc,
+    Nav, Paging, SameOrigin, UiError, blocking, browse_href, human_bytes, layout, param, ui_caller,
+    utc,
 };
 use crate::AppState;
 use axum::Form;
@@ -231,11 +232,6 @@ pub(super) async fn add(
         Ok(cid) => Redirect::to(&format!("/ui/pins?added={cid}")).into_response(),
         Err(e) => failed(&s, e, &prefill).await,
     }
-}
-
-/// The caller of a web UI request: the local administrator (the UI is on loopback).
-fn ui_caller() -> kiln_node::Caller {
-    kiln_node::Caller::local(kiln_node::Via::Ui)
 }
 
 fn check_name(name: &str) -> Result<(), UiError> {

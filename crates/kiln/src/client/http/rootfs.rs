@@ -3,37 +3,10 @@
 //! its name in the same transaction.
 
 use crate::client::RootfsCounts;
-use crate::remote::{Daemon, Multipart, Part};
-use anyhow::{Context, Result, bail};
+use crate::remote::{CarFile, Daemon, Multipart, Part};
+use anyhow::{Result, bail};
 use kiln_core::import::Imported;
-use kiln_core::{BlockSink, Cid};
-use std::collections::HashSet;
-use std::fs;
-use std::io::{BufWriter, Read, Seek, Write};
 use std::path::Path;
-
-/// Blocks written as the sections of a CAR body to a temporary file, each once; the header
-/// (which names the root) is put in front when the body is sent.
-struct CarBody {
-    out: BufWriter<fs::File>,
-    seen: HashSet<Cid>,
-    buf: Vec<u8>,
-}
-
-impl BlockSink for CarBody {
-    fn put(&mut self, cid: &Cid, data: &[u8], _links: &[Cid]) -> kiln_core::Result<()> {
-        if !self.seen.insert(*cid) {
-            return Ok(());
-        }
-        let cb = cid.to_bytes();
-        self.buf.clear();
-        kiln_core::pb::put_varint(&mut self.buf, (cb.len() + data.len()) as u64);
-        self.buf.extend_from_slice(&cb);
-        let io = |e| kiln_core::Error::io("writing a temporary CAR", e);
-        self.out.write_all(&self.buf).map_err(io)?;
-        self.out.write_all(data).map_err(io)
-    }
-}
 
 /// One `dag/import` answer line.
 #[derive(serde::Deserialize)]
@@ -53,24 +26,9 @@ struct ImportRoot {
 /// Through the daemon: the blocks as one CAR to `dag/import`, which pins the root for the
 /// owner `rootfs` under its name in the same transaction.
 pub(super) fn import(d: &Daemon, path: &Path, name: &str) -> Result<(Imported, RootfsCounts)> {
-    let tmp = tempfile::tempfile().context("cannot create a temporary file")?;
-    let mut body = CarBody {
-        out: BufWriter::with_capacity(1 << 20, tmp),
-        seen: HashSet::new(),
-        buf: Vec::new(),
-    };
+    let mut body = CarFile::new()?;
     let (root, counts) = crate::cmd::rootfs::read_tree(&mut body, path)?;
-    let mut file = body
-        .out
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .context("writing a temporary CAR")?;
-    file.rewind().context("reading a temporary CAR")?;
-    let header = kiln_core::car::encode_header(&[root.cid]);
-    let mut head = Vec::with_capacity(header.len() + 4);
-    kiln_core::pb::put_varint(&mut head, header.len() as u64);
-    head.extend_from_slice(&header);
-    let car: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(head).chain(file));
+    let car = body.finish(&root.cid)?;
     let parts = vec![Part::File("rootfs.car".into(), car)];
     let q = [
         ("pin-roots", "true".to_string()),
