@@ -39,6 +39,12 @@ pub enum Error {
     /// The system's random source failed.
     #[error("no randomness available: {0}")]
     Random(String),
+    /// A key file is already there and was not to be replaced.
+    #[error("{0} already exists")]
+    Exists(String),
+    /// Text that is not an ed25519 private key in PKCS#8 PEM.
+    #[error("not an ed25519 private key in PKCS#8 PEM: {0}")]
+    BadPem(String),
 }
 
 /// Result alias of this crate.
@@ -50,6 +56,17 @@ const ED25519_PUB: [u8; 2] = [0xed, 0x01];
 const LIBP2P_ED25519_PREFIX: [u8; 4] = [0x08, 0x01, 0x12, 0x20];
 /// Header of a key file: a tag, then the 32-byte secret seed.
 const KEY_FILE_TAG: &[u8] = b"kiln-ed25519-v1\n";
+
+/// How a key file is put in place.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Only where there is none: an existing file is an error.
+    New,
+    /// Only where there is none; another process's file, written meanwhile, wins.
+    Race,
+    /// In place of any file there.
+    Replace,
+}
 
 /// An ed25519 signing key: a node's or a person's identity.
 pub struct NodeKey {
@@ -79,7 +96,7 @@ impl NodeKey {
             Ok(bytes) => Ok((Self::from_file_bytes(&bytes, path)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate()?;
-                key.write_new(path)?;
+                key.write_new(path, Place::Race)?;
                 // Another process may have won the race: the file on disk is the identity.
                 let bytes = std::fs::read(path)
                     .map_err(|e| io(format!("reading {}", path.display()), e))?;
@@ -87,6 +104,52 @@ impl NodeKey {
             }
             Err(e) => Err(io(format!("reading {}", path.display()), e)),
         }
+    }
+
+    /// Load the key file at `path` (an I/O error of kind `NotFound` if there is none).
+    pub fn load(path: &Path) -> Result<NodeKey> {
+        let bytes =
+            std::fs::read(path).map_err(|e| io(format!("reading {}", path.display()), e))?;
+        Self::from_file_bytes(&bytes, path)
+    }
+
+    /// Write this key to `path` as a new key file (mode 0600, written in full before it
+    /// appears); [`Error::Exists`] if there is one already, which is left as it was.
+    pub fn create(&self, path: &Path) -> Result<()> {
+        self.write_new(path, Place::New)
+    }
+
+    /// Write this key to `path`, replacing the key file there in one rename.
+    pub fn replace(&self, path: &Path) -> Result<()> {
+        self.write_new(path, Place::Replace)
+    }
+
+    /// The private key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), as `openssl` and most
+    /// tools read it. This is the secret: never log it.
+    pub fn to_pkcs8_pem(&self) -> Result<String> {
+        use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+        use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes};
+        // Version 1 (the seed alone), as openssl writes it: OpenSSL 3.0 refuses version 2,
+        // which also carries the public key.
+        let v1 = KeypairBytes {
+            secret_key: self.key.to_bytes(),
+            public_key: None,
+        };
+        let pem = v1
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| Error::BadPem(e.to_string()))?;
+        Ok(pem.as_str().to_string())
+    }
+
+    /// A key from PKCS#8 PEM text (as [`NodeKey::to_pkcs8_pem`] and
+    /// `openssl genpkey -algorithm ed25519` write it).
+    pub fn from_pkcs8_pem(pem: &str) -> Result<NodeKey> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        let key = SigningKey::from_pkcs8_pem(pem.trim()).map_err(|e| {
+            // The decoder's message names what it expected; never the text itself.
+            Error::BadPem(e.to_string())
+        })?;
+        Ok(NodeKey { key })
     }
 
     fn from_file_bytes(bytes: &[u8], path: &Path) -> Result<NodeKey> {
@@ -101,7 +164,7 @@ impl NodeKey {
         })
     }
 
-    fn write_new(&self, path: &Path) -> Result<()> {
+    fn write_new(&self, path: &Path, place: Place) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = path.parent().unwrap_or(Path::new("."));
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -117,13 +180,25 @@ impl NodeKey {
         f.write_all(&body)
             .and_then(|()| f.sync_all())
             .map_err(|e| io(ctx("writing"), e))?;
-        // Hard-link into place: fails if a key already exists, never replaces one.
-        let linked = std::fs::hard_link(&tmp, path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io(format!("creating {}", path.display()), e)),
+        drop(f);
+        if place == Place::Replace {
+            std::fs::rename(&tmp, path).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                io(format!("replacing {}", path.display()), e)
+            })?;
+        } else {
+            // Hard-link into place: fails if a key already exists, never replaces one.
+            let linked = std::fs::hard_link(&tmp, path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if place == Place::New {
+                        return Err(Error::Exists(path.display().to_string()));
+                    }
+                }
+                Err(e) => return Err(io(format!("creating {}", path.display()), e)),
+            }
         }
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
@@ -266,5 +341,38 @@ mod tests {
             NodeKey::load_or_create(&path),
             Err(Error::BadKeyFile(_))
         ));
+    }
+
+    #[test]
+    fn pkcs8_pem_round_trips_and_refuses_what_is_not_a_key() {
+        let key = NodeKey::generate().unwrap();
+        let pem = key.to_pkcs8_pem().unwrap();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{pem}");
+        assert_eq!(NodeKey::from_pkcs8_pem(&pem).unwrap().did(), key.did());
+        for bad in [
+            "",
+            "hello",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        ] {
+            let e = NodeKey::from_pkcs8_pem(bad).unwrap_err();
+            assert!(matches!(e, Error::BadPem(_)), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn create_never_replaces_and_replace_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id.key");
+        let (a, b) = (NodeKey::generate().unwrap(), NodeKey::generate().unwrap());
+        a.create(&path).unwrap();
+        assert!(matches!(b.create(&path), Err(Error::Exists(_))));
+        assert_eq!(NodeKey::load(&path).unwrap().did(), a.did());
+        b.replace(&path).unwrap();
+        assert_eq!(NodeKey::load(&path).unwrap().did(), b.did());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Nothing left beside it.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

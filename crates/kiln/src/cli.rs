@@ -34,6 +34,9 @@ pub enum Command {
     Init,
     /// Show the node's identity: peer ID, did:key, public key, version (JSON like `ipfs id`).
     Id,
+    /// Your own identity: an ed25519 key written as a did:key, kept apart from any node's key.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
     /// Run the node: Kubo RPC, kiln's API and the web UI on `--api`, the gateway on `--gateway`.
     ///
     /// Binds 127.0.0.1 by default (API and web UI 5001, gateway 8080). Port 0 picks a free
@@ -138,6 +141,44 @@ pub enum Command {
 pub struct SchedulesArgs {
     #[command(subcommand)]
     pub command: Option<SchedulesCommand>,
+}
+
+/// `kiln identity`.
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Create your identity and print its did:key.
+    ///
+    /// Kept in `$KILN_IDENTITY`, else `$XDG_CONFIG_HOME/kiln/identity.key`, else
+    /// `~/.config/kiln/identity.key` (mode 0600, in a directory of mode 0700), never in a
+    /// repository.
+    New {
+        /// Replace the identity there is (lost unless exported first).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print your identity's did:key.
+    Show {
+        /// As JSON: the did, the public key (hex) and where it is kept.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write your private key as PKCS#8 PEM (what `openssl pkey` reads).
+    Export {
+        /// A new file (mode 0600) to write; without it, standard output, unless it is a
+        /// terminal.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Make the ed25519 private key in FILE (PKCS#8 PEM, `-` for standard input) your
+    /// identity.
+    Import {
+        /// The key file (as `kiln identity export` or `openssl genpkey -algorithm ed25519`
+        /// write it).
+        file: PathBuf,
+        /// Replace the identity there is (lost unless exported first).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ mod daemon;
 mod dag;
 mod events;
 mod files;
+mod identity;
 mod pin;
 mod repo;
 pub(crate) mod rootfs;
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init => repo::init(repo.home()),
         Command::Id => repo::id(&repo),
+        Command::Identity(c) => identity::run(c),
         Command::Daemon(a) => daemon::run(repo.home(), a),
         Command::Add(a) => add::run(&repo, a),
         Command::Cat(a) => files::cat(&repo, a),

@@ -32,6 +32,9 @@ impl Repo {
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
         c.env("KILN_HOME", self.home());
+        // The user's own configuration (their identity) stays inside the test too.
+        c.env("XDG_CONFIG_HOME", self.path("config"));
+        c.env_remove("KILN_IDENTITY");
         c
     }
 
