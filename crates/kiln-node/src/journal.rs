@@ -43,6 +43,14 @@ pub mod action {
     pub const SCHEDULE_REMOVED: &str = "schedule removed";
     /// A schedule looked at its source (and built if it changed).
     pub const SCHEDULE_CHECKED: &str = "schedule checked";
+    /// A user added to the node.
+    pub const USER_ADD: &str = "user add";
+    /// A user removed.
+    pub const USER_RM: &str = "user rm";
+    /// A role given to a user in a namespace.
+    pub const ROLE_GRANT: &str = "role grant";
+    /// A user's role in a namespace taken away.
+    pub const ROLE_REVOKE: &str = "role revoke";
 }
 
 /// The entry for `caller` doing `action` to `target`, successful until told otherwise.

@@ -33,6 +33,7 @@ pub mod journal;
 pub mod pins;
 pub mod supervisor;
 pub mod text;
+pub mod users;
 pub mod view;
 
 pub use caller::{Caller, Via, Who};

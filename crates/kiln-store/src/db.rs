@@ -135,6 +135,24 @@ CREATE INDEX events_at ON events(at);
 UPDATE state SET schema = 3 WHERE id = 1;
 "#;
 
+/// Version 4: the node's users (identities, as `did:key`) and the role each holds per
+/// namespace (`*`: every namespace).
+const V4: &str = r#"
+CREATE TABLE users(
+    did TEXT PRIMARY KEY,
+    name TEXT,
+    added INTEGER NOT NULL,
+    added_by TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE grants(
+    did TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    role TEXT NOT NULL,
+    PRIMARY KEY(did, namespace)
+) WITHOUT ROWID;
+UPDATE state SET schema = 4 WHERE id = 1;
+"#;
+
 /// Every version of `store.db`, oldest first (see [`crate::schema`]).
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -151,6 +169,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 3,
         what: "the event journal",
         sql: V3,
+    },
+    Migration {
+        to: 4,
+        what: "users and their roles",
+        sql: V4,
     },
 ];
 

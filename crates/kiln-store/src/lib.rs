@@ -52,6 +52,7 @@ mod pins;
 pub mod schema;
 mod session;
 mod store;
+pub mod users;
 mod verify;
 
 use std::fmt;

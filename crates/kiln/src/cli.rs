@@ -37,6 +37,15 @@ pub enum Command {
     /// Your own identity: an ed25519 key written as a did:key, kept apart from any node's key.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// The identities this node knows, and the role each holds per namespace.
+    ///
+    /// Roles, most first: admin (everything, users included), maintainer (build, which
+    /// runs code on the node, and publish), writer (add, pin), reader. A role is held in a
+    /// namespace (which scopes pins, schedules, names and packages) or, without
+    /// `--namespace`, in every namespace (`*`). Managed on the repository itself, whether or
+    /// not a daemon runs on it.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Run the node: Kubo RPC, kiln's API and the web UI on `--api`, the gateway on `--gateway`.
     ///
     /// Binds 127.0.0.1 by default (API and web UI 5001, gateway 8080). Port 0 picks a free
@@ -141,6 +150,54 @@ pub enum Command {
 pub struct SchedulesArgs {
     #[command(subcommand)]
     pub command: Option<SchedulesCommand>,
+}
+
+/// `kiln user`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (an ed25519 did:key), optionally with a role.
+    Add {
+        /// The user's identity (`kiln identity show` prints one's own).
+        did: String,
+        /// A name for people to read.
+        #[arg(long)]
+        name: Option<String>,
+        /// A role to give it: admin, maintainer, writer or reader.
+        #[arg(long)]
+        role: Option<String>,
+        /// Where the role holds (default: every namespace).
+        #[arg(long, requires = "role")]
+        namespace: Option<String>,
+    },
+    /// Remove a user and every role it holds.
+    Rm {
+        /// The user's identity.
+        did: String,
+    },
+    /// List users: `DID ROLE@NAMESPACE,… [NAME]`.
+    Ls {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a user a role (in place of the one it had there).
+    Grant {
+        /// The user's identity.
+        did: String,
+        /// admin, maintainer, writer or reader.
+        role: String,
+        /// Where the role holds (default: every namespace).
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// Take a user's role in a namespace away.
+    Revoke {
+        /// The user's identity.
+        did: String,
+        /// The namespace (default: every namespace, `*`).
+        #[arg(long)]
+        namespace: Option<String>,
+    },
 }
 
 /// `kiln identity`.

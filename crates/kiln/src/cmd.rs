@@ -13,6 +13,7 @@ mod identity;
 mod pin;
 mod repo;
 pub(crate) mod rootfs;
+mod user;
 
 use crate::cli::{Cli, Command, RepoCommand};
 use crate::remote::Daemon;
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init => repo::init(repo.home()),
         Command::Id => repo::id(&repo),
         Command::Identity(c) => identity::run(c),
+        Command::User(c) => user::run(&repo, c),
         Command::Daemon(a) => daemon::run(repo.home(), a),
         Command::Add(a) => add::run(&repo, a),
         Command::Cat(a) => files::cat(&repo, a),

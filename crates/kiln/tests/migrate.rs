@@ -12,6 +12,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+/// The newest schema version of `store.db`, which every migration ends at.
+const NEWEST: i64 = 4;
+
+#[test]
+fn the_newest_version_here_is_the_stores() {
+    assert_eq!(NEWEST, kiln_store::schema::newest_store_version());
+}
+
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/repo-0.1.0-schema1"
@@ -119,12 +127,14 @@ fn a_repository_from_kiln_0_1_0_opens_migrated_with_nothing_lost() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let said = String::from_utf8_lossy(&o.stderr);
     assert!(
-        said.contains("from schema version 1 to 3 (written by an earlier kiln)"),
+        said.contains(&format!(
+            "from schema version 1 to {NEWEST} (written by an earlier kiln)"
+        )),
         "{said}"
     );
     let listed = String::from_utf8(o.stdout).unwrap();
     let (uv, schema, owners, _) = schema_of(&db);
-    assert_eq!((uv, schema, owners), (3, 3, true));
+    assert_eq!((uv, schema, owners), (NEWEST, NEWEST, true));
     let again = r.run(&["pin", "ls"]);
     assert!(String::from_utf8_lossy(&again.stderr).is_empty());
     assert_eq!(String::from_utf8(again.stdout).unwrap(), listed);
@@ -216,8 +226,9 @@ fn a_repository_from_a_newer_kiln_is_refused() {
         .unwrap();
     let e = r.fails(&["pin", "ls"]);
     assert!(
-        e.contains("has schema version 99, newer than this kiln knows (3)")
-            && e.contains("written by a newer kiln"),
+        e.contains(&format!(
+            "has schema version 99, newer than this kiln knows ({NEWEST})"
+        )) && e.contains("written by a newer kiln"),
         "{e}"
     );
     assert_eq!(schema_of(&db).0, 99);
@@ -279,7 +290,10 @@ fn kill_9_during_a_migration_leaves_the_old_schema_or_the_new() {
     let t = Instant::now();
     assert!(migrate(&home).wait().unwrap().success());
     let whole = t.elapsed();
-    assert_eq!(schema_of(&home.join("store.db")), (3, 3, true, total));
+    assert_eq!(
+        schema_of(&home.join("store.db")),
+        (NEWEST, NEWEST, true, total)
+    );
 
     let (mut old, mut new) = (0, 0);
     for round in 0..14u32 {
@@ -302,7 +316,7 @@ fn kill_9_during_a_migration_leaves_the_old_schema_or_the_new() {
                 assert_eq!(n, total, "round {round}: pins lost");
                 old += 1;
             }
-            (3, 3, true, n) => {
+            (v, s, true, n) if v == NEWEST && s == NEWEST => {
                 assert_eq!(n, total, "round {round}: pins lost");
                 new += 1;
             }
@@ -310,7 +324,10 @@ fn kill_9_during_a_migration_leaves_the_old_schema_or_the_new() {
         }
         // The next kiln completes it.
         assert!(migrate(&home).wait().unwrap().success(), "round {round}");
-        assert_eq!(schema_of(&home.join("store.db")), (3, 3, true, total));
+        assert_eq!(
+            schema_of(&home.join("store.db")),
+            (NEWEST, NEWEST, true, total)
+        );
     }
     eprintln!(
         "a migration of {total} pins took {whole:?}; killed before it committed {old} times, after {new}"

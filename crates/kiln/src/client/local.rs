@@ -61,6 +61,61 @@ impl Local {
     }
 }
 
+/// The node's users: managed on the repository itself (see `cmd/user.rs`).
+impl Local {
+    /// Every user, with their roles.
+    pub fn users(&self) -> Result<Vec<kiln_store::users::User>> {
+        Ok(kiln_node::users::list(&self.store, &self.caller())?)
+    }
+
+    /// Add a user, optionally with a role in a namespace.
+    pub fn user_add(
+        &self,
+        did: &str,
+        name: Option<&str>,
+        role: Option<(kiln_node::users::Role, &str)>,
+    ) -> Result<kiln_store::users::User> {
+        Ok(kiln_node::users::add(
+            &self.store,
+            &self.caller(),
+            did,
+            name,
+            role,
+        )?)
+    }
+
+    /// Remove a user and its roles.
+    pub fn user_rm(&self, did: &str) -> Result<()> {
+        Ok(kiln_node::users::remove(&self.store, &self.caller(), did)?)
+    }
+
+    /// Give a user a role in a namespace: the role it had there.
+    pub fn user_grant(
+        &self,
+        did: &str,
+        role: kiln_node::users::Role,
+        namespace: &str,
+    ) -> Result<Option<String>> {
+        Ok(kiln_node::users::grant(
+            &self.store,
+            &self.caller(),
+            did,
+            role,
+            namespace,
+        )?)
+    }
+
+    /// Take a user's role in a namespace away: the role it had.
+    pub fn user_revoke(&self, did: &str, namespace: &str) -> Result<String> {
+        Ok(kiln_node::users::revoke(
+            &self.store,
+            &self.caller(),
+            did,
+            namespace,
+        )?)
+    }
+}
+
 impl Node for Local {
     fn addresses(&self) -> Result<Vec<String>> {
         Ok(Vec::new())

@@ -7,11 +7,17 @@ use std::process::ExitCode;
 
 pub fn init(home: &Path) -> Result<ExitCode> {
     let existed = home.join("store.db").exists();
-    crate::repo::open(home)?;
+    let local = crate::client::Local::open(home)?;
     if existed {
         println!("kiln repository already initialized at {}", home.display());
-    } else {
-        println!("initialized kiln repository at {}", home.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("initialized kiln repository at {}", home.display());
+    // The identity that initialises a node is its first admin.
+    if let Some((me, _)) = super::identity::load()? {
+        use kiln_node::users::{ALL, Role};
+        local.user_add(&me.did(), None, Some((Role::Admin, ALL)))?;
+        println!("your identity {} is its first administrator", me.did());
     }
     Ok(ExitCode::SUCCESS)
 }
