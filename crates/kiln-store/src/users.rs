@@ -68,9 +68,29 @@ impl Store {
         Ok(users)
     }
 
-    /// The user `did`, if the node knows it.
+    /// The user `did`, if the node knows it (read by its key, not from the whole registry).
     pub fn user(&self, did: &str) -> Result<Option<User>> {
-        Ok(self.users()?.into_iter().find(|u| u.did == did))
+        let conn = self.inner.conn()?;
+        let Some(mut user) = conn
+            .prepare_cached("SELECT did, name, added, added_by FROM users WHERE did = ?1")?
+            .query_row(params![did], |r| {
+                Ok(User {
+                    did: r.get(0)?,
+                    name: r.get(1)?,
+                    added_ms: r.get(2)?,
+                    added_by: r.get(3)?,
+                    grants: Vec::new(),
+                })
+            })
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        user.grants = conn
+            .prepare_cached("SELECT namespace, role FROM grants WHERE did = ?1 ORDER BY namespace")?
+            .query_map(params![did], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(user))
     }
 
     /// Add user `did`; false (and nothing recorded) if the node knows it already.
