@@ -61,7 +61,7 @@ export class Kiln {
 // Starts `kiln daemon` on ephemeral ports for the repository `home`; resolves once it
 // prints `Daemon is ready`, with the child and the API and gateway URLs.
 export async function startDaemon (home) {
-  const child = spawn(KILN_BIN, ['daemon', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0'], {
+  const child = spawn(KILN_BIN, ['daemon', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--open-loopback'], {
     env: { ...process.env, KILN_HOME: home },
     stdio: ['ignore', 'pipe', 'inherit']
   })

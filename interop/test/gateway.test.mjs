@@ -43,7 +43,7 @@ before(async () => {
   fs.writeFileSync(path.join(dupTree, 'zeros.bin'), Buffer.alloc(3 * 1024 * 1024))
   fs.writeFileSync(path.join(dupTree, 'hello.txt'), 'hello dups\n')
   dupRoot = kiln.addQ(['-r', dupTree])
-  const child = spawn(KILN_BIN, ['daemon', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0'], {
+  const child = spawn(KILN_BIN, ['daemon', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--open-loopback'], {
     env: { ...process.env, KILN_HOME: kiln.home },
     stdio: ['ignore', 'pipe', 'inherit']
   })

@@ -2,6 +2,7 @@
 //! engine — submissions, their admission, events and the scheduler — is
 //! `kiln_node::builds`; these handlers parse, call it off the async runtime, and render.
 
+use crate::auth::ApiCaller;
 use crate::types::{BuildList, BuildRequest, BuildView};
 use crate::{AppState, KilnError};
 use axum::body::Body;
@@ -11,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::StreamExt;
+use kiln_node::Caller;
+use kiln_node::auth::{DEFAULT_NAMESPACE, Op, authorize};
 use kiln_node::builds::{Followed, Submission, find_build, gone, no_log, submission_number};
-use kiln_node::{Caller, Via};
 use kiln_wire::{BuildEvent, PruneRequest, PruneView};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -66,7 +68,13 @@ pub(crate) async fn start(
         .map_err(KilnError::from)
 }
 
-async fn submit(State(s): State<AppState>, body: Body) -> Result<Response, KilnError> {
+async fn submit(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    body: Body,
+) -> Result<Response, KilnError> {
+    // Refused before the body is read.
+    authorize(&caller, Op::Build, DEFAULT_NAMESPACE)?;
     let bytes = axum::body::to_bytes(body, MAX_REQUEST).await.map_err(|e| {
         KilnError::payload_too_large(format!(
             "a build request is at most {MAX_REQUEST} bytes of JSON: {e}"
@@ -74,7 +82,7 @@ async fn submit(State(s): State<AppState>, body: Body) -> Result<Response, KilnE
     })?;
     let req: BuildRequest = serde_json::from_slice(&bytes)
         .map_err(|e| KilnError::bad_request(format!("bad build request: {e}")))?;
-    let sub = start(&s, Caller::local(Via::Api), req).await?;
+    let sub = start(&s, caller, req).await?;
     let view = sub.view();
     tracing::info!(build = %view.id, kind = %view.kind, "build submitted");
     let location = format!("{}/builds/{}", crate::types::PREFIX, view.id);
@@ -93,13 +101,14 @@ struct ListQuery {
 
 async fn list(
     State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<BuildList>, KilnError> {
     let Query(q) = q.map_err(|e| KilnError::bad_request(e.body_text()))?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     let svc = s.builds.clone();
     Ok(Json(
-        tokio::task::spawn_blocking(move || svc.list(limit)).await??,
+        tokio::task::spawn_blocking(move || svc.list(&caller, limit)).await??,
     ))
 }
 
@@ -108,42 +117,60 @@ const MAX_PRUNE_REQUEST: usize = 4 << 10;
 
 /// `POST /builds/prune`: remove old builds from the history (`{"keep": N}`,
 /// `{"older_than_s": S}`, or both); their records and logs are no longer kept.
-async fn prune(State(s): State<AppState>, body: Body) -> Result<Json<PruneView>, KilnError> {
+async fn prune(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    body: Body,
+) -> Result<Json<PruneView>, KilnError> {
+    authorize(&caller, Op::Admin, kiln_node::users::ALL)?;
     let bytes = axum::body::to_bytes(body, MAX_PRUNE_REQUEST)
         .await
         .map_err(|e| KilnError::payload_too_large(format!("a prune request is small JSON: {e}")))?;
     let req: PruneRequest = serde_json::from_slice(&bytes)
         .map_err(|e| KilnError::bad_request(format!("bad prune request: {e}")))?;
     let svc = s.builds.clone();
-    let done =
-        tokio::task::spawn_blocking(move || svc.prune(&Caller::local(Via::Api), &req)).await??;
+    let done = tokio::task::spawn_blocking(move || svc.prune(&caller, &req)).await??;
     Ok(Json(done))
 }
 
 /// A build of the history with its record's content.
-pub(crate) async fn build_view(s: &AppState, id: &str) -> Result<BuildView, KilnError> {
+pub(crate) async fn build_view(
+    s: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<BuildView, KilnError> {
     let svc = s.builds.clone();
     let arg = id.to_string();
-    tokio::task::spawn_blocking(move || svc.build_view(&arg))
+    let caller = caller.clone();
+    tokio::task::spawn_blocking(move || svc.build_view(&caller, &arg))
         .await?
         .map_err(KilnError::from)
 }
 
-async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, KilnError> {
+async fn show(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, KilnError> {
+    authorize(&caller, Op::Read, DEFAULT_NAMESPACE)?;
     if let Some(n) = submission_number(&id) {
         return match s.builds.submission(n) {
             Some(sub) => Ok(Json(sub.view()).into_response()),
             None => Err(KilnError::from(gone(&id))),
         };
     }
-    Ok(Json(build_view(&s, &id).await?).into_response())
+    Ok(Json(build_view(&s, &caller, &id).await?).into_response())
 }
 
 /// `POST /builds/sN/cancel`: stop a running submission (its running steps are killed and
 /// recorded `cancelled`; no other step starts). 202 with the submission as it is now; a
 /// submission that has ended is answered as it is (200), nothing changed.
-async fn cancel(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, KilnError> {
-    let (sub, stopping) = cancel_submission(&s, &id, Caller::local(Via::Api)).await?;
+async fn cancel(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, KilnError> {
+    let (sub, stopping) = cancel_submission(&s, &id, caller).await?;
     let status = if stopping {
         StatusCode::ACCEPTED
     } else {
@@ -174,7 +201,12 @@ fn text(body: impl Into<Body>) -> Response {
         .into_response()
 }
 
-async fn log(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, KilnError> {
+async fn log(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, KilnError> {
+    authorize(&caller, Op::Read, DEFAULT_NAMESPACE)?;
     if let Some(n) = submission_number(&id) {
         return match s.builds.submission(n) {
             Some(sub) => Ok(text(sub.transcript())),
@@ -186,7 +218,7 @@ async fn log(State(s): State<AppState>, Path(id): Path<String>) -> Result<Respon
     let row = tokio::task::spawn_blocking(move || find_build(svc.index(), &arg)).await??;
     match row.log {
         Some(log) => {
-            let content = kiln_node::content::reader(&s.store, &Caller::local(Via::Api))?;
+            let content = kiln_node::content::reader(&s.store, &caller)?;
             Ok(text(crate::stream::blocking_body(move |w| {
                 kiln_core::export::read_file(&content, &log, 0, None, w)
                     .map(drop)
@@ -202,9 +234,11 @@ async fn log(State(s): State<AppState>, Path(id): Path<String>) -> Result<Respon
 
 async fn events(
     State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, KilnError> {
+    authorize(&caller, Op::Read, DEFAULT_NAMESPACE)?;
     use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
     let Some(n) = submission_number(&id) else {
         return Err(KilnError::not_found(format!(
@@ -338,7 +372,12 @@ outputs = ["out/site"]
             metrics: None,
             keep_events: kiln_node::journal::DEFAULT_RETENTION,
             builds,
+            auth: std::sync::Arc::new(kiln_node::auth::Auth::new(
+                kiln_id::NodeKey::generate().expect("key"),
+            )),
+            open_loopback: false,
         });
+        let app = crate::auth::as_local(app);
         Fixture { dir, store, app }
     }
 
@@ -818,7 +857,12 @@ outputs = ["out/site"]
             "/nonexistent".into(),
         )
         .unwrap();
-        let ids: Vec<i64> = again.schedule_views().iter().map(|v| v.id).collect();
+        let ids: Vec<i64> = again
+            .schedule_views(&kiln_node::Caller::local(kiln_node::Via::Api))
+            .unwrap()
+            .iter()
+            .map(|v| v.id)
+            .collect();
         assert_eq!(ids, [id, other]);
 
         // Removed: its pin goes, the other schedule's stays; then that one goes too.

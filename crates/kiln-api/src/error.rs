@@ -15,6 +15,8 @@ pub struct ApiError {
     message: String,
     /// Kubo's error code: 0 = normal, 1 = client (bad arguments).
     code: u8,
+    /// kiln's stable reason code of a refusal (401, 403, 429), as `"Reason"` in the body.
+    reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
             code: 1,
+            reason: None,
         }
     }
 
@@ -33,6 +36,7 @@ impl ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: message.into(),
             code: 0,
+            reason: None,
         }
     }
 
@@ -42,6 +46,7 @@ impl ApiError {
             status: StatusCode::FORBIDDEN,
             message: message.into(),
             code: 1,
+            reason: None,
         }
     }
 
@@ -51,6 +56,7 @@ impl ApiError {
             status: StatusCode::NOT_FOUND,
             message: message.into(),
             code: 0,
+            reason: None,
         }
     }
 
@@ -60,6 +66,7 @@ impl ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             message: message.into(),
             code: 1,
+            reason: None,
         }
     }
 
@@ -78,6 +85,7 @@ impl ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: message.into(),
             code: 0,
+            reason: None,
         }
     }
 
@@ -87,6 +95,7 @@ impl ApiError {
             status: StatusCode::METHOD_NOT_ALLOWED,
             message: "405 - Method Not Allowed: the RPC API takes POST".into(),
             code: 1,
+            reason: None,
         }
     }
 }
@@ -115,7 +124,9 @@ impl From<kiln_node::Error> for ApiError {
     fn from(e: kiln_node::Error) -> Self {
         use kiln_node::ErrorKind as K;
         let message = e.message().to_string();
-        match e.kind() {
+        let reason =
+            matches!(e.kind(), K::Unauthenticated | K::Forbidden | K::Quota).then(|| e.reason());
+        let err = match e.kind() {
             K::InvalidInput => ApiError::bad_request(message),
             K::Forbidden => ApiError::forbidden(message),
             K::Unauthenticated => ApiError {
@@ -130,7 +141,8 @@ impl From<kiln_node::Error> for ApiError {
             K::NotFound | K::AlreadyExists | K::Conflict | K::Internal => {
                 ApiError::internal(message)
             }
-        }
+        };
+        ApiError { reason, ..err }
     }
 }
 
@@ -161,8 +173,19 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::warn!(status = %self.status, "{}", self.message);
         }
-        let body = serde_json::json!({"Message": self.message, "Code": self.code, "Type": "error"});
-        (self.status, Json(body)).into_response()
+        let mut body =
+            serde_json::json!({"Message": self.message, "Code": self.code, "Type": "error"});
+        if let Some(r) = self.reason {
+            body["Reason"] = serde_json::json!(r);
+        }
+        let mut resp = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"kiln\""),
+            );
+        }
+        resp
     }
 }
 

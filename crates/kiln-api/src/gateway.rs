@@ -26,6 +26,7 @@ mod trustless;
 pub(crate) mod unixfs;
 
 use crate::AppState;
+use crate::auth::GatewayCaller;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
@@ -381,19 +382,21 @@ fn parse_request_path(raw: &str) -> Result<(ContentPath, bool), GatewayError> {
 
 async fn ipfs(
     State(s): State<AppState>,
+    GatewayCaller(caller): GatewayCaller,
     method: Method,
     uri: Uri,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
     let path = uri.path().to_string();
-    answer(&s, &method, path.clone(), path, &uri, &q, &headers).await
+    answer(&s, &caller, &method, path.clone(), path, &uri, &q, &headers).await
 }
 
 /// Requests outside `/ipfs/`: the subdomain form `{cid}.ipfs.{host}/path` when the
 /// `Host` says so, else 404.
 async fn subdomain(
     State(s): State<AppState>,
+    GatewayCaller(caller): GatewayCaller,
     method: Method,
     uri: Uri,
     Query(q): Query<HashMap<String, String>>,
@@ -431,13 +434,15 @@ async fn subdomain(
     }
     let path = format!("/ipfs/{label}{}", uri.path());
     let link_path = uri.path().to_string();
-    answer(&s, &method, path, link_path, &uri, &q, &headers).await
+    answer(&s, &caller, &method, path, link_path, &uri, &q, &headers).await
 }
 
 /// Serve `/ipfs/…` (`path`, still percent-encoded); `link_path` is the same resource as
 /// the client addressed it (for redirects).
+#[allow(clippy::too_many_arguments)]
 async fn answer(
     s: &AppState,
+    caller: &kiln_node::Caller,
     method: &Method,
     path: String,
     link_path: String,
@@ -476,7 +481,7 @@ async fn answer(
         filename: q.get("filename").filter(|f| !f.is_empty()).cloned(),
     };
     // Everything below reads through the node layer's reader for the gateway's caller.
-    let content = kiln_node::content::reader(&s.store, &gateway_caller())?;
+    let content = kiln_node::content::reader(&s.store, caller)?;
     if only_if_cached(headers) {
         let reader = content.clone();
         let root = req.path.root;
@@ -526,11 +531,6 @@ async fn answer(
 }
 
 /// `Cache-Control: only-if-cached`: answer only from what is here (412 otherwise).
-/// Who reads through the gateway: anyone who can reach it (the gateway has no tokens; its
-/// listener decides who can). Today that is the local administrator's view of the store.
-fn gateway_caller() -> kiln_node::Caller {
-    kiln_node::Caller::local(kiln_node::Via::Gateway)
-}
 
 fn only_if_cached(headers: &HeaderMap) -> bool {
     headers

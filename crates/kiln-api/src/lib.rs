@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 mod archive;
+pub mod auth;
 pub mod builds;
 mod error;
 mod gateway;
@@ -23,11 +24,11 @@ mod ui;
 pub use error::{ApiError, KilnError};
 pub use kiln_node::builds::BuildService;
 pub use limits::Limits;
+pub use server::Listener;
 
 use kiln_store::Store;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::net::TcpListener;
 
 /// What every handler can reach: a cheap clone.
 #[derive(Clone)]
@@ -42,6 +43,10 @@ pub struct AppState {
     pub keep_events: std::time::Duration,
     /// The build service (`/api/kiln/v1/builds`, the Builds pages).
     pub builds: Arc<BuildService>,
+    /// The node's authenticator (tokens, challenges).
+    pub auth: Arc<kiln_node::auth::Auth>,
+    /// Loopback TCP peers act as the local administrator, without a token (`--open-loopback`).
+    pub open_loopback: bool,
 }
 
 /// The node's identity and version, as `id` reports it.
@@ -61,10 +66,15 @@ pub struct NodeInfo {
 
 /// The RPC listener's router: the Kubo RPC subset and the web UI.
 pub fn api_router(state: AppState) -> axum::Router {
+    let ui = ui::router().route_layer(axum::middleware::from_extractor_with_state::<
+        ui::LocalOnly,
+        AppState,
+    >(state.clone()));
     rpc::router()
         .merge(native::router())
+        .merge(auth::router())
         .merge(builds::router())
-        .merge(ui::router())
+        .merge(ui)
         .route("/metrics", axum::routing::get(metrics::render))
         .with_state(state)
         .layer(axum::middleware::from_fn(origin::guard_api))
@@ -81,12 +91,12 @@ pub fn gateway_router(state: AppState) -> axum::Router {
 /// Serve `router` on `listener` under `limits` until `shutdown` completes, then finish
 /// in-flight requests (see `server.rs` for the connection-level protections).
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<server::Listener>,
     router: axum::Router,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let body_cap = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
     let router = router.layer(axum::extract::DefaultBodyLimit::max(body_cap));
-    server::serve(listener, router, limits, shutdown).await
+    server::serve(listener.into(), router, limits, shutdown).await
 }

@@ -3,6 +3,7 @@
 //! statistics). The command line uses it when it talks to a running daemon; `openapi.json`
 //! documents it.
 
+use crate::auth::ApiCaller;
 use crate::types::{EventList, GcView, NodeView, PinList, StatView, VerifyView};
 use crate::{AppState, KilnError};
 use axum::extract::{Query, State};
@@ -16,11 +17,6 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&kiln_store::Store) -> Result<T, KilnError> + Send + 'static,
 ) -> Result<T, KilnError> {
     crate::stream::on_store(&s.store, f).await
-}
-
-/// The caller of a request to kiln's API: the local administrator (no users yet).
-fn api_caller() -> kiln_node::Caller {
-    kiln_node::Caller::local(kiln_node::Via::Api)
 }
 
 /// Every path [`router`] serves (kept in step with it; a test checks each is documented).
@@ -65,9 +61,11 @@ async fn node(State(s): State<AppState>) -> Json<NodeView> {
     })
 }
 
-async fn stat(State(s): State<AppState>) -> Result<Json<StatView>, KilnError> {
-    blocking(&s, |st| {
-        let caller = api_caller();
+async fn stat(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<StatView>, KilnError> {
+    blocking(&s, move |st| {
         let stat = kiln_node::content::stat(st, &caller)?;
         Ok(Json(kiln_node::view::stat(&stat, st.root())))
     })
@@ -82,11 +80,11 @@ struct PinsQuery {
 
 async fn pins(
     State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
     q: Result<Query<PinsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<PinList>, KilnError> {
     let Query(q) = q.map_err(|e| KilnError::bad_request(e.body_text()))?;
     blocking(&s, move |st| {
-        let caller = api_caller();
         let pins = kiln_node::pins::list(st, &caller)?
             .iter()
             .map(kiln_node::view::pin)
@@ -104,15 +102,13 @@ async fn pins(
     .await
 }
 
-async fn gc(State(s): State<AppState>) -> Result<Json<GcView>, KilnError> {
+async fn gc(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<GcView>, KilnError> {
     let keep = s.keep_events;
     let report = blocking(&s, move |st| {
-        Ok(kiln_node::content::gc(
-            st,
-            &api_caller(),
-            keep,
-            &mut |_| {},
-        )?)
+        Ok(kiln_node::content::gc(st, &caller, keep, &mut |_| {})?)
     })
     .await?;
     tracing::info!(
@@ -124,9 +120,11 @@ async fn gc(State(s): State<AppState>) -> Result<Json<GcView>, KilnError> {
     Ok(Json(kiln_node::view::gc(&report)))
 }
 
-async fn verify(State(s): State<AppState>) -> Result<Json<VerifyView>, KilnError> {
-    blocking(&s, |st| {
-        let caller = api_caller();
+async fn verify(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<VerifyView>, KilnError> {
+    blocking(&s, move |st| {
         Ok(Json(kiln_node::view::verify(&kiln_node::content::verify(
             st, &caller,
         )?)))
@@ -137,12 +135,13 @@ async fn verify(State(s): State<AppState>) -> Result<Json<VerifyView>, KilnError
 /// `GET /api/kiln/v1/blocks/{cid}`: a block's bytes, 404 if it is not stored.
 async fn block(
     State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
     axum::extract::Path(cid): axum::extract::Path<String>,
 ) -> Result<axum::response::Response, KilnError> {
     use axum::response::IntoResponse;
     let cid = kiln_core::cids::parse_cid(&cid)?;
     let data = blocking(&s, move |st| {
-        Ok(kiln_node::content::block(st, &api_caller(), &cid)?)
+        Ok(kiln_node::content::block(st, &caller, &cid)?)
     })
     .await?;
     Ok((
@@ -167,6 +166,7 @@ const MAX_EVENTS: usize = 10_000;
 
 async fn events(
     State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
     q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EventList>, KilnError> {
     let Query(q) = q.map_err(|e| KilnError::bad_request(e.body_text()))?;
@@ -186,7 +186,7 @@ async fn events(
         newest_first,
     };
     blocking(&s, move |st| {
-        let events = kiln_node::journal::events(st, &api_caller(), &query)?;
+        let events = kiln_node::journal::events(st, &caller, &query)?;
         Ok(Json(EventList {
             events: events.iter().map(kiln_node::view::event).collect(),
         }))

@@ -369,6 +369,81 @@ fn build_paths() -> Value {
     })
 }
 
+fn auth_schemas() -> Value {
+    let opt = |t: &str| json!({"type": [t, "null"]});
+    json!({
+        "ChallengeRequest": object(json!({"did": string()})),
+        "Challenge": object(json!({"nonce": string(), "node": string(), "expires": int()})),
+        "LoginRequest": {"type": "object", "required": ["did", "nonce", "signature"], "properties": {
+            "did": string(), "nonce": string(),
+            "signature": {"type": "string", "description": "ed25519 signature, base64, of \"kiln-auth-v1\\nnode NODE\\nidentity DID\\nnonce NONCE\\n\""},
+            "ttl_secs": int(), "note": string()}},
+        "Role": object(json!({"namespace": string(), "role": {"type": "string", "enum": ["admin", "maintainer", "writer", "reader"]}})),
+        "TokenRequest": {"type": "object", "required": [], "properties": {
+            "did": string(), "roles": array_of("Role"), "ttl_secs": int(), "note": string()}},
+        "TokenMinted": object(json!({"token": string(), "id": string(), "expires": int()})),
+        "Token": object(json!({"id": string(), "did": string(), "issued_ms": int(), "expires": int(),
+            "issued_by": string(), "note": string(), "revoked_ms": opt("integer")})),
+        "TokenList": object(json!({"tokens": array_of("Token")})),
+        "RevokeRequest": object(json!({"token": {"type": "string", "description": "A token's id, or the whole token"}})),
+        "Revoked": object(json!({"id": string()})),
+        "Whoami": object(json!({"did": opt("string"), "local": {"type": "boolean"},
+            "roles": array_of("Role"), "token": opt("string")})),
+    })
+}
+
+fn auth_paths() -> Value {
+    let body = |name: &str| json!({"required": true, "content": {"application/json": {"schema": schema_ref(name)}}});
+    let refusals = json!({
+        "401": json_response("No token, or one that is malformed, altered, another node's, expired or revoked, or whose user was removed (Reason says which)", "Error"),
+        "403": json_response("The caller's role or its token's scope does not allow it (Reason says which)", "Error"),
+    });
+    let with = |ok: Value, extra: &Value| {
+        let mut r = ok;
+        if let (Some(m), Some(e)) = (r.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
+        r
+    };
+    json!({
+        "/api/kiln/v1/auth/challenge": {"post": {
+            "summary": "A single-use nonce for an identity to sign (valid two minutes); open to anyone",
+            "operationId": "authChallenge", "security": [], "requestBody": body("ChallengeRequest"),
+            "responses": {"200": json_response("The challenge", "Challenge"),
+                "400": json_response("Not an ed25519 did:key", "Error")}
+        }},
+        "/api/kiln/v1/auth/token": {"post": {
+            "summary": "Answer a challenge: a token for the identity, with the roles the node gives it",
+            "operationId": "authToken", "security": [], "requestBody": body("LoginRequest"),
+            "responses": {"200": json_response("The token (the only answer that holds one)", "TokenMinted"),
+                "400": json_response("A malformed request", "Error"),
+                "401": json_response("The challenge is unknown, used, expired, another identity's or wrongly signed; or the identity is not a user", "Error")}
+        }},
+        "/api/kiln/v1/auth/whoami": {"get": {
+            "summary": "Who the node takes the caller for", "operationId": "whoami",
+            "responses": with(json!({"200": json_response("The caller", "Whoami")}), &refusals)
+        }},
+        "/api/kiln/v1/tokens": {
+            "get": {"summary": "The tokens issued (ids, holders, expiry; never the tokens): all for an administrator, one's own otherwise",
+                "operationId": "listTokens",
+                "parameters": [{"name": "did", "in": "query", "required": false, "schema": {"type": "string"}}],
+                "responses": with(json!({"200": json_response("The tokens", "TokenList")}), &refusals)},
+            "post": {"summary": "Issue a token (administrators)", "operationId": "createToken",
+                "requestBody": body("TokenRequest"),
+                "responses": with(json!({"200": json_response("The token (the only answer that holds one)", "TokenMinted"),
+                    "400": json_response("A malformed request", "Error"),
+                    "404": json_response("No such user", "Error")}), &refusals)},
+        },
+        "/api/kiln/v1/tokens/revoke": {"post": {
+            "summary": "Revoke a token at once on every route (an administrator any; a token itself)",
+            "operationId": "revokeToken", "requestBody": body("RevokeRequest"),
+            "responses": with(json!({"200": json_response("The id revoked", "Revoked"),
+                "404": json_response("No such token", "Error"),
+                "409": json_response("Revoked already", "Error")}), &refusals)
+        }},
+    })
+}
+
 /// The whole document.
 pub fn spec() -> Value {
     let mut pins = op(
@@ -450,6 +525,19 @@ pub fn spec() -> Value {
     if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), build_paths()) {
         paths.extend(more);
     }
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), auth_paths()) {
+        paths.extend(more);
+    }
+    if let (Some(s), Value::Object(more)) =
+        (doc["components"]["schemas"].as_object_mut(), auth_schemas())
+    {
+        s.extend(more);
+    }
+    doc["components"]["securitySchemes"] = json!({
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "kiln1_ biscuit token",
+            "description": "A capability token (kiln token create, or POST /api/kiln/v1/auth/token). Needed on every TCP listener but for reading content through the gateway; the repository's Unix socket takes its owner for the local administrator."}
+    });
+    doc["security"] = json!([{"bearer": []}]);
     doc
 }
 
@@ -477,7 +565,7 @@ pub(crate) mod tests {
             std::env::current_exe().unwrap(),
         )
         .unwrap();
-        crate::api_router(AppState {
+        crate::auth::as_local(crate::api_router(AppState {
             builds,
             store,
             node: Arc::new(NodeInfo {
@@ -489,7 +577,11 @@ pub(crate) mod tests {
             }),
             metrics: None,
             keep_events: kiln_node::journal::DEFAULT_RETENTION,
-        })
+            auth: std::sync::Arc::new(kiln_node::auth::Auth::new(
+                kiln_id::NodeKey::generate().expect("key"),
+            )),
+            open_loopback: false,
+        }))
     }
 
     /// Every property the schema requires is in the answer, recursively through `$ref`s.
@@ -576,7 +668,11 @@ pub(crate) mod tests {
             .cloned()
             .collect();
         // The routes kiln's own router declares (native.rs) are all documented.
-        for p in crate::native::PATHS.iter().chain(&crate::builds::PATHS) {
+        for p in crate::native::PATHS
+            .iter()
+            .chain(&crate::builds::PATHS)
+            .chain(&crate::auth::PATHS)
+        {
             assert!(
                 documented.iter().any(|d| d == p),
                 "{p} is not in openapi.json"

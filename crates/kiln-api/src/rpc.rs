@@ -5,6 +5,7 @@
 mod add;
 mod transfer;
 
+use crate::auth::RpcCaller;
 use crate::stream::blocking_body;
 use crate::{ApiError, AppState};
 use axum::body::Body;
@@ -19,7 +20,6 @@ use kiln_core::cids::{self, parse_cid};
 use kiln_core::export::Node;
 use kiln_node::content;
 use kiln_node::pins::Whose;
-use kiln_node::{Caller, Via};
 use kiln_store::{NewPin, PinMode, PinStatus, RepoStat, Store};
 use serde_json::{Value, json};
 
@@ -107,12 +107,6 @@ fn number(q: &Args, name: &str) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
-/// The caller of a Kubo RPC request: the local administrator (the API listens on loopback
-/// and has no users yet).
-pub(crate) fn rpc_caller() -> Caller {
-    Caller::local(Via::Rpc)
-}
-
 /// Run store work on the blocking pool.
 pub(crate) async fn blocking<T: Send + 'static>(
     s: &AppState,
@@ -170,14 +164,19 @@ async fn id(State(s): State<AppState>) -> Json<Value> {
     }))
 }
 
-async fn cat(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+async fn cat(
+    State(s): State<AppState>,
+    RpcCaller(caller): RpcCaller,
+    q: Args,
+) -> Result<Response, ApiError> {
     let path = required(&q)?.to_string();
     let offset = number(&q, "offset")?.unwrap_or(0);
     let length = number(&q, "length")?;
-    let cid = blocking(&s, move |st| Ok(content::file(st, &rpc_caller(), &path)?)).await?;
+    let c = caller.clone();
+    let cid = blocking(&s, move |st| Ok(content::file(st, &c, &path)?)).await?;
     let store = s.store.clone();
     Ok(octets(blocking_body(move |w| {
-        content::read_file(&store, &rpc_caller(), &cid, offset, length, w)
+        content::read_file(&store, &caller, &cid, offset, length, w)
             .map(|_| ())
             .map_err(|e| e.to_string())
     })))
@@ -210,17 +209,22 @@ struct LsLink<'a> {
 /// `ls`: the directories are resolved and listed first (an error there is an error status);
 /// then the answer streams, one link at a time, each child looked up as it is written, so
 /// a directory of 300,000 entries costs its listing, not a JSON tree of it.
-async fn ls(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+async fn ls(
+    State(s): State<AppState>,
+    RpcCaller(caller): RpcCaller,
+    q: Args,
+) -> Result<Response, ApiError> {
     let paths: Vec<String> = all(&q, "arg").into_iter().map(str::to_string).collect();
     if paths.is_empty() {
         return Err(ApiError::bad_request("argument \"arg\" is required"));
     }
+    let c = caller.clone();
     let listed = blocking(&s, move |st| {
-        let caller = rpc_caller();
+        let caller = c;
         paths
             .into_iter()
             .map(|p| {
-                let cid = resolve(st, &p)?;
+                let cid = content::resolve(st, &caller, &p)?;
                 Ok((p, content::list(st, &caller, &cid)?))
             })
             .collect::<Result<Vec<_>, ApiError>>()
@@ -228,7 +232,6 @@ async fn ls(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
     .await?;
     let store = s.store.clone();
     let body = blocking_body(move |w| {
-        let caller = rpc_caller();
         let io = |e: std::io::Error| e.to_string();
         w.write_all(b"{\"Objects\":[").map_err(io)?;
         for (i, (p, entries)) in listed.iter().enumerate() {
@@ -279,18 +282,23 @@ async fn ls(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-async fn block_get(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+async fn block_get(
+    State(s): State<AppState>,
+    RpcCaller(caller): RpcCaller,
+    q: Args,
+) -> Result<Response, ApiError> {
     let cid = parse_cid(required(&q)?)?;
-    let data = blocking(&s, move |st| Ok(content::block(st, &rpc_caller(), &cid)?)).await?;
+    let data = blocking(&s, move |st| Ok(content::block(st, &caller, &cid)?)).await?;
     Ok(octets(Body::from(data)))
 }
 
-async fn block_stat(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
+async fn block_stat(
+    State(s): State<AppState>,
+    RpcCaller(caller): RpcCaller,
+    q: Args,
+) -> Result<Json<Value>, ApiError> {
     let cid = parse_cid(required(&q)?)?;
-    let size = blocking(&s, move |st| {
-        Ok(content::block_size(st, &rpc_caller(), &cid)?)
-    })
-    .await?;
+    let size = blocking(&s, move |st| Ok(content::block_size(st, &caller, &cid)?)).await?;
     Ok(Json(json!({"Key": cid.to_string(), "Size": size})))
 }
 
@@ -307,6 +315,7 @@ async fn first_file(mut m: Multipart) -> Result<Vec<u8>, ApiError> {
 
 async fn block_put(
     State(s): State<AppState>,
+    RpcCaller(caller): RpcCaller,
     q: Args,
     m: Multipart,
 ) -> Result<Json<Value>, ApiError> {
@@ -324,7 +333,6 @@ async fn block_put(
     blocking(&s, move |st| {
         let cid = cids::cid_of(cid::Version::V1, codec, &data);
         let links = kiln_core::links::links_of(&cid, &data)?;
-        let caller = rpc_caller();
         let mut session = kiln_node::content::session(st, &caller)?;
         session.put(&cid, &data, &links)?;
         let pin = pin.then(|| NewPin::new(caller.owner(), PinMode::Recursive));
@@ -341,17 +349,22 @@ async fn block_put(
     .await
 }
 
-async fn block_rm(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+async fn block_rm(
+    State(s): State<AppState>,
+    RpcCaller(caller): RpcCaller,
+    q: Args,
+) -> Result<Response, ApiError> {
     let cids = all(&q, "arg")
         .into_iter()
         .map(parse_cid)
         .collect::<Result<Vec<_>, _>>()?;
     let force = flag(&q, "force", false)?;
+    kiln_node::content::may_remove_blocks(&caller)?;
     let lines = blocking(&s, move |st| {
         Ok(cids
             .iter()
             .filter_map(
-                |c| match kiln_node::content::remove_block(st, &rpc_caller(), c, force) {
+                |c| match kiln_node::content::remove_block(st, &caller, c, force) {
                     Ok(true) => Some(json!({"Hash": c.to_string(), "Error": ""})),
                     Ok(false) => None,
                     Err(e) => Some(json!({"Hash": c.to_string(), "Error": e.to_string()})),
@@ -363,7 +376,11 @@ async fn block_rm(State(s): State<AppState>, q: Args) -> Result<Response, ApiErr
     Ok(ndjson(lines))
 }
 
-async fn pin_add(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
+async fn pin_add(
+    State(s): State<AppState>,
+    RpcCaller(caller): RpcCaller,
+    q: Args,
+) -> Result<Json<Value>, ApiError> {
     let paths: Vec<String> = all(&q, "arg").into_iter().map(str::to_string).collect();
     let mode = if flag(&q, "recursive", true)? {
         PinMode::Recursive
@@ -374,7 +391,7 @@ async fn pin_add(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiE
     blocking(&s, move |st| {
         let mut pins = Vec::new();
         for p in &paths {
-            let cid = kiln_node::pins::add(st, &rpc_caller(), p, mode, name.as_deref())?;
+            let cid = kiln_node::pins::add(st, &caller, p, mode, name.as_deref())?;
             pins.push(cid.to_string());
         }
         Ok(Json(json!({"Pins": pins})))
@@ -384,7 +401,11 @@ async fn pin_add(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiE
 
 /// `pin/rm`: the caller's pins; kiln's extensions `owner=OWNER` (another owner's) and
 /// `all=true` (every owner's), for the administrator.
-async fn pin_rm(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
+async fn pin_rm(
+    State(s): State<AppState>,
+    RpcCaller(caller): RpcCaller,
+    q: Args,
+) -> Result<Json<Value>, ApiError> {
     let paths: Vec<String> = all(&q, "arg").into_iter().map(str::to_string).collect();
     let whose = match (one(&q, "owner"), flag(&q, "all", false)?) {
         (Some(_), true) => {
@@ -401,7 +422,7 @@ async fn pin_rm(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiEr
     blocking(&s, move |st| {
         let mut pins = Vec::new();
         for p in &paths {
-            let removed = kiln_node::pins::remove(st, &rpc_caller(), p, &whose)?;
+            let removed = kiln_node::pins::remove(st, &caller, p, &whose)?;
             pins.push(removed.cid.to_string());
         }
         Ok(Json(json!({"Pins": pins})))
@@ -409,7 +430,11 @@ async fn pin_rm(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiEr
     .await
 }
 
-async fn pin_ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiError> {
+async fn pin_ls(
+    State(s): State<AppState>,
+    RpcCaller(caller): RpcCaller,
+    q: Args,
+) -> Result<Json<Value>, ApiError> {
     let args = all(&q, "arg")
         .into_iter()
         .map(parse_cid)
@@ -423,7 +448,7 @@ async fn pin_ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiEr
         let mut keys = serde_json::Map::new();
         if !args.is_empty() {
             for c in &args {
-                let t = match st.pin_status(c)? {
+                let t = match kiln_node::pins::status(st, &caller, c)? {
                     Some(PinStatus::Indirect { via }) => format!("indirect through {via}"),
                     Some(p) => p.to_string(),
                     None => return Err(ApiError::internal(format!("path '{c}' is not pinned"))),
@@ -432,7 +457,7 @@ async fn pin_ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiEr
             }
         } else {
             // A CID held by several owners is one key, of its strongest mode.
-            let mut pins = st.pins()?;
+            let mut pins = kiln_node::pins::list(st, &caller)?;
             pins.sort_by_key(|p| p.mode == PinMode::Recursive);
             for p in pins {
                 if kind == "all" || kind == p.mode.to_string() {
@@ -444,7 +469,7 @@ async fn pin_ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiEr
                 }
             }
             if kind == "all" || kind == "indirect" {
-                for c in st.indirect_pins()? {
+                for c in kiln_node::pins::indirect(st, &caller)? {
                     keys.entry(c.to_string())
                         .or_insert_with(|| json!({"Type": "indirect"}));
                 }
@@ -457,8 +482,14 @@ async fn pin_ls(State(s): State<AppState>, q: Args) -> Result<Json<Value>, ApiEr
 
 /// Kubo's `repo/gc`: one `{"Key": {"/": CID}}` line per removed block, streamed as GC
 /// commits them (none with `quiet=true`); a failure ends the stream with `{"Error": …}`.
-async fn repo_gc(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+async fn repo_gc(
+    State(s): State<AppState>,
+    RpcCaller(caller): RpcCaller,
+    q: Args,
+) -> Result<Response, ApiError> {
     let quiet = flag(&q, "quiet", false)?;
+    // Refused here, with its status, not as a line of a stream that has begun.
+    kiln_node::content::may_gc(&caller)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Value>(256);
     let (store, keep) = (s.store.clone(), s.keep_events);
     tokio::task::spawn_blocking(move || {
@@ -468,7 +499,7 @@ async fn repo_gc(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
                 let _ = tx.blocking_send(json!({"Key": {"/": c.to_string()}}));
             }
         };
-        match kiln_node::content::gc(&store, &rpc_caller(), keep, &mut send) {
+        match kiln_node::content::gc(&store, &caller, keep, &mut send) {
             Ok(report) => {
                 tracing::info!(
                     blocks = report.store.blocks_removed,
@@ -486,9 +517,12 @@ async fn repo_gc(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
     Ok(crate::stream::ndjson_stream(rx))
 }
 
-async fn repo_stat(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn repo_stat(
+    State(s): State<AppState>,
+    RpcCaller(caller): RpcCaller,
+) -> Result<Json<Value>, ApiError> {
     let root = s.store.root().display().to_string();
-    let st = blocking(&s, |st| Ok(kiln_node::content::stat(st, &rpc_caller())?)).await?;
+    let st = blocking(&s, move |st| Ok(kiln_node::content::stat(st, &caller)?)).await?;
     Ok(Json(json!({
         "RepoSize": repo_size(&st),
         "StorageMax": 0,
@@ -498,8 +532,14 @@ async fn repo_stat(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     })))
 }
 
-async fn dag_export(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+async fn dag_export(
+    State(s): State<AppState>,
+    RpcCaller(caller): RpcCaller,
+    q: Args,
+) -> Result<Response, ApiError> {
     let path = required(&q)?.to_string();
+    // Authorized before anything is read.
+    let content = content::reader(&s.store, &caller)?;
     let cid = blocking(&s, move |st| {
         let cid = resolve(st, &path)?;
         st.get(&cid)?
@@ -507,7 +547,6 @@ async fn dag_export(State(s): State<AppState>, q: Args) -> Result<Response, ApiE
         Ok(cid)
     })
     .await?;
-    let content = content::reader(&s.store, &rpc_caller())?;
     let mut r = blocking_body(move |w| {
         kiln_core::car::export_dag(&content, &cid, w)
             .map(|_| ())

@@ -11,6 +11,7 @@
 //!   connections are closed, and the function returns when every connection is gone.
 
 use crate::Limits;
+use crate::auth::Peer;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -22,12 +23,114 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tower::ServiceExt;
 
-/// A TCP stream that records when bytes last moved.
+/// A bound listener: TCP, or the repository's Unix socket (whose peers are told apart by
+/// their credentials: the daemon's own user is the local administrator).
+pub enum Listener {
+    /// A TCP listener.
+    Tcp(TcpListener),
+    /// A Unix socket listener.
+    Unix(UnixListener),
+}
+
+impl From<TcpListener> for Listener {
+    fn from(l: TcpListener) -> Self {
+        Listener::Tcp(l)
+    }
+}
+
+impl From<UnixListener> for Listener {
+    fn from(l: UnixListener) -> Self {
+        Listener::Unix(l)
+    }
+}
+
+/// The address a Unix socket peer is counted under by the per-address limits.
+const UNIX_PEER: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 0);
+
+impl Listener {
+    async fn accept(&self) -> std::io::Result<(Conn, std::net::SocketAddr, Peer)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, a) = l.accept().await?;
+                let _ = s.set_nodelay(true);
+                Ok((Conn::Tcp(s), a, Peer::Tcp(a)))
+            }
+            Listener::Unix(l) => {
+                let (s, _) = l.accept().await?;
+                // SAFETY: geteuid has no preconditions.
+                let me = unsafe { libc::geteuid() };
+                let owner = s.peer_cred().is_ok_and(|c| c.uid() == me);
+                Ok((Conn::Unix(s), UNIX_PEER, Peer::Unix { owner }))
+            }
+        }
+    }
+}
+
+/// An accepted connection.
+enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+macro_rules! both {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Conn::Tcp($s) => $e,
+            Conn::Unix($s) => $e,
+        }
+    };
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        both!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        both!(self, s => Pin::new(s).poll_write(cx, data))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        both!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Tcp(s) => s.is_write_vectored(),
+            Conn::Unix(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        both!(self, s => Pin::new(s).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        both!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
+}
+
+/// A stream that records when bytes last moved.
 struct Watched {
-    inner: TcpStream,
+    inner: Conn,
     start: Instant,
     last: Arc<AtomicU64>,
 }
@@ -127,7 +230,7 @@ mod libc_codes {
 
 /// Serve `router` on `listener` until `shutdown` completes; see the module docs.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     router: axum::Router,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -157,7 +260,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let (stream, peer) = tokio::select! {
+        let (stream, peer, via) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) if transient(&e) => {
@@ -169,7 +272,6 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
         let start = Instant::now();
         let last = Arc::new(AtomicU64::new(0));
         let io = TokioIo::new(Watched {
@@ -185,6 +287,7 @@ pub async fn serve(
             move |mut req: axum::extract::Request<hyper::body::Incoming>| {
                 let slot = limiter.enter(&in_flight);
                 req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(via);
                 let call = app.clone().oneshot(req.map(axum::body::Body::new));
                 async move {
                     let Some(_slot) = slot else {

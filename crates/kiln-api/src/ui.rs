@@ -201,10 +201,33 @@ impl IntoResponse for UiError {
     }
 }
 
-/// The caller of the web UI's requests: the local administrator (the UI listens where the
-/// API does).
+/// The caller of the web UI's requests: the local administrator, the only one [`LocalOnly`]
+/// lets through (until browsers sign in with sessions of their own).
 pub(crate) fn ui_caller() -> kiln_node::Caller {
     kiln_node::Caller::local(kiln_node::Via::Ui)
+}
+
+/// The web UI's gate: only the local administrator uses it for now (the repository's Unix
+/// socket, or a loopback listener the operator opened with `--open-loopback`); anyone else,
+/// tokens or not, is refused (401) before any page runs.
+pub(crate) struct LocalOnly;
+
+impl axum::extract::FromRequestParts<AppState> for LocalOnly {
+    type Rejection = UiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match crate::auth::who(parts, s).await? {
+            kiln_node::Who::Local => Ok(LocalOnly),
+            _ => Err(UiError::new(
+                StatusCode::UNAUTHORIZED,
+                "the web UI is for the node's local administrator: on this listener it needs                  the daemon started with --open-loopback (browser sign-in is not there yet)",
+            )
+            .titled("Sign-in needed")),
+        }
+    }
 }
 
 /// Read content on the blocking pool, through the node layer's reader for the UI's caller.

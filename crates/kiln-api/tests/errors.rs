@@ -72,10 +72,14 @@ fn fixture() -> Fixture {
         }),
         metrics: None,
         keep_events: kiln_node::journal::DEFAULT_RETENTION,
+        auth: Arc::new(kiln_node::auth::Auth::new(
+            kiln_id::NodeKey::generate().unwrap(),
+        )),
+        open_loopback: false,
     };
     Fixture {
         _dir: dir,
-        api: kiln_api::api_router(state.clone()),
+        api: kiln_api::auth::as_local(kiln_api::api_router(state.clone())),
         gateway: kiln_api::gateway_router(state),
         store,
     }

@@ -103,11 +103,15 @@ fn fixture() -> Fixture {
         }),
         metrics: None,
         keep_events: kiln_node::journal::DEFAULT_RETENTION,
+        auth: Arc::new(kiln_node::auth::Auth::new(
+            kiln_id::NodeKey::generate().unwrap(),
+        )),
+        open_loopback: false,
     };
     Fixture {
         _dir: dir,
         store,
-        app: kiln_api::api_router(state),
+        app: kiln_api::auth::as_local(kiln_api::api_router(state)),
         root,
         file_bytes,
     }

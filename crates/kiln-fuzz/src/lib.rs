@@ -157,6 +157,10 @@ fn node() -> &'static Node {
             }),
             metrics: None,
             keep_events: kiln_node::journal::DEFAULT_RETENTION,
+            auth: std::sync::Arc::new(kiln_node::auth::Auth::new(
+                kiln_id::NodeKey::generate().expect("key"),
+            )),
+            open_loopback: false,
         };
         Node {
             _dir: dir,
@@ -165,7 +169,8 @@ fn node() -> &'static Node {
                 .enable_all()
                 .build()
                 .expect("runtime"),
-            api: kiln_api::api_router(state.clone()),
+            // Fuzzed requests come from the local administrator: every route runs.
+            api: kiln_api::auth::as_local(kiln_api::api_router(state.clone())),
             gateway: kiln_api::gateway_router(state),
             root: root.cid.to_string(),
         }

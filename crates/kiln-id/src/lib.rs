@@ -13,6 +13,8 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use std::io::Write;
 use std::path::Path;
 
+pub mod token;
+
 /// Everything that can go wrong with keys and identifiers.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -45,6 +47,18 @@ pub enum Error {
     /// Text that is not an ed25519 private key in PKCS#8 PEM.
     #[error("not an ed25519 private key in PKCS#8 PEM: {0}")]
     BadPem(String),
+    /// A token that is not one: malformed, altered, or signed by another key.
+    #[error("invalid token: {0}")]
+    TokenInvalid(String),
+    /// A token (or an attenuation of it) past its expiry.
+    #[error("the token has expired")]
+    TokenExpired {
+        /// When (seconds since the epoch) it was found expired.
+        at: u64,
+    },
+    /// A token whose checks refuse the request (an attenuation narrowed it).
+    #[error("the token does not allow this request (its check: {0})")]
+    TokenScope(String),
 }
 
 /// Result alias of this crate.
@@ -225,6 +239,11 @@ impl NodeKey {
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.key.sign(msg).to_bytes()
     }
+}
+
+/// Fill `buf` from the system's random source.
+pub fn random(buf: &mut [u8]) -> Result<()> {
+    getrandom::fill(buf).map_err(|e| Error::Random(e.to_string()))
 }
 
 /// The `did:key` of an ed25519 public key.

@@ -248,6 +248,11 @@ impl BuildService {
     /// submission, and whether it was running (an ended one is left as it is). Its running
     /// steps are killed and recorded `cancelled`; no other step starts.
     pub fn cancel(&self, caller: &Caller, id: &str) -> Result<(Arc<Submission>, bool)> {
+        crate::auth::authorize(
+            caller,
+            crate::auth::Op::Build,
+            crate::auth::DEFAULT_NAMESPACE,
+        )?;
         let sub = self.submission_named(id)?;
         if sub.is_done() {
             return Ok((sub, false));
@@ -272,7 +277,12 @@ impl BuildService {
 
     /// The builds of the history, newest first (at most `limit`, capped at [`MAX_LIMIT`]),
     /// and the submissions remembered (blocking: reads the index).
-    pub fn list(&self, limit: usize) -> Result<BuildList> {
+    pub fn list(&self, caller: &Caller, limit: usize) -> Result<BuildList> {
+        crate::auth::authorize(
+            caller,
+            crate::auth::Op::Read,
+            crate::auth::DEFAULT_NAMESPACE,
+        )?;
         let rows = self
             .index
             .recent(limit.min(MAX_LIMIT))
@@ -285,7 +295,12 @@ impl BuildService {
 
     /// A build of the history (a number, or an action or record CID) with its record's
     /// content (blocking).
-    pub fn build_view(&self, id: &str) -> Result<BuildView> {
+    pub fn build_view(&self, caller: &Caller, id: &str) -> Result<BuildView> {
+        crate::auth::authorize(
+            caller,
+            crate::auth::Op::Read,
+            crate::auth::DEFAULT_NAMESPACE,
+        )?;
         let row = find_build(&self.index, id)?;
         let record = row.record.and_then(|r| self.record(&r));
         Ok(BuildView {
@@ -316,6 +331,11 @@ impl BuildService {
 
     /// Start a build (blocking: writes the source tree out and reads the recipe).
     pub fn submit(self: &Arc<Self>, caller: &Caller, req: BuildRequest) -> Result<Arc<Submission>> {
+        crate::auth::authorize(
+            caller,
+            crate::auth::Op::Build,
+            crate::auth::DEFAULT_NAMESPACE,
+        )?;
         let upload = upload_owner(req.upload.as_deref())?;
         let submitted = self.submit_inner(caller, &req);
         // The upload's pin goes whether the build started (it holds the source itself now)

@@ -11,6 +11,10 @@ pub enum Who {
     Local,
     /// Schedule `N`, acting on its own (its checks and builds).
     Schedule(i64),
+    /// An identity, proved by a capability token.
+    User(std::sync::Arc<crate::auth::Identity>),
+    /// Nobody proved who it is: only what is public (content on the gateway).
+    Anonymous,
 }
 
 /// Through what a request came.
@@ -78,15 +82,25 @@ impl Caller {
 
     /// The owner of the pins this caller makes.
     pub fn owner(&self) -> PinOwner {
-        match self.who {
+        match &self.who {
             Who::Local => local_owner(),
-            Who::Schedule(id) => kiln_build::owners::schedule(id),
+            Who::Schedule(id) => kiln_build::owners::schedule(*id),
+            // A did:key is a valid owner (no spaces, well under the length limit).
+            Who::User(id) => PinOwner::new(id.did.as_str()).unwrap_or_else(|_| anonymous_owner()),
+            Who::Anonymous => anonymous_owner(),
         }
     }
 }
 
 /// The pin owner of the local administrator.
 pub const LOCAL: &str = "local";
+
+/// The pin owner of a caller nobody proved (it may pin nothing; named for messages).
+pub const ANONYMOUS: &str = "anonymous";
+
+fn anonymous_owner() -> PinOwner {
+    PinOwner::new(ANONYMOUS).unwrap_or_else(|e| unreachable!("{e}"))
+}
 
 fn local_owner() -> PinOwner {
     // A short word: always a valid owner.
@@ -98,6 +112,8 @@ impl fmt::Display for Who {
         match self {
             Who::Local => f.write_str("the local administrator"),
             Who::Schedule(id) => write!(f, "schedule {id}"),
+            Who::User(id) => f.write_str(&id.did),
+            Who::Anonymous => f.write_str("an anonymous caller"),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! listings, blocks: reads change nothing, so they are authorized and not recorded), and
 //! garbage collection.
 
+use crate::auth::{DEFAULT_NAMESPACE, Op, authorize};
 use crate::journal::{self, action};
 use crate::{Caller, Error, Result};
 use kiln_core::Cid;
@@ -9,8 +10,30 @@ use kiln_core::export::{self, Node};
 use kiln_store::{GcReport, NewPin, RepoStat, Session, Store, VerifyReport};
 use std::time::Duration;
 
+/// May `caller` add content? Doors that stream a body ask first, before reading it.
+pub fn may_add(caller: &Caller) -> Result<()> {
+    authorize(caller, Op::Add, DEFAULT_NAMESPACE)
+}
+
+/// May `caller` collect garbage? Doors that stream the collection ask first.
+pub fn may_gc(caller: &Caller) -> Result<()> {
+    authorize(caller, Op::Admin, crate::users::ALL)
+}
+
+/// May `caller` remove blocks? `block rm` asks first: it answers per block.
+pub fn may_remove_blocks(caller: &Caller) -> Result<()> {
+    authorize(caller, Op::Admin, crate::users::ALL)
+}
+
+/// What `path` (`CID[/path…]`) names, for `caller` (a read).
+pub fn resolve(store: &Store, caller: &Caller, path: &str) -> Result<Cid> {
+    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
+    crate::pins::resolve(store, path)
+}
+
 /// A write session for `caller`'s add or import.
-pub fn session(store: &Store, _caller: &Caller) -> Result<Session> {
+pub fn session(store: &Store, caller: &Caller) -> Result<Session> {
+    authorize(caller, Op::Add, DEFAULT_NAMESPACE)?;
     Ok(store.session()?)
 }
 
@@ -82,6 +105,7 @@ pub fn gc(
     keep_events: Duration,
     on_removed: &mut dyn FnMut(&Cid),
 ) -> Result<GcDone> {
+    authorize(caller, Op::Admin, crate::users::ALL)?;
     let done = (|| {
         let report = store.gc_reporting(on_removed)?;
         let builds = store.root().join("builds");
@@ -108,13 +132,15 @@ pub fn gc(
 }
 
 /// The repository's counts and sizes, for `caller`.
-pub fn stat(store: &Store, _caller: &Caller) -> Result<RepoStat> {
+pub fn stat(store: &Store, caller: &Caller) -> Result<RepoStat> {
+    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
     Ok(store.stat()?)
 }
 
 /// Read every block back and check it against its CID, and every pin's DAG for absent
 /// blocks, for `caller` (read only: nothing is recorded).
-pub fn verify(store: &Store, _caller: &Caller) -> Result<VerifyReport> {
+pub fn verify(store: &Store, caller: &Caller) -> Result<VerifyReport> {
+    authorize(caller, Op::Admin, crate::users::ALL)?;
     Ok(store.verify()?)
 }
 
@@ -122,6 +148,7 @@ pub fn verify(store: &Store, _caller: &Caller) -> Result<VerifyReport> {
 /// block that is not there is no error (`Ok(false)`, nothing recorded). A pinned block is
 /// refused. The removal, or the failure, is recorded.
 pub fn remove_block(store: &Store, caller: &Caller, cid: &Cid, force: bool) -> Result<bool> {
+    authorize(caller, Op::Admin, crate::users::ALL)?;
     match store.remove_block(cid) {
         Ok(()) => {
             journal::record(
@@ -143,7 +170,8 @@ pub fn remove_block(store: &Store, caller: &Caller, cid: &Cid, force: bool) -> R
 
 /// The file `path` (`CID[/path…]`) names, for `caller`: an error if it names a directory
 /// or a symlink (`cat` reads files only).
-pub fn file(store: &Store, _caller: &Caller, path: &str) -> Result<Cid> {
+pub fn file(store: &Store, caller: &Caller, path: &str) -> Result<Cid> {
+    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
     let cid = crate::pins::resolve(store, path)?;
     match export::stat(store, &cid)? {
         Node::File { .. } => Ok(cid),
@@ -160,23 +188,26 @@ pub fn file(store: &Store, _caller: &Caller, path: &str) -> Result<Cid> {
 /// `caller`: the bytes written.
 pub fn read_file(
     store: &Store,
-    _caller: &Caller,
+    caller: &Caller,
     cid: &Cid,
     offset: u64,
     length: Option<u64>,
     out: &mut dyn std::io::Write,
 ) -> Result<u64> {
+    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
     Ok(export::read_file(store, cid, offset, length, out)?)
 }
 
 /// The entries of directory `cid`, for `caller` (each child described by [`child`]).
-pub fn list(store: &Store, _caller: &Caller, cid: &Cid) -> Result<Vec<export::Entry>> {
+pub fn list(store: &Store, caller: &Caller, cid: &Cid) -> Result<Vec<export::Entry>> {
+    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
     Ok(export::list(store, cid)?)
 }
 
 /// What a directory entry's child is, or `None` when its block is not in the store (a
 /// listing shows it from the parent's link alone).
-pub fn child(store: &Store, _caller: &Caller, entry: &export::Entry) -> Result<Option<Node>> {
+pub fn child(store: &Store, caller: &Caller, entry: &export::Entry) -> Result<Option<Node>> {
+    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
     match export::stat(store, &entry.cid) {
         Ok(node) => Ok(Some(node)),
         Err(kiln_core::Error::NotFound(_)) => Ok(None),
@@ -185,7 +216,8 @@ pub fn child(store: &Store, _caller: &Caller, entry: &export::Entry) -> Result<O
 }
 
 /// Block `cid`'s bytes, for `caller`; not found if it is not stored.
-pub fn block(store: &Store, _caller: &Caller, cid: &Cid) -> Result<Vec<u8>> {
+pub fn block(store: &Store, caller: &Caller, cid: &Cid) -> Result<Vec<u8>> {
+    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
     store
         .get(cid)?
         .ok_or_else(|| Error::not_found(format!("block {cid} not found")))
@@ -201,7 +233,8 @@ pub struct Reader {
 }
 
 /// A reader of the content `caller` may read.
-pub fn reader(store: &Store, _caller: &Caller) -> Result<Reader> {
+pub fn reader(store: &Store, caller: &Caller) -> Result<Reader> {
+    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
     Ok(Reader {
         store: store.clone(),
     })
@@ -232,7 +265,8 @@ impl kiln_core::BlockSource for Reader {
 }
 
 /// Block `cid`'s size in bytes, for `caller`; not found if it is not stored.
-pub fn block_size(store: &Store, _caller: &Caller, cid: &Cid) -> Result<u64> {
+pub fn block_size(store: &Store, caller: &Caller, cid: &Cid) -> Result<u64> {
+    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
     store
         .size(cid)?
         .ok_or_else(|| Error::not_found(format!("block {cid} not found")))

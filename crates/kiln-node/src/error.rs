@@ -51,6 +51,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
+    reason: Option<&'static str>,
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -60,6 +61,7 @@ impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error {
             kind,
+            reason: None,
             message: message.into(),
             source: None,
         }
@@ -90,6 +92,17 @@ impl Error {
         self.kind
     }
 
+    /// The same error with a stable reason code (see [`crate::auth::reason`]).
+    pub fn because(mut self, reason: &'static str) -> Error {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// Its stable reason code: the one given, else its kind's code.
+    pub fn reason(&self) -> &'static str {
+        self.reason.unwrap_or(self.kind.code())
+    }
+
     /// Its message.
     pub fn message(&self) -> &str {
         &self.message
@@ -101,6 +114,7 @@ impl Error {
     ) -> Error {
         Error {
             kind,
+            reason: None,
             message: source.to_string(),
             source: Some(Box::new(source)),
         }

@@ -37,6 +37,10 @@ pub mod action {
     pub const BUILD_CANCEL: &str = "build cancel";
     /// Old builds removed from the history.
     pub const BUILDS_PRUNE: &str = "builds prune";
+    /// A token issued.
+    pub const TOKEN_CREATE: &str = "token create";
+    /// A token revoked.
+    pub const TOKEN_REVOKE: &str = "token revoke";
     /// A schedule registered.
     pub const SCHEDULE_REGISTERED: &str = "schedule registered";
     /// A schedule removed.
@@ -87,8 +91,22 @@ pub fn failed(
 }
 
 /// The events `q` asks for.
-pub fn events(store: &Store, _caller: &Caller, q: &Query) -> Result<Vec<Event>> {
-    Ok(store.events(q)?)
+pub fn events(store: &Store, caller: &Caller, q: &Query) -> Result<Vec<Event>> {
+    if crate::auth::authorize(caller, crate::auth::Op::Admin, crate::users::ALL).is_ok() {
+        return Ok(store.events(q)?);
+    }
+    // Anyone else: its own events only.
+    crate::auth::authorize(
+        caller,
+        crate::auth::Op::Read,
+        crate::auth::DEFAULT_NAMESPACE,
+    )?;
+    let me = caller.owner();
+    Ok(store
+        .events(q)?
+        .into_iter()
+        .filter(|e| e.entry.who == me.as_str())
+        .collect())
 }
 
 /// Delete the events older than `keep`; how many.

@@ -25,6 +25,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![allow(clippy::result_large_err)]
 
+pub mod auth;
 pub mod builds;
 mod caller;
 pub mod content;
@@ -33,6 +34,7 @@ pub mod journal;
 pub mod pins;
 pub mod supervisor;
 pub mod text;
+pub mod tokens;
 pub mod users;
 pub mod view;
 

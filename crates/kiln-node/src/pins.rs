@@ -1,8 +1,9 @@
 //! Pins: add, remove, list, status. A CID may carry several pins, one per owner (and, for
 //! the Pinning Service API later, several of one owner); the caller's pins are its own.
 
+use crate::auth::{DEFAULT_NAMESPACE, Op, authorize, is_admin};
 use crate::journal::{self, action};
-use crate::{Caller, Error, ErrorKind, Result, Who};
+use crate::{Caller, Error, ErrorKind, Result};
 use kiln_core::Cid;
 use kiln_core::cids::ContentPath;
 use kiln_core::export;
@@ -45,6 +46,7 @@ pub fn add(
     mode: PinMode,
     name: Option<&str>,
 ) -> Result<Cid> {
+    authorize(caller, Op::Pin, DEFAULT_NAMESPACE)?;
     let pinned = (|| {
         if let Some(n) = name {
             check_name(n)?;
@@ -75,6 +77,7 @@ pub fn pin_for(
     mode: PinMode,
     name: Option<&str>,
 ) -> Result<NewPin> {
+    authorize(caller, Op::Pin, DEFAULT_NAMESPACE)?;
     if let Some(n) = name {
         check_name(n)?;
     }
@@ -83,7 +86,7 @@ pub fn pin_for(
         Some(o) => {
             let o =
                 PinOwner::new(o).map_err(|e| Error::new(ErrorKind::InvalidInput, e.to_string()))?;
-            if o != caller.owner() && caller.who != Who::Local {
+            if o != caller.owner() && !is_admin(caller) {
                 return Err(Error::new(
                     ErrorKind::Forbidden,
                     format!("{} may not pin on behalf of {o}", caller.who),
@@ -118,19 +121,21 @@ pub enum Whose {
 /// Remove the pins of what `path` names that `whose` says. Other owners' pins stay;
 /// [`Removed`] says whose.
 pub fn remove(store: &Store, caller: &Caller, path: &str, whose: &Whose) -> Result<Removed> {
+    authorize(caller, Op::Pin, DEFAULT_NAMESPACE)?;
     let mine = caller.owner();
     let others = match whose {
         Whose::Mine => false,
         Whose::Of(o) => *o != mine,
         Whose::All => true,
     };
+    if others && !is_admin(caller) {
+        return Err(Error::new(
+            ErrorKind::Forbidden,
+            format!("{} may not remove other owners' pins", caller.who),
+        )
+        .because(crate::auth::reason::NOT_OWNER));
+    }
     let removed = (|| {
-        if others && caller.who != Who::Local {
-            return Err(Error::new(
-                ErrorKind::Forbidden,
-                format!("{} may not remove other owners' pins", caller.who),
-            ));
-        }
         let cid = resolve(store, path)?;
         let note = |u: &Unpinned| {
             let gone = owners(&u.removed)
@@ -161,18 +166,27 @@ pub fn remove(store: &Store, caller: &Caller, path: &str, whose: &Whose) -> Resu
     removed.map_err(|e| journal::failed(store, caller, action::UNPIN, path, e))
 }
 
-/// Every pin, oldest first, each with its owner.
-pub fn list(store: &Store, _caller: &Caller) -> Result<Vec<Pin>> {
-    Ok(store.pins()?)
+/// Every pin, oldest first, each with its owner: all of them for an administrator, the
+/// caller's own for anyone else.
+pub fn list(store: &Store, caller: &Caller) -> Result<Vec<Pin>> {
+    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
+    let pins = store.pins()?;
+    if is_admin(caller) {
+        return Ok(pins);
+    }
+    let me = caller.owner();
+    Ok(pins.into_iter().filter(|p| p.owner == me).collect())
 }
 
 /// The blocks pinned only through recursive pins.
-pub fn indirect(store: &Store, _caller: &Caller) -> Result<Vec<Cid>> {
+pub fn indirect(store: &Store, caller: &Caller) -> Result<Vec<Cid>> {
+    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
     Ok(store.indirect_pins()?)
 }
 
 /// How `cid` is pinned (its strongest own pin, else indirectly), if it is.
-pub fn status(store: &Store, _caller: &Caller, cid: &Cid) -> Result<Option<PinStatus>> {
+pub fn status(store: &Store, caller: &Caller, cid: &Cid) -> Result<Option<PinStatus>> {
+    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
     Ok(store.pin_status(cid)?)
 }
 

@@ -12,6 +12,11 @@ fn utc(ms: u64) -> String {
     kiln_build::schedule::format_utc(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
 }
 
+/// A time given in seconds since the epoch, as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn when_secs(secs: i64) -> String {
+    utc(u64::try_from(secs).unwrap_or(0).saturating_mul(1000))
+}
+
 /// The line `kiln build` prints on standard error for `ev`, if any.
 pub fn event_line(ev: &BuildEvent) -> Option<String> {
     match ev {

@@ -6,7 +6,7 @@
 //! today; an identity holding admin will too, once requests carry identities.
 
 use crate::journal::{self, action};
-use crate::{Caller, Error, ErrorKind, Result, Who};
+use crate::{Caller, Error, ErrorKind, Result};
 use kiln_store::Store;
 use kiln_store::users::{Granted, User};
 use std::fmt;
@@ -86,19 +86,27 @@ pub fn check_did(did: &str) -> Result<()> {
         .map_err(|e| Error::invalid(e.to_string()))
 }
 
-/// Only the local administrator manages users (until requests carry identities).
+/// Only an administrator (of every namespace) manages users.
 fn authorize(caller: &Caller, what: &str) -> Result<()> {
-    match caller.who {
-        Who::Local => Ok(()),
-        ref who => Err(Error::new(
-            ErrorKind::Forbidden,
-            format!("{who} may not {what}: only an administrator manages users"),
-        )),
-    }
+    crate::auth::authorize(caller, crate::auth::Op::Admin, ALL).map_err(|e| {
+        if e.kind() == ErrorKind::Forbidden {
+            Error::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "{} may not {what}: only an administrator manages users",
+                    caller.who
+                ),
+            )
+            .because(e.reason())
+        } else {
+            e
+        }
+    })
 }
 
-/// Every user, with their roles.
-pub fn list(store: &Store, _caller: &Caller) -> Result<Vec<User>> {
+/// Every user, with their roles (an administrator's view).
+pub fn list(store: &Store, caller: &Caller) -> Result<Vec<User>> {
+    authorize(caller, "list users")?;
     Ok(store.users()?)
 }
 

@@ -153,6 +153,26 @@ CREATE TABLE grants(
 UPDATE state SET schema = 4 WHERE id = 1;
 "#;
 
+/// Version 5: the tokens the node issued (their ids, holders and expiry; never the tokens)
+/// and the deny-list of revoked token blocks.
+const V5: &str = r#"
+CREATE TABLE tokens(
+    id TEXT PRIMARY KEY,
+    did TEXT NOT NULL,
+    issued INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    issued_by TEXT NOT NULL,
+    note TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX tokens_did ON tokens(did);
+CREATE TABLE revoked(
+    id TEXT PRIMARY KEY,
+    at INTEGER NOT NULL,
+    by TEXT NOT NULL
+) WITHOUT ROWID;
+UPDATE state SET schema = 5 WHERE id = 1;
+"#;
+
 /// Every version of `store.db`, oldest first (see [`crate::schema`]).
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -174,6 +194,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 4,
         what: "users and their roles",
         sql: V4,
+    },
+    Migration {
+        to: 5,
+        what: "issued and revoked tokens",
+        sql: V5,
     },
 ];
 

@@ -52,6 +52,7 @@ mod pins;
 pub mod schema;
 mod session;
 mod store;
+pub mod tokens;
 pub mod users;
 mod verify;
 

@@ -711,11 +711,11 @@ fn a_schema_2_store_gains_the_journal_and_keeps_its_pins() {
         put_all(&store, &blocks, Some((root, PinMode::Recursive)));
     }
     // Back to version 2, as the earlier kiln wrote it: without what versions 3 (the
-    // journal) and 4 (users) added.
+    // journal), 4 (users) and 5 (tokens) added.
     {
         let c = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
         c.execute_batch(
-            "DROP TABLE events; DROP TABLE users; DROP TABLE grants;
+            "DROP TABLE events; DROP TABLE users; DROP TABLE grants; DROP TABLE tokens; DROP TABLE revoked;
              UPDATE state SET schema = 2 WHERE id = 1; PRAGMA user_version = 2;",
         )
         .unwrap();

@@ -612,3 +612,131 @@ pub struct ScheduleList {
     /// Every registered schedule, oldest first.
     pub schedules: Vec<ScheduleView>,
 }
+
+// ---------------------------------------------------------------------------------------
+// Signing in and tokens (`/api/kiln/v1/auth/…`, `/api/kiln/v1/tokens`)
+
+/// `POST /api/kiln/v1/auth/challenge` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChallengeRequest {
+    /// The identity that will sign.
+    pub did: String,
+}
+
+/// A challenge: sign `kiln-auth-v1\nnode NODE\nidentity DID\nnonce NONCE\n`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChallengeView {
+    /// The single-use nonce.
+    pub nonce: String,
+    /// The node's `did:key`.
+    pub node: String,
+    /// Until when it may be answered (seconds since the epoch).
+    pub expires: u64,
+}
+
+/// `POST /api/kiln/v1/auth/token` body: a signed challenge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The identity.
+    pub did: String,
+    /// The nonce of its challenge.
+    pub nonce: String,
+    /// Its ed25519 signature of the challenge message, base64.
+    pub signature: String,
+    /// How long the token is to live, in seconds (default 30 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+    /// What it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A role in a namespace (`*`: every namespace).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleView {
+    /// The namespace.
+    pub namespace: String,
+    /// admin, maintainer, writer or reader.
+    pub role: String,
+}
+
+/// `POST /api/kiln/v1/tokens` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TokenRequest {
+    /// Whose (default: the caller's own identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub did: Option<String>,
+    /// The roles it carries (default: all its holder has).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<RoleView>>,
+    /// How long it lives, in seconds (default 30 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+    /// What it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A token just issued: the only answer that ever holds a token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenMinted {
+    /// The token (a secret: `kiln1_…`).
+    pub token: String,
+    /// Its id (not a secret).
+    pub id: String,
+    /// When it expires (seconds since the epoch).
+    pub expires: u64,
+}
+
+/// A token the node issued (never the token itself).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenView {
+    /// Its id.
+    pub id: String,
+    /// Its holder.
+    pub did: String,
+    /// When it was issued (milliseconds since the epoch).
+    pub issued_ms: i64,
+    /// When it expires (seconds since the epoch).
+    pub expires: i64,
+    /// Who asked for it.
+    pub issued_by: String,
+    /// What it is for.
+    pub note: String,
+    /// When it was revoked (milliseconds), if it was.
+    pub revoked_ms: Option<i64>,
+}
+
+/// `GET /api/kiln/v1/tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenList {
+    /// Newest first.
+    pub tokens: Vec<TokenView>,
+}
+
+/// `POST /api/kiln/v1/tokens/revoke` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokeRequest {
+    /// A token's id, or a whole token.
+    pub token: String,
+}
+
+/// What `POST /api/kiln/v1/tokens/revoke` revoked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokedView {
+    /// The id put on the deny-list.
+    pub id: String,
+}
+
+/// `GET /api/kiln/v1/auth/whoami`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WhoamiView {
+    /// The identity a token proved, if any.
+    pub did: Option<String>,
+    /// The local administrator (the repository's Unix socket, or an open loopback).
+    pub local: bool,
+    /// The identity's roles, as the node's users say now.
+    pub roles: Vec<RoleView>,
+    /// The id of the token sent.
+    pub token: Option<String>,
+}

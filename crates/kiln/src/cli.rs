@@ -46,6 +46,16 @@ pub enum Command {
     /// not a daemon runs on it.
     #[command(subcommand)]
     User(UserCommand),
+    /// Capability tokens: what a client sends (`Authorization: Bearer TOKEN`) to act on a
+    /// node over TCP.
+    ///
+    /// A token carries an identity, its roles (never more than the node gives it: a role
+    /// taken away, or the user removed, takes effect at once) and an expiry; its holder can
+    /// narrow it offline (`attenuate`). Commands on the repository need none: they reach the
+    /// daemon through `$KILN_HOME/api.sock` as the local administrator. Elsewhere, set
+    /// `KILN_TOKEN` and `--node URL`.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Run the node: Kubo RPC, kiln's API and the web UI on `--api`, the gateway on `--gateway`.
     ///
     /// Binds 127.0.0.1 by default (API and web UI 5001, gateway 8080). Port 0 picks a free
@@ -60,6 +70,7 @@ pub enum Command {
     ///
     ///   [api]
     ///   listen = "127.0.0.1:5001"        # RPC API listener
+    ///   open_loopback = false            # loopback clients need no token (see --open-loopback)
     ///   [gateway]
     ///   listen = "127.0.0.1:8080"        # read-only gateway listener
     ///   [limits]
@@ -72,8 +83,11 @@ pub enum Command {
     ///   [events]
     ///   keep = "90d"                     # how long the event journal keeps events
     ///
-    /// While it runs, the daemon's API address is in `$KILN_HOME/api`, and kiln commands run
-    /// on the repository send their work to it.
+    /// While it runs, the daemon's API address is in `$KILN_HOME/api` and it listens on the
+    /// Unix socket `$KILN_HOME/api.sock` too (mode 0600): kiln commands run on the repository
+    /// send their work there, as the local administrator (the daemon checks the peer's user).
+    /// Every TCP client needs a token (`kiln token create`; `Authorization: Bearer TOKEN`),
+    /// except for reading content through the gateway.
     #[command(verbatim_doc_comment)]
     Daemon(DaemonArgs),
     /// Add files or directories; prints `added CID NAME` lines like `ipfs add`.
@@ -197,6 +211,75 @@ pub enum UserCommand {
         /// The namespace (default: every namespace, `*`).
         #[arg(long)]
         namespace: Option<String>,
+    },
+}
+
+/// `kiln token`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a capability token and print it (the only time it is shown).
+    ///
+    /// On the repository (or with `--node URL` and a token in `$KILN_TOKEN`), an
+    /// administrator issues tokens for any user; a user, for itself. With `--node URL` and no
+    /// token, your identity signs the node's challenge and receives a token for itself.
+    Create {
+        /// Whose token (a user's did:key; default: your identity).
+        #[arg(long = "for", value_name = "DID")]
+        did: Option<String>,
+        /// A role it carries, `ROLE` (every namespace) or `ROLE@NAMESPACE`; repeat for more
+        /// (default: every role its holder has). It never carries more than its holder has.
+        #[arg(long, value_name = "ROLE[@NS]")]
+        role: Vec<String>,
+        /// How long it lives: `90s`, `15m`, `12h`, `30d` (default 30d, at most 366d).
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+        /// What it is for (shown by `kiln token ls`).
+        #[arg(long)]
+        note: Option<String>,
+        /// As JSON: token, id, expires.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the tokens issued (ids, holders, expiry; never the tokens): all of them for an
+    /// administrator, one's own for a user.
+    Ls {
+        /// Only those of this identity.
+        #[arg(long = "for", value_name = "DID")]
+        did: Option<String>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token at once, on every route: by its id (`kiln token ls`), which revokes
+    /// it and every token narrowed from it, or given whole (`-`: read from standard input),
+    /// which revokes that token and those narrowed from it.
+    Revoke {
+        /// A token id, a token, or `-`.
+        token: String,
+    },
+    /// Narrow a token offline (no node needed): the new one allows only what both allow.
+    ///
+    /// Example: a CI job may pin in namespace ci for an hour:
+    /// `kiln token attenuate "$TOKEN" --only pin --namespace ci --ttl 1h`.
+    Attenuate {
+        /// The token (`-`: read from standard input).
+        token: String,
+        /// Only these operations: read, add, pin, build, publish, admin (comma-separated or
+        /// repeated).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Only in this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+        /// For at most this long from now: `90s`, `15m`, `1h`, `7d`.
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+    },
+    /// Print what a token says (its blocks), offline; its signatures are checked only by
+    /// the node that issued it.
+    Inspect {
+        /// The token (`-`: read from standard input).
+        token: String,
     },
 }
 
@@ -349,6 +432,12 @@ pub struct DaemonArgs {
     /// Configuration file [default: $KILN_HOME/config.toml, if present].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Let clients on a loopback address use the API and the web UI as the local
+    /// administrator without a token. Off by default: every TCP client then needs a token,
+    /// which shuts out anything else running on this machine (a build step included) —
+    /// the command line reaches the node through `$KILN_HOME/api.sock` anyway.
+    #[arg(long)]
+    pub open_loopback: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,10 +9,11 @@ mod daemon;
 mod dag;
 mod events;
 mod files;
-mod identity;
+pub(crate) mod identity;
 mod pin;
 mod repo;
 pub(crate) mod rootfs;
+mod token;
 mod user;
 
 use crate::cli::{Cli, Command, RepoCommand};
@@ -41,6 +42,11 @@ impl Repo {
     /// The repository directory.
     pub fn home(&self) -> &Path {
         &self.home
+    }
+
+    /// The daemon named by `--node`/`$KILN_NODE`, if one is.
+    pub fn node_url(&self) -> Option<&str> {
+        self.node.as_deref()
     }
 
     /// The node to talk to: the daemon running on the repository (or the one named), else
@@ -74,6 +80,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Id => repo::id(&repo),
         Command::Identity(c) => identity::run(c),
         Command::User(c) => user::run(&repo, c),
+        Command::Token(c) => token::run(&repo, c),
         Command::Daemon(a) => daemon::run(repo.home(), a),
         Command::Add(a) => add::run(&repo, a),
         Command::Cat(a) => files::cat(&repo, a),

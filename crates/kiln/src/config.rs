@@ -35,6 +35,8 @@ pub struct EventsConfig {
 pub struct Listener {
     /// `ADDR:PORT`.
     pub listen: Option<SocketAddr>,
+    /// Loopback clients act as the local administrator, without a token (`[api]` only).
+    pub open_loopback: Option<bool>,
 }
 
 /// The `[limits]` section.

@@ -14,22 +14,49 @@ use std::time::Duration;
 /// The file in the repository naming the running daemon's API (`http://ADDR:PORT`).
 pub const API_FILE: &str = "api";
 
+/// The running daemon's API on a Unix socket, for the repository owner's commands.
+pub const SOCKET_FILE: &str = "api.sock";
+
+/// The environment variable holding the token sent to a daemon reached over TCP.
+pub const TOKEN_ENV: &str = "KILN_TOKEN";
+
 /// A daemon's API, reachable over HTTP.
 #[derive(Clone)]
 pub struct Daemon {
     base: String,
     http: reqwest::blocking::Client,
+    /// Whether requests carry a token.
+    token: bool,
 }
 
 /// Query arguments, in order (`arg` may repeat).
 pub type Query<'a> = [(&'a str, String)];
 
-fn client() -> Result<reqwest::blocking::Client> {
-    reqwest::blocking::Client::builder()
+/// How a client reaches the daemon: over TCP with the token of `$KILN_TOKEN` (if set), or
+/// over the repository's socket.
+fn client(socket: Option<&Path>) -> Result<(reqwest::blocking::Client, bool)> {
+    let mut b = reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(3))
-        .timeout(None)
-        .build()
-        .context("cannot set up the HTTP client")
+        .timeout(None);
+    let mut token = false;
+    match socket {
+        Some(path) => b = b.unix_socket(path),
+        None => {
+            if let Some(t) = std::env::var(TOKEN_ENV)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+            {
+                let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", t.trim()))
+                    .map_err(|_| anyhow!("{TOKEN_ENV} holds characters a token cannot have"))?;
+                v.set_sensitive(true);
+                let mut h = reqwest::header::HeaderMap::new();
+                h.insert(reqwest::header::AUTHORIZATION, v);
+                b = b.default_headers(h);
+                token = true;
+            }
+        }
+    }
+    Ok((b.build().context("cannot set up the HTTP client")?, token))
 }
 
 impl Daemon {
@@ -38,13 +65,29 @@ impl Daemon {
     /// answers with this repository's identity, else none (open the store directly).
     pub fn find(home: &Path, explicit: Option<&str>) -> Result<Option<Daemon>> {
         if let Some(url) = explicit {
+            let (http, token) = client(None)?;
             let d = Daemon {
                 base: url.trim_end_matches('/').to_string(),
-                http: client()?,
+                http,
+                token,
             };
             d.node()
                 .with_context(|| format!("no kiln daemon answers at {url}"))?;
             return Ok(Some(d));
+        }
+        // The socket first: there the daemon takes us for the local administrator.
+        let socket = home.join(SOCKET_FILE);
+        if socket.exists() {
+            let (http, _) = client(Some(&socket))?;
+            let d = Daemon {
+                base: "http://localhost".into(),
+                http,
+                token: false,
+            };
+            let key = crate::repo::identity(home)?;
+            if d.node().is_ok_and(|n| n.peer_id == key.peer_id()) {
+                return Ok(Some(d));
+            }
         }
         let Ok(text) = std::fs::read_to_string(home.join(API_FILE)) else {
             return Ok(None);
@@ -53,9 +96,11 @@ impl Daemon {
         if !url.starts_with("http://") {
             return Ok(None);
         }
+        let (http, token) = client(None)?;
         let d = Daemon {
             base: url.trim_end_matches('/').to_string(),
-            http: client()?,
+            http,
+            token,
         };
         // A file left by a daemon that was killed, or a port now used by another node:
         // open the repository directly.
@@ -64,6 +109,11 @@ impl Daemon {
         };
         let key = crate::repo::identity(home)?;
         Ok((node.peer_id == key.peer_id()).then_some(d))
+    }
+
+    /// Whether requests carry a token (`$KILN_TOKEN`).
+    pub fn has_token(&self) -> bool {
+        self.token
     }
 
     /// `GET /api/kiln/v1/node`.

@@ -221,7 +221,7 @@ fn config_file_and_limits() {
     let cfg = r.path("kiln.toml");
     std::fs::write(
         &cfg,
-        "[api]\nlisten = \"127.0.0.1:0\"\n[gateway]\nlisten = \"127.0.0.1:0\"\n[limits]\nmax_body_bytes = 4096\nper_ip_concurrency = 1\n",
+        "[api]\nlisten = \"127.0.0.1:0\"\nopen_loopback = true\n[gateway]\nlisten = \"127.0.0.1:0\"\n[limits]\nmax_body_bytes = 4096\nper_ip_concurrency = 1\n",
     )
     .unwrap();
     let d = Daemon::start_with(&r, &["--config", cfg.to_str().unwrap()]);

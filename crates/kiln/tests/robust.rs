@@ -28,6 +28,7 @@ fn start_with_limits(r: &Repo, limits: &str) -> Daemon {
             "127.0.0.1:0",
             "--gateway",
             "127.0.0.1:0",
+            "--open-loopback",
             "--config",
             cfg.to_str().unwrap(),
         ],

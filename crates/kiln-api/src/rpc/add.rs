@@ -235,6 +235,7 @@ struct Flags {
 
 fn run(
     store: Store,
+    caller: kiln_node::Caller,
     mut events: mpsc::Receiver<Event>,
     opts: ImportOptions,
     Flags {
@@ -247,7 +248,7 @@ fn run(
     let session = if only_hash {
         None
     } else {
-        Some(kiln_node::content::session(&store, &super::rpc_caller())?)
+        Some(kiln_node::content::session(&store, &caller)?)
     };
     let mut imp = Importer {
         opts,
@@ -265,7 +266,6 @@ fn run(
     }
     let roots = imp.finish(wrap)?;
     if let Some(s) = imp.session.take() {
-        let caller = super::rpc_caller();
         let pin = pin.then(|| kiln_store::NewPin::new(caller.owner(), PinMode::Recursive));
         crate::metrics::blocks_added(s.blocks_written());
         let cids: Vec<_> = roots.iter().map(|r| r.cid).collect();
@@ -286,9 +286,12 @@ fn multipart_err(e: axum::extract::multipart::MultipartError) -> ApiError {
 
 pub async fn add(
     State(s): State<AppState>,
+    crate::auth::RpcCaller(caller): crate::auth::RpcCaller,
     q: Args,
     mut m: Multipart,
 ) -> Result<Response, ApiError> {
+    // Refused before a byte of the body is read.
+    kiln_node::content::may_add(&caller)?;
     let cid_version = one(&q, "cid-version")
         .map(|v| {
             v.parse::<u8>()
@@ -328,7 +331,7 @@ pub async fn add(
             wrap,
             only_hash,
         };
-        run(store, rx, opts, flags, stream)
+        run(store, caller, rx, opts, flags, stream)
     });
     let work = async move {
         let fed = feed(&mut m, &tx).await;

@@ -14,11 +14,17 @@ use kiln_store::PinMode;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-pub async fn get(State(s): State<AppState>, q: Args) -> Result<Response, ApiError> {
+pub async fn get(
+    State(s): State<AppState>,
+    crate::auth::RpcCaller(caller): crate::auth::RpcCaller,
+    q: Args,
+) -> Result<Response, ApiError> {
     let path = required(&q)?.to_string();
     if flag(&q, "compress", false)? {
         return Err(ApiError::bad_request("compressed output is not supported"));
     }
+    // Authorized before anything is read.
+    let content = kiln_node::content::reader(&s.store, &caller)?;
     let (cid, name) = blocking(&s, move |st| {
         let cid = resolve(st, &path)?;
         export::stat(st, &cid)?;
@@ -36,7 +42,6 @@ pub async fn get(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
     } else {
         cid.to_string()
     };
-    let content = kiln_node::content::reader(&s.store, &super::rpc_caller())?;
     let mut r =
         blocking_body(move |w| archive::write_tar(&content, &cid, &name, w)).into_response();
     r.headers_mut().insert(
@@ -50,18 +55,20 @@ pub async fn get(State(s): State<AppState>, q: Args) -> Result<Response, ApiErro
 
 pub async fn dag_import(
     State(s): State<AppState>,
+    crate::auth::RpcCaller(caller): crate::auth::RpcCaller,
     q: Args,
     mut m: Multipart,
 ) -> Result<Response, ApiError> {
+    // Refused before a byte of the body is read.
+    kiln_node::content::may_add(&caller)?;
     let pin_roots = flag(&q, "pin-roots", true)?;
     // kiln's extension: the roots' pins for another owner, named (`kiln rootfs import`).
     let pin = kiln_node::pins::pin_for(
-        &super::rpc_caller(),
+        &caller,
         super::one(&q, "pin-owner"),
         PinMode::Recursive,
         super::one(&q, "pin-name"),
     )?;
-    let caller = super::rpc_caller();
     let action = kiln_node::content::import_action(&pin);
     let bad = ApiError::multipart;
     // Each part streams into the CAR reader on the blocking pool, block by block, so a CAR

@@ -133,7 +133,7 @@ pub(super) async fn start(
         })
     };
     let started = match req {
-        Ok(req) => crate::builds::start(&s, kiln_node::Caller::local(kiln_node::Via::Ui), req)
+        Ok(req) => crate::builds::start(&s, crate::ui::ui_caller(), req)
             .await
             .map_err(|e| UiError::new(e.status(), e.message()).titled("Cannot start this build")),
         Err(e) => Err(e),
@@ -264,7 +264,10 @@ fn render_list(
     f: &Prefill,
 ) -> Markup {
     let subs: Vec<SubmissionView> = s.builds.submissions().iter().map(|s| s.view()).collect();
-    let schedules = s.builds.schedule_views();
+    let schedules = s
+        .builds
+        .schedule_views(&crate::ui::ui_caller())
+        .unwrap_or_default();
     layout(
         "Builds",
         Nav::Builds,
@@ -347,7 +350,7 @@ pub(super) async fn cancel(
     _: SameOrigin,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = kiln_node::Caller::local(kiln_node::Via::Ui);
+    let caller = crate::ui::ui_caller();
     match crate::builds::cancel_submission(&s, &id, caller).await {
         Ok((sub, _)) => Redirect::to(&format!("/ui/builds/{}", sub.name())).into_response(),
         Err(e) => UiError::new(e.status(), e.message())
@@ -375,7 +378,7 @@ pub(super) async fn show(State(s): State<AppState>, Path(id): Path<String>) -> R
             live(&s, sub)
         };
     }
-    match build_view(&s, &id).await {
+    match build_view(&s, &crate::ui::ui_caller(), &id).await {
         Ok(v) => build_page(&s, &v).await,
         Err(e) => UiError::new(e.status(), e.message()).page(
             "Build",

@@ -11,16 +11,13 @@ const RECENT: usize = 50;
 
 pub(super) async fn page(State(s): State<AppState>) -> Result<Markup, UiError> {
     let stat = blocking(&s, |st| {
-        Ok(kiln_node::content::stat(
-            st,
-            &kiln_node::Caller::local(kiln_node::Via::Ui),
-        )?)
+        Ok(kiln_node::content::stat(st, &super::ui_caller())?)
     })
     .await?;
     let events = blocking(&s, |st| {
         Ok(kiln_node::journal::events(
             st,
-            &kiln_node::Caller::local(kiln_node::Via::Ui),
+            &super::ui_caller(),
             &kiln_store::journal::Query {
                 limit: Some(RECENT),
                 newest_first: true,

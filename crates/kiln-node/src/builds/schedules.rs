@@ -239,7 +239,16 @@ impl BuildService {
     }
 
     /// Every registered schedule, oldest first.
-    pub fn schedule_views(&self) -> Vec<ScheduleView> {
+    pub fn schedule_views(&self, caller: &Caller) -> Result<Vec<ScheduleView>> {
+        crate::auth::authorize(
+            caller,
+            crate::auth::Op::Read,
+            crate::auth::DEFAULT_NAMESPACE,
+        )?;
+        Ok(self.schedule_views_unchecked())
+    }
+
+    fn schedule_views_unchecked(&self) -> Vec<ScheduleView> {
         lock(&self.sched.state)
             .entries
             .values()
@@ -260,6 +269,11 @@ impl BuildService {
         caller: &Caller,
         req: ScheduleRequest,
     ) -> Result<(ScheduleView, bool)> {
+        crate::auth::authorize(
+            caller,
+            crate::auth::Op::Build,
+            crate::auth::DEFAULT_NAMESPACE,
+        )?;
         let upload = super::upload_owner(req.upload.as_deref())?;
         let registered = self.register_inner(caller, &req);
         // The schedule holds its source itself now (or was refused): the upload's pin goes.
@@ -341,6 +355,11 @@ impl BuildService {
 
     /// Remove schedule `id` (blocking); the schedule as it was.
     pub fn unregister_schedule(&self, caller: &Caller, id: i64) -> Result<ScheduleView> {
+        crate::auth::authorize(
+            caller,
+            crate::auth::Op::Build,
+            crate::auth::DEFAULT_NAMESPACE,
+        )?;
         let _one = lock(&self.registering);
         let row = unregister(&self.store, &self.index, id, caller)
             .map_err(Error::internal)?

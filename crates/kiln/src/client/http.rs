@@ -6,6 +6,7 @@
 mod add;
 mod builds;
 mod rootfs;
+mod tokens;
 
 use super::{BuildHow, CarImport, Entry, Found, Listed, Node, RootfsCounts};
 use crate::cli::AddArgs;

@@ -116,6 +116,52 @@ impl Local {
     }
 }
 
+/// Tokens: issued and revoked on the repository itself, with its node key (see
+/// `cmd/token.rs`).
+impl Local {
+    fn auth(&self) -> Result<kiln_node::auth::Auth> {
+        Ok(kiln_node::auth::Auth::new(crate::repo::identity(
+            &self.home,
+        )?))
+    }
+
+    /// Issue a token.
+    pub fn token_create(&self, req: kiln_node::tokens::Request) -> Result<kiln_id::token::Minted> {
+        Ok(kiln_node::tokens::create(
+            &self.store,
+            &self.auth()?,
+            &self.caller(),
+            req,
+        )?)
+    }
+
+    /// The tokens issued (to `did` only, if given).
+    pub fn tokens(&self, did: Option<&str>) -> Result<Vec<kiln_wire::TokenView>> {
+        Ok(kiln_node::tokens::list(&self.store, &self.caller(), did)?
+            .into_iter()
+            .map(|t| kiln_wire::TokenView {
+                id: t.id,
+                did: t.did,
+                issued_ms: t.issued_ms,
+                expires: t.expires,
+                issued_by: t.issued_by,
+                note: t.note,
+                revoked_ms: t.revoked_ms,
+            })
+            .collect())
+    }
+
+    /// Revoke a token (by id, or whole): the id revoked.
+    pub fn token_revoke(&self, what: &str) -> Result<String> {
+        Ok(kiln_node::tokens::revoke(
+            &self.store,
+            &self.auth()?,
+            &self.caller(),
+            what,
+        )?)
+    }
+}
+
 impl Node for Local {
     fn addresses(&self) -> Result<Vec<String>> {
         Ok(Vec::new())

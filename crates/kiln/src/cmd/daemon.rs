@@ -57,6 +57,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     // same schedules.
     let mut lock = DaemonLock::acquire(home)?;
     let key = crate::repo::identity(home)?;
+    let open_loopback = args.open_loopback || config.api.open_loopback.unwrap_or(false);
     let api = tokio::net::TcpListener::bind(api_listen)
         .await
         .with_context(|| format!("cannot listen on {api_listen} (API)"))?;
@@ -82,6 +83,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     spawn_memory_return();
     // Builds run here; the sandbox helper is this executable, started again.
     let exe = std::env::current_exe().context("cannot find the kiln executable")?;
+    let auth = Arc::new(kiln_node::auth::Auth::new(crate::repo::identity(home)?));
     let builds =
         kiln_node::builds::BuildService::open(store.clone(), key, home.join("builds"), exe)
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -98,7 +100,19 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         metrics,
         keep_events,
         builds: builds.clone(),
+        auth,
+        open_loopback,
     };
+    if open_loopback {
+        tracing::warn!(
+            "--open-loopback: loopback clients act as the local administrator without a token (so does anything else running on this machine)"
+        );
+    } else {
+        tracing::info!(
+            "every TCP client needs a token, but for reading content through the gateway"
+        );
+    }
+    let socket = ApiSocket::bind(home)?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -110,6 +124,18 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         limits,
         wait_stop(stop_rx.clone()),
     ));
+    let socket_task = socket
+        .as_ref()
+        .map(ApiSocket::listener)
+        .transpose()?
+        .map(|l| {
+            tokio::spawn(kiln_api::serve(
+                l,
+                kiln_api::api_router(state.clone()),
+                limits,
+                wait_stop(stop_rx.clone()),
+            ))
+        });
     let gateway_task = tokio::spawn(kiln_api::serve(
         gateway,
         kiln_api::gateway_router(state),
@@ -146,9 +172,60 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         .await
         .context("gateway task")?
         .context("gateway")?;
+    if let Some(t) = socket_task {
+        t.await.context("socket task")?.context("API socket")?;
+    }
+    drop(socket);
     tracing::info!("stopped");
     drop(lock);
     Ok(())
+}
+
+/// `$KILN_HOME/api.sock`: the API on a Unix socket (mode 0600), where the repository
+/// owner's commands act as the local administrator without a token (the daemon checks each
+/// peer's credentials). Removed at shutdown; one left by a daemon that was killed is
+/// replaced (the daemon lock says no other daemon runs here).
+struct ApiSocket {
+    path: std::path::PathBuf,
+    listener: std::os::unix::net::UnixListener,
+}
+
+impl ApiSocket {
+    /// Bind the socket, or (a path too long for a socket address) say why not and go on
+    /// without it: the command line then needs a token.
+    fn bind(home: &Path) -> Result<Option<ApiSocket>> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = home.join(crate::remote::SOCKET_FILE);
+        let _ = std::fs::remove_file(&path);
+        // The socket is created private: no window in which another user could connect.
+        // SAFETY: umask only swaps the process's file-mode mask.
+        let old = unsafe { libc::umask(0o177) };
+        let bound = std::os::unix::net::UnixListener::bind(&path);
+        unsafe { libc::umask(old) };
+        let listener = match bound {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "no API socket ({e}): local commands will need a token");
+                return Ok(None);
+            }
+        };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private", path.display()))?;
+        listener.set_nonblocking(true)?;
+        tracing::info!(path = %path.display(), "API socket (the local administrator's)");
+        Ok(Some(ApiSocket { path, listener }))
+    }
+
+    fn listener(&self) -> Result<tokio::net::UnixListener> {
+        let l = self.listener.try_clone().context("API socket")?;
+        Ok(tokio::net::UnixListener::from_std(l)?)
+    }
+}
+
+impl Drop for ApiSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// `$KILN_HOME/daemon.lock`: an exclusive `flock` held while a daemon runs on the repository

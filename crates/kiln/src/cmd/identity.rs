@@ -44,7 +44,7 @@ pub fn load() -> Result<Option<(NodeKey, PathBuf)>> {
 }
 
 /// The user's identity, or a clear error saying how to make one.
-fn existing() -> Result<(NodeKey, PathBuf)> {
+pub(crate) fn existing() -> Result<(NodeKey, PathBuf)> {
     match load()? {
         Some(found) => Ok(found),
         None => bail!(

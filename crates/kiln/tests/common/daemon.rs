@@ -17,7 +17,16 @@ pub struct Daemon {
 impl Daemon {
     /// Start on ephemeral ports; returns once it prints `Daemon is ready`.
     pub fn start(r: &Repo) -> Daemon {
-        Daemon::start_with(r, &["--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
+        Daemon::start_with(
+            r,
+            &[
+                "--api",
+                "127.0.0.1:0",
+                "--gateway",
+                "127.0.0.1:0",
+                "--open-loopback",
+            ],
+        )
     }
 
     /// Start with these `kiln daemon` arguments (they must make it bind and print addresses).

@@ -1,0 +1,293 @@
+//! Who a request comes from: the extractors that turn a connection and its headers into the
+//! node layer's [`Caller`], one per protocol (each rejects in its own error shape), and the
+//! routes that sign in and manage tokens (`/api/kiln/v1/auth/…`, `/api/kiln/v1/tokens`).
+//!
+//! - On the repository's Unix socket, a peer whose credentials are the daemon's own user is
+//!   the local administrator; any other peer is nobody.
+//! - `Authorization: Bearer kiln1_…` is checked by [`kiln_node::auth::Auth::authenticate`].
+//! - Otherwise the caller is nobody ([`Who::Anonymous`]) — unless the operator started the
+//!   daemon with `--open-loopback`, and then a TCP peer on a loopback address is the local
+//!   administrator.
+//!
+//! What each caller may do is the node layer's to say: the extractors only say who it is.
+
+use crate::types::{
+    ChallengeRequest, ChallengeView, LoginRequest, RevokeRequest, RevokedView, TokenList,
+    TokenMinted, TokenRequest, TokenView, WhoamiView,
+};
+use crate::{ApiError, AppState, KilnError};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use kiln_node::{Caller, Via, Who};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How a connection reached the node (put in each request's extensions by the server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// Over TCP, from this address.
+    Tcp(SocketAddr),
+    /// Over the repository's Unix socket; `owner` when its credentials are the daemon's user.
+    Unix {
+        /// The peer runs as the user the daemon runs as.
+        owner: bool,
+    },
+}
+
+/// `router` for use in this process (tests, fuzzing): every request it is given comes from
+/// the local administrator, as if over the repository's Unix socket.
+pub fn as_local(router: Router) -> Router {
+    router.layer(axum::middleware::map_request(
+        |mut req: axum::extract::Request| async move {
+            req.extensions_mut().insert(Peer::Unix { owner: true });
+            req
+        },
+    ))
+}
+
+/// Who asks, from the request's connection and headers; an error for a token that does not
+/// hold (a request that sends a bad token is refused, never served as anonymous).
+pub(crate) async fn who(parts: &Parts, s: &AppState) -> Result<Who, kiln_node::Error> {
+    let peer = parts.extensions.get::<Peer>().copied();
+    if let Some(token) = bearer(parts) {
+        let (auth, store) = (s.auth.clone(), s.store.clone());
+        return tokio::task::spawn_blocking(move || auth.authenticate(&store, &token))
+            .await
+            .map_err(|e| kiln_node::Error::internal(format!("task failed: {e}")))?;
+    }
+    Ok(match peer {
+        Some(Peer::Unix { owner: true }) => Who::Local,
+        Some(Peer::Tcp(a)) if s.open_loopback && a.ip().is_loopback() => Who::Local,
+        _ => Who::Anonymous,
+    })
+}
+
+/// The bearer token of a request, if it sends one.
+fn bearer(parts: &Parts) -> Option<String> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+macro_rules! caller_extractor {
+    ($(#[$doc:meta])* $name:ident, $via:expr, $rejection:ty) => {
+        $(#[$doc])*
+        pub(crate) struct $name(pub Caller);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = $rejection;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                s: &AppState,
+            ) -> Result<Self, Self::Rejection> {
+                let who = who(parts, s).await?;
+                Ok($name(Caller { who, via: $via }))
+            }
+        }
+    };
+}
+
+caller_extractor!(
+    /// The caller of a Kubo RPC request.
+    RpcCaller,
+    Via::Rpc,
+    ApiError
+);
+caller_extractor!(
+    /// The caller of a request to kiln's own API.
+    ApiCaller,
+    Via::Api,
+    KilnError
+);
+caller_extractor!(
+    /// The caller of a gateway request.
+    GatewayCaller,
+    Via::Gateway,
+    crate::gateway::GatewayError
+);
+
+/// Every path of [`router`] (kept in step with it; the OpenAPI test checks each).
+#[cfg(test)]
+pub const PATHS: [&str; 5] = [
+    "/api/kiln/v1/auth/challenge",
+    "/api/kiln/v1/auth/token",
+    "/api/kiln/v1/auth/whoami",
+    "/api/kiln/v1/tokens",
+    "/api/kiln/v1/tokens/revoke",
+];
+
+/// The routes of signing in and of tokens.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/kiln/v1/auth/challenge", post(challenge))
+        .route("/api/kiln/v1/auth/token", post(login))
+        .route("/api/kiln/v1/auth/whoami", get(whoami))
+        .route("/api/kiln/v1/tokens", get(list).post(create))
+        .route("/api/kiln/v1/tokens/revoke", post(revoke))
+}
+
+type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+fn body<T>(b: Body<T>) -> Result<T, KilnError> {
+    b.map(|Json(t)| t)
+        .map_err(|e| KilnError::bad_request(e.body_text()))
+}
+
+fn ttl(secs: Option<u64>) -> Option<Duration> {
+    secs.map(Duration::from_secs)
+}
+
+fn minted(m: kiln_id::token::Minted) -> Json<TokenMinted> {
+    Json(TokenMinted {
+        token: m.token,
+        id: m.id,
+        expires: m.expires,
+    })
+}
+
+/// `POST /api/kiln/v1/auth/challenge {did}`: a nonce for `did` to sign.
+async fn challenge(
+    State(s): State<AppState>,
+    b: Body<ChallengeRequest>,
+) -> Result<Json<ChallengeView>, KilnError> {
+    let req = body(b)?;
+    let c = s.auth.challenge(&req.did)?;
+    Ok(Json(ChallengeView {
+        nonce: c.nonce,
+        node: c.node,
+        expires: c.expires,
+    }))
+}
+
+/// `POST /api/kiln/v1/auth/token {did, nonce, signature, ttl_secs?, note?}`: a token for an
+/// identity that signed its challenge.
+async fn login(
+    State(s): State<AppState>,
+    b: Body<LoginRequest>,
+) -> Result<Json<TokenMinted>, KilnError> {
+    let req = body(b)?;
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(req.signature.as_bytes())
+        .map_err(|_| KilnError::bad_request("signature: not base64"))?;
+    let (auth, store) = (s.auth.clone(), s.store.clone());
+    let m = tokio::task::spawn_blocking(move || {
+        kiln_node::tokens::login(
+            &store,
+            &auth,
+            Via::Api,
+            &req.did,
+            &req.nonce,
+            &sig,
+            ttl(req.ttl_secs),
+            req.note.as_deref().unwrap_or(""),
+        )
+    })
+    .await??;
+    Ok(minted(m))
+}
+
+/// `GET /api/kiln/v1/auth/whoami`: who the node takes the caller for.
+async fn whoami(ApiCaller(caller): ApiCaller) -> Json<WhoamiView> {
+    let (did, local, roles, token) = match &caller.who {
+        Who::Local => (None, true, Vec::new(), None),
+        Who::User(id) => (
+            Some(id.did.clone()),
+            false,
+            id.grants.clone(),
+            Some(id.token_id().to_string()),
+        ),
+        _ => (None, false, Vec::new(), None),
+    };
+    Json(WhoamiView {
+        did,
+        local,
+        roles: roles
+            .into_iter()
+            .map(|(namespace, role)| crate::types::RoleView { namespace, role })
+            .collect(),
+        token,
+    })
+}
+
+/// `POST /api/kiln/v1/tokens {did?, roles?, ttl_secs?, note?}`: issue a token.
+async fn create(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    b: Body<TokenRequest>,
+) -> Result<Json<TokenMinted>, KilnError> {
+    let req = body(b)?;
+    let (auth, store) = (s.auth.clone(), s.store.clone());
+    let m = tokio::task::spawn_blocking(move || {
+        kiln_node::tokens::create(
+            &store,
+            &auth,
+            &caller,
+            kiln_node::tokens::Request {
+                did: req.did,
+                roles: req
+                    .roles
+                    .map(|r| r.into_iter().map(|g| (g.namespace, g.role)).collect()),
+                ttl: ttl(req.ttl_secs),
+                note: req.note.unwrap_or_default(),
+            },
+        )
+    })
+    .await??;
+    Ok(minted(m))
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    did: Option<String>,
+}
+
+/// `GET /api/kiln/v1/tokens[?did=]`: the tokens issued (a user's own; all for an admin).
+async fn list(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TokenList>, KilnError> {
+    let Query(q) = q.map_err(|e| KilnError::bad_request(e.body_text()))?;
+    let store = s.store.clone();
+    let tokens = tokio::task::spawn_blocking(move || {
+        kiln_node::tokens::list(&store, &caller, q.did.as_deref())
+    })
+    .await??;
+    Ok(Json(TokenList {
+        tokens: tokens
+            .into_iter()
+            .map(|t| TokenView {
+                id: t.id,
+                did: t.did,
+                issued_ms: t.issued_ms,
+                expires: t.expires,
+                issued_by: t.issued_by,
+                note: t.note,
+                revoked_ms: t.revoked_ms,
+            })
+            .collect(),
+    }))
+}
+
+/// `POST /api/kiln/v1/tokens/revoke {token}`: revoke a token by id or whole (in the body, so
+/// that no token is ever written in a URL or an access log).
+async fn revoke(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    b: Body<RevokeRequest>,
+) -> Result<Json<RevokedView>, KilnError> {
+    let req = body(b)?;
+    let (auth, store) = (s.auth.clone(), s.store.clone());
+    let id = tokio::task::spawn_blocking(move || {
+        kiln_node::tokens::revoke(&store, &auth, &caller, &req.token)
+    })
+    .await??;
+    Ok(Json(RevokedView { id }))
+}

@@ -1,0 +1,521 @@
+//! Identities on the wire, tested as an attacker would: a daemon that requires tokens on
+//! TCP, the repository's socket for its owner, and every mutating route of every protocol
+//! refused — with the right status and nothing changed — for no token, a forged one,
+//! another node's, an expired, a revoked, a removed user's, a wrong role, a token narrowed
+//! below the request, and another user's resource. No token ever reaches the log or the
+//! journal.
+
+mod common;
+
+use common::Repo;
+use common::daemon::{Daemon, Reply, request, request_with_body};
+use std::time::{Duration, Instant};
+
+/// A daemon that requires tokens on TCP (no `--open-loopback`).
+fn strict(r: &Repo) -> Daemon {
+    Daemon::start_with(r, &["--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
+}
+
+/// Another person: an identity of their own (its own configuration directory).
+fn person(r: &Repo, name: &str) -> (String, std::path::PathBuf) {
+    let config = r.path(&format!("config-{name}"));
+    let o = r
+        .cmd()
+        .env("XDG_CONFIG_HOME", &config)
+        .args(["identity", "new"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    (common::text(&o.stdout).trim().to_string(), config)
+}
+
+fn token(r: &Repo, args: &[&str]) -> String {
+    let mut a = vec!["token", "create"];
+    a.extend_from_slice(args);
+    let t = r.ok(&a).trim().to_string();
+    assert!(t.starts_with("kiln1_"), "{t}");
+    t
+}
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+fn reason(reply: &Reply) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    v["Reason"].as_str().unwrap_or_default().to_string()
+}
+
+const BOUNDARY: &str = "kilnboundary";
+
+fn multipart(data: &[u8]) -> Vec<u8> {
+    let mut b = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    b.extend_from_slice(data);
+    b.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    b
+}
+
+/// One mutating request: method, target, body (with a content type), and the listener.
+struct Route {
+    method: &'static str,
+    target: String,
+    body: Vec<u8>,
+    ctype: &'static str,
+}
+
+/// Every mutating route of the API listener (Kubo RPC, kiln's API, the web UI), with
+/// arguments that would succeed for the local administrator.
+fn routes(cid: &str, token_id: &str) -> Vec<Route> {
+    let car = {
+        let mut c = Vec::new();
+        // An empty CAR body is refused either way; what matters is that the refusal comes
+        // first, before anything is read into the store.
+        c.extend_from_slice(b"not a car");
+        c
+    };
+    let r = |method, target: String, body: Vec<u8>, ctype| Route {
+        method,
+        target,
+        body,
+        ctype,
+    };
+    let json = "application/json";
+    let form = "application/x-www-form-urlencoded";
+    let mp: &'static str = "multipart/form-data; boundary=kilnboundary";
+    vec![
+        r("POST", "/api/v0/add".into(), multipart(b"new content"), mp),
+        r(
+            "POST",
+            "/api/v0/block/put".into(),
+            multipart(b"a new block"),
+            mp,
+        ),
+        r("POST", "/api/v0/dag/import".into(), multipart(&car), mp),
+        r("POST", format!("/api/v0/block/rm?arg={cid}"), vec![], json),
+        r(
+            "POST",
+            format!("/api/v0/pin/add?arg={cid}&name=x"),
+            vec![],
+            json,
+        ),
+        r("POST", format!("/api/v0/pin/rm?arg={cid}"), vec![], json),
+        r(
+            "POST",
+            format!("/api/v0/pin/rm?arg={cid}&owner=local"),
+            vec![],
+            json,
+        ),
+        r(
+            "POST",
+            format!("/api/v0/pin/rm?arg={cid}&all=true"),
+            vec![],
+            json,
+        ),
+        r("POST", "/api/v0/repo/gc".into(), vec![], json),
+        r("POST", "/api/kiln/v1/gc".into(), vec![], json),
+        r(
+            "POST",
+            "/api/kiln/v1/builds".into(),
+            format!(r#"{{"source":"{cid}"}}"#).into_bytes(),
+            json,
+        ),
+        r(
+            "POST",
+            "/api/kiln/v1/builds/prune".into(),
+            br#"{"keep":0}"#.to_vec(),
+            json,
+        ),
+        r("POST", "/api/kiln/v1/builds/s1/cancel".into(), vec![], json),
+        r(
+            "POST",
+            "/api/kiln/v1/schedules".into(),
+            format!(r#"{{"source":"{cid}"}}"#).into_bytes(),
+            json,
+        ),
+        r("DELETE", "/api/kiln/v1/schedules/1".into(), vec![], json),
+        r(
+            "POST",
+            "/api/kiln/v1/tokens".into(),
+            br#"{"ttl_secs":600}"#.to_vec(),
+            json,
+        ),
+        r(
+            "POST",
+            "/api/kiln/v1/tokens/revoke".into(),
+            format!(r#"{{"token":"{token_id}"}}"#).into_bytes(),
+            json,
+        ),
+        r(
+            "POST",
+            "/ui/pins".into(),
+            format!("cid={cid}").into_bytes(),
+            form,
+        ),
+        r(
+            "POST",
+            "/ui/pins/remove".into(),
+            format!("cid={cid}").into_bytes(),
+            form,
+        ),
+        r(
+            "POST",
+            "/ui/builds".into(),
+            format!("source={cid}").into_bytes(),
+            form,
+        ),
+    ]
+}
+
+/// What the node holds that a request could change: pins, the journal, users, tokens.
+fn snapshot(r: &Repo) -> String {
+    [
+        r.ok(&["pin", "ls", "--type", "all"]),
+        r.ok(&["events", "--json", "-n", "10000"]),
+        r.ok(&["user", "ls"]),
+        r.ok(&["token", "ls"]),
+        r.ok(&["repo", "stat"])
+            .lines()
+            .filter(|l| l.starts_with("NumObjects"))
+            .collect(),
+    ]
+    .join("\n--\n")
+}
+
+fn send(d: &Daemon, route: &Route, auth: Option<&str>) -> Reply {
+    let mut h: Vec<(&str, &str)> = vec![("Content-Type", route.ctype)];
+    if route.target.starts_with("/ui/") {
+        h.push(("Sec-Fetch-Site", "same-origin"));
+    }
+    let b;
+    if let Some(t) = auth {
+        b = bearer(t);
+        h.push(("Authorization", &b));
+    }
+    request_with_body(&d.api, route.method, &route.target, &h, &route.body)
+}
+
+#[test]
+fn every_mutating_route_refuses_whoever_may_not_and_changes_nothing() {
+    let r = Repo::new();
+    let admin = r.ok(&["identity", "new"]).trim().to_string();
+    r.ok(&["init"]);
+    let d = strict(&r);
+    // The owner's commands go through the socket, as the local administrator: no token.
+    let cid = r.add(&[&{
+        let f = r.path("f.txt");
+        common::write(&f, b"pinned by the local administrator");
+        f.to_str().unwrap().to_string()
+    }]);
+    assert!(r.ok(&["pin", "ls"]).contains(&cid));
+
+    let (reader, _) = person(&r, "reader");
+    let (writer, _) = person(&r, "writer");
+    let (gone, _) = person(&r, "gone");
+    r.ok(&["user", "add", &reader, "--role", "reader"]);
+    r.ok(&["user", "add", &writer, "--role", "writer"]);
+    r.ok(&["user", "add", &gone, "--role", "admin"]);
+    let admin_token = token(&r, &["--for", &admin, "--note", "admin"]);
+    let reader_token = token(&r, &["--for", &reader]);
+    let writer_token = token(&r, &["--for", &writer]);
+    let revoked = token(&r, &["--for", &admin, "--note", "to revoke"]);
+    r.ok(&["token", "revoke", &revoked]);
+    let removed = token(&r, &["--for", &gone]);
+    r.ok(&["user", "rm", &gone]);
+    let expired = token(&r, &["--for", &admin, "--ttl", "1s"]);
+    let read_only = r
+        .ok(&["token", "attenuate", &admin_token, "--only", "read"])
+        .trim()
+        .to_string();
+    let forged = {
+        let mut b = admin_token.clone().into_bytes();
+        let i = b.len() - 20;
+        b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(b).unwrap()
+    };
+    let elsewhere = {
+        let other = Repo::new();
+        std::fs::create_dir_all(other.path("config/kiln")).unwrap();
+        std::fs::copy(
+            r.path("config/kiln/identity.key"),
+            other.path("config/kiln/identity.key"),
+        )
+        .unwrap();
+        other.ok(&["init"]);
+        token(&other, &["--for", &admin])
+    };
+    // The admin's token itself works over TCP.
+    let ok = request(
+        &d.api,
+        "POST",
+        &format!("/api/v0/pin/ls?arg={cid}"),
+        &[("Authorization", &bearer(&admin_token))],
+    );
+    assert_eq!(ok.status, 200, "{}", common::text(&ok.body));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while request(
+        &d.api,
+        "POST",
+        "/api/v0/repo/stat",
+        &[("Authorization", &bearer(&expired))],
+    )
+    .status
+        != 401
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the 1-second token never expired"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let admin_id = r
+        .ok(&["token", "ls"])
+        .lines()
+        .find(|l| l.ends_with(" admin"))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let before = snapshot(&r);
+    let cases: [(&str, Option<&str>, u16, &[&str]); 9] = [
+        ("no token", None, 401, &["token_missing"]),
+        ("forged", Some(&forged), 401, &["token_invalid"]),
+        ("another node's", Some(&elsewhere), 401, &["token_invalid"]),
+        ("expired", Some(&expired), 401, &["token_expired"]),
+        ("revoked", Some(&revoked), 401, &["token_revoked"]),
+        ("removed user", Some(&removed), 401, &["unknown_user"]),
+        (
+            "reader",
+            Some(&reader_token),
+            403,
+            &["role_insufficient", "not_owner"],
+        ),
+        (
+            "narrowed to read",
+            Some(&read_only),
+            403,
+            &["token_scope", "not_owner"],
+        ),
+        (
+            "writer",
+            Some(&writer_token),
+            403,
+            &["role_insufficient", "not_owner"],
+        ),
+    ];
+    for (what, tok, status, reasons) in cases {
+        for route in routes(&cid, &admin_id) {
+            // A writer may add and pin its own: those are not refusals.
+            let writer_may = what == "writer"
+                && (route.target.starts_with("/api/v0/add")
+                    || route.target.starts_with("/api/v0/block/put")
+                    || route.target.starts_with("/api/v0/dag/import")
+                    || route.target.contains("pin/add")
+                    || route.target.ends_with(&format!("pin/rm?arg={cid}")));
+            if writer_may {
+                continue;
+            }
+            let reply = send(&d, &route, tok);
+            let ui = route.target.starts_with("/ui/");
+            let want = if ui { 401 } else { status };
+            assert_eq!(
+                reply.status,
+                want,
+                "{what}: {} {} answered {}: {}",
+                route.method,
+                route.target,
+                reply.status,
+                common::text(&reply.body)
+            );
+            if !ui {
+                let got = reason(&reply);
+                assert!(
+                    reasons.contains(&got.as_str()),
+                    "{what}: {} {}: reason {got:?}, not one of {reasons:?}: {}",
+                    route.method,
+                    route.target,
+                    common::text(&reply.body)
+                );
+            }
+            if reply.status == 401 && !ui {
+                assert!(
+                    reply
+                        .header("www-authenticate")
+                        .is_some_and(|v| v.starts_with("Bearer")),
+                    "{what}: {}: no WWW-Authenticate",
+                    route.target
+                );
+            }
+        }
+        assert_eq!(snapshot(&r), before, "{what}: something changed");
+    }
+
+    // A writer adds and pins its own, and may not take the administrator's pin away.
+    let w = bearer(&writer_token);
+    let added = request_with_body(
+        &d.api,
+        "POST",
+        "/api/v0/add",
+        &[
+            ("Content-Type", "multipart/form-data; boundary=kilnboundary"),
+            ("Authorization", &w),
+        ],
+        &multipart(b"the writer's file"),
+    );
+    assert_eq!(added.status, 200, "{}", common::text(&added.body));
+    let pins = r.ok(&["pin", "ls"]);
+    assert!(pins.contains(&cid) && pins.contains(&writer), "{pins}");
+    // The writer's pins are its own: listed for it, owned by its DID.
+    let listed = request(&d.api, "GET", "/api/kiln/v1/pins", &[("Authorization", &w)]);
+    assert_eq!(listed.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&listed.body).unwrap();
+    let owners: Vec<&str> = v["pins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["owner"].as_str().unwrap())
+        .collect();
+    assert!(
+        !owners.is_empty() && owners.iter().all(|o| *o == writer),
+        "{owners:?}"
+    );
+    let events = r.ok(&["events", "--json", "-n", "50"]);
+    assert!(
+        events.contains(&writer),
+        "the journal names the writer: {events}"
+    );
+
+    // Revocation takes effect at once, on every route.
+    r.ok(&["token", "revoke", &writer_token]);
+    let refused = request(
+        &d.api,
+        "POST",
+        "/api/v0/repo/stat",
+        &[("Authorization", &w)],
+    );
+    assert_eq!(refused.status, 401);
+    assert_eq!(reason(&refused), "token_revoked");
+
+    // The gateway serves content to anyone; its private neighbours refuse.
+    let g = request(&d.gateway, "GET", &format!("/ipfs/{cid}"), &[]);
+    assert_eq!(g.status, 200);
+    for private in [
+        "/api/kiln/v1/pins",
+        "/api/kiln/v1/events",
+        "/api/kiln/v1/stat",
+    ] {
+        assert_eq!(
+            request(&d.api, "GET", private, &[]).status,
+            401,
+            "{private}"
+        );
+    }
+    assert_eq!(request(&d.api, "GET", "/", &[]).status, 401, "the UI");
+    assert_eq!(
+        request(&d.api, "GET", "/api/kiln/v1/node", &[]).status,
+        200,
+        "who the node is stays public"
+    );
+
+    // No secret in the daemon's log or the journal.
+    let log = std::fs::read_to_string(&d.log).unwrap();
+    let journal = r.ok(&["events", "--json", "-n", "10000"]);
+    for (name, text) in [("log", &log), ("journal", &journal)] {
+        assert!(!text.contains("kiln1_"), "a token in the {name}");
+    }
+    d.stop();
+}
+
+#[test]
+fn an_identity_signs_in_by_answering_a_challenge() {
+    let r = Repo::new();
+    r.ok(&["identity", "new"]);
+    r.ok(&["init"]);
+    let d = strict(&r);
+    let url = format!("http://{}", d.api);
+    let (bob, bob_config) = person(&r, "bob");
+    let bob_cmd = |args: &[&str]| {
+        r.cmd()
+            .env("XDG_CONFIG_HOME", &bob_config)
+            .env_remove("KILN_TOKEN")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Not a user yet: refused, clearly.
+    let o = bob_cmd(&["--node", &url, "token", "create"]);
+    assert!(!o.status.success());
+    assert!(
+        common::text(&o.stderr).contains("not a user of this node"),
+        "{}",
+        common::text(&o.stderr)
+    );
+    r.ok(&[
+        "user",
+        "add",
+        &bob,
+        "--role",
+        "writer",
+        "--namespace",
+        "default",
+    ]);
+    let o = bob_cmd(&["--node", &url, "token", "create", "--ttl", "1h"]);
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    let t = common::text(&o.stdout).trim().to_string();
+    let who = request(
+        &d.api,
+        "GET",
+        "/api/kiln/v1/auth/whoami",
+        &[("Authorization", &bearer(&t))],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&who.body).unwrap();
+    assert_eq!(v["did"], bob.as_str());
+    // With the token, bob's commands work against the node over TCP.
+    let o = r
+        .cmd()
+        .env("KILN_TOKEN", &t)
+        .args(["--node", &url, "pin", "ls"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+
+    // A challenge is good once, for its identity, signed by it.
+    let key = kiln_id::NodeKey::load(&bob_config.join("kiln/identity.key")).unwrap();
+    let ask = || {
+        let c = request_with_body(
+            &d.api,
+            "POST",
+            "/api/kiln/v1/auth/challenge",
+            &[("Content-Type", "application/json")],
+            format!(r#"{{"did":"{bob}"}}"#).as_bytes(),
+        );
+        assert_eq!(c.status, 200, "{}", common::text(&c.body));
+        serde_json::from_slice::<serde_json::Value>(&c.body).unwrap()
+    };
+    let answer = |c: &serde_json::Value, signer: &kiln_id::NodeKey| {
+        use base64::Engine;
+        let nonce = c["nonce"].as_str().unwrap();
+        let msg = kiln_node::auth::challenge_message(c["node"].as_str().unwrap(), &bob, nonce);
+        let sig = base64::engine::general_purpose::STANDARD.encode(signer.sign(&msg));
+        request_with_body(
+            &d.api,
+            "POST",
+            "/api/kiln/v1/auth/token",
+            &[("Content-Type", "application/json")],
+            format!(r#"{{"did":"{bob}","nonce":"{nonce}","signature":"{sig}"}}"#).as_bytes(),
+        )
+    };
+    let c = ask();
+    assert_eq!(answer(&c, &key).status, 200);
+    let replay = answer(&c, &key);
+    assert_eq!(replay.status, 401, "a replayed challenge");
+    assert_eq!(reason(&replay), "challenge_failed");
+    let c = ask();
+    let mallory = kiln_id::NodeKey::generate().unwrap();
+    assert_eq!(answer(&c, &mallory).status, 401, "signed by another key");
+    d.stop();
+}
