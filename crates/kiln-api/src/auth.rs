@@ -13,7 +13,7 @@
 
 use crate::types::{
     ChallengeRequest, ChallengeView, LoginRequest, RevokeRequest, RevokedView, TokenList,
-    TokenMinted, TokenRequest, TokenView, WhoamiView,
+    TokenMinted, TokenRequest, WhoamiView,
 };
 use crate::{ApiError, AppState, KilnError};
 use axum::extract::{FromRequestParts, Query, State};
@@ -263,15 +263,7 @@ async fn list(
     Ok(Json(TokenList {
         tokens: tokens
             .into_iter()
-            .map(|t| TokenView {
-                id: t.id,
-                did: t.did,
-                issued_ms: t.issued_ms,
-                expires: t.expires,
-                issued_by: t.issued_by,
-                note: t.note,
-                revoked_ms: t.revoked_ms,
-            })
+            .map(|t| kiln_node::view::token(&t))
             .collect(),
     }))
 }

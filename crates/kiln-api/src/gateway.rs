@@ -531,7 +531,6 @@ async fn answer(
 }
 
 /// `Cache-Control: only-if-cached`: answer only from what is here (412 otherwise).
-
 fn only_if_cached(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::CACHE_CONTROL)

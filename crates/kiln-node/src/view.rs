@@ -236,3 +236,16 @@ impl EventLines {
 fn outputs(m: &BTreeMap<String, kiln_core::Cid>) -> BTreeMap<String, String> {
     m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
 }
+
+/// A token the node issued, as kiln's API shows it (never the token itself).
+pub fn token(t: &kiln_store::tokens::IssuedToken) -> kiln_wire::TokenView {
+    kiln_wire::TokenView {
+        id: t.id.clone(),
+        did: t.did.clone(),
+        issued_ms: t.issued_ms,
+        expires: t.expires,
+        issued_by: t.issued_by.clone(),
+        note: t.note.clone(),
+        revoked_ms: t.revoked_ms,
+    }
+}

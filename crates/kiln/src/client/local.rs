@@ -139,15 +139,7 @@ impl Local {
     pub fn tokens(&self, did: Option<&str>) -> Result<Vec<kiln_wire::TokenView>> {
         Ok(kiln_node::tokens::list(&self.store, &self.caller(), did)?
             .into_iter()
-            .map(|t| kiln_wire::TokenView {
-                id: t.id,
-                did: t.did,
-                issued_ms: t.issued_ms,
-                expires: t.expires,
-                issued_by: t.issued_by,
-                note: t.note,
-                revoked_ms: t.revoked_ms,
-            })
+            .map(|t| kiln_node::view::token(&t))
             .collect())
     }
 
