@@ -438,6 +438,7 @@ fn auth_paths() -> Value {
             "summary": "Revoke a token at once on every route (an administrator any; a token itself)",
             "operationId": "revokeToken", "requestBody": body("RevokeRequest"),
             "responses": with(json!({"200": json_response("The id revoked", "Revoked"),
+                "400": json_response("Neither a token id nor a token, or a malformed request", "Error"),
                 "404": json_response("No such token", "Error"),
                 "409": json_response("Revoked already", "Error")}), &refusals)
         }},
