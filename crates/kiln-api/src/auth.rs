@@ -53,6 +53,11 @@ pub fn as_local(router: Router) -> Router {
 /// hold (a request that sends a bad token is refused, never served as anonymous).
 pub(crate) async fn who(parts: &Parts, s: &AppState) -> Result<Who, kiln_node::Error> {
     let peer = parts.extensions.get::<Peer>().copied();
+    if let (Some(Peer::Tcp(a)), Some(limit)) = (peer, &s.access.per_ip)
+        && (s.access.limit_loopback || !a.ip().is_loopback())
+    {
+        limit.take(&a.ip(), &a.ip().to_string())?;
+    }
     if let Some(token) = bearer(parts) {
         let (auth, store) = (s.auth.clone(), s.store.clone());
         return tokio::task::spawn_blocking(move || auth.authenticate(&store, &token))
@@ -61,7 +66,7 @@ pub(crate) async fn who(parts: &Parts, s: &AppState) -> Result<Who, kiln_node::E
     }
     Ok(match peer {
         Some(Peer::Unix { owner: true }) => Who::Local,
-        Some(Peer::Tcp(a)) if s.open_loopback && a.ip().is_loopback() => Who::Local,
+        Some(Peer::Tcp(a)) if s.access.open_loopback && a.ip().is_loopback() => Who::Local,
         _ => Who::Anonymous,
     })
 }
@@ -155,6 +160,7 @@ fn minted(m: kiln_id::token::Minted) -> Json<TokenMinted> {
 /// `POST /api/kiln/v1/auth/challenge {did}`: a nonce for `did` to sign.
 async fn challenge(
     State(s): State<AppState>,
+    _rate_limited: ApiCaller,
     b: Body<ChallengeRequest>,
 ) -> Result<Json<ChallengeView>, KilnError> {
     let req = body(b)?;
@@ -170,6 +176,7 @@ async fn challenge(
 /// identity that signed its challenge.
 async fn login(
     State(s): State<AppState>,
+    _rate_limited: ApiCaller,
     b: Body<LoginRequest>,
 ) -> Result<Json<TokenMinted>, KilnError> {
     let req = body(b)?;

@@ -375,7 +375,7 @@ outputs = ["out/site"]
             auth: std::sync::Arc::new(kiln_node::auth::Auth::new(
                 kiln_id::NodeKey::generate().expect("key"),
             )),
-            open_loopback: false,
+            access: Default::default(),
         });
         let app = crate::auth::as_local(app);
         Fixture { dir, store, app }

@@ -17,6 +17,8 @@ pub struct ApiError {
     code: u8,
     /// kiln's stable reason code of a refusal (401, 403, 429), as `"Reason"` in the body.
     reason: Option<&'static str>,
+    /// Seconds after which to try again (a 429), as `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -27,6 +29,7 @@ impl ApiError {
             message: message.into(),
             code: 1,
             reason: None,
+            retry_after: None,
         }
     }
 
@@ -37,6 +40,7 @@ impl ApiError {
             message: message.into(),
             code: 0,
             reason: None,
+            retry_after: None,
         }
     }
 
@@ -47,6 +51,7 @@ impl ApiError {
             message: message.into(),
             code: 1,
             reason: None,
+            retry_after: None,
         }
     }
 
@@ -57,6 +62,7 @@ impl ApiError {
             message: message.into(),
             code: 0,
             reason: None,
+            retry_after: None,
         }
     }
 
@@ -67,6 +73,7 @@ impl ApiError {
             message: message.into(),
             code: 1,
             reason: None,
+            retry_after: None,
         }
     }
 
@@ -86,6 +93,7 @@ impl ApiError {
             message: message.into(),
             code: 0,
             reason: None,
+            retry_after: None,
         }
     }
 
@@ -96,6 +104,7 @@ impl ApiError {
             message: "405 - Method Not Allowed: the RPC API takes POST".into(),
             code: 1,
             reason: None,
+            retry_after: None,
         }
     }
 }
@@ -142,7 +151,11 @@ impl From<kiln_node::Error> for ApiError {
                 ApiError::internal(message)
             }
         };
-        ApiError { reason, ..err }
+        ApiError {
+            reason,
+            retry_after: e.retry_after_secs(),
+            ..err
+        }
     }
 }
 
@@ -179,13 +192,24 @@ impl IntoResponse for ApiError {
             body["Reason"] = serde_json::json!(r);
         }
         let mut resp = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer realm=\"kiln\""),
-            );
-        }
+        refusal_headers(&mut resp, self.retry_after);
         resp
+    }
+}
+
+/// The headers of a refusal, whatever the protocol: `WWW-Authenticate` on a 401 (a bearer
+/// token is what it takes), `Retry-After` when the node said when to try again.
+pub(crate) fn refusal_headers(resp: &mut Response, retry_after: Option<u64>) {
+    use axum::http::{HeaderValue, header};
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"kiln\""),
+        );
+    }
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
 }
 

@@ -165,6 +165,7 @@ fn ipns_not_implemented() -> GatewayError {
 pub(crate) struct GatewayError {
     status: StatusCode,
     message: String,
+    retry_after: Option<u64>,
 }
 
 impl GatewayError {
@@ -172,6 +173,7 @@ impl GatewayError {
         GatewayError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -200,7 +202,10 @@ impl From<kiln_core::Error> for GatewayError {
 /// The gateway's rendering of the node's errors: a plain-text page with the kind's status.
 impl From<kiln_node::Error> for GatewayError {
     fn from(e: kiln_node::Error) -> Self {
-        GatewayError::new(crate::error::kind_status(e.kind()), e.message())
+        GatewayError {
+            retry_after: e.retry_after_secs(),
+            ..GatewayError::new(crate::error::kind_status(e.kind()), e.message())
+        }
     }
 }
 
@@ -220,6 +225,7 @@ impl IntoResponse for GatewayError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        crate::error::refusal_headers(&mut r, self.retry_after);
         r
     }
 }

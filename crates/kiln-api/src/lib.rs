@@ -45,8 +45,21 @@ pub struct AppState {
     pub builds: Arc<BuildService>,
     /// The node's authenticator (tokens, challenges).
     pub auth: Arc<kiln_node::auth::Auth>,
+    /// Who a TCP client without a token is taken for, and how fast a client address may ask.
+    pub access: Access,
+}
+
+/// The listeners' policy for TCP clients (see [`auth`]).
+#[derive(Debug, Clone, Default)]
+pub struct Access {
     /// Loopback TCP peers act as the local administrator, without a token (`--open-loopback`).
     pub open_loopback: bool,
+    /// Requests per client address, over every listener (none: no limit). Over it: 429 with
+    /// `Retry-After`, in each protocol's error shape.
+    pub per_ip: Option<Arc<kiln_node::rate::Limiter<std::net::IpAddr>>>,
+    /// Loopback addresses are limited too (by default they are not: the machine's own
+    /// clients, or a reverse proxy in front of the node that limits by the real address).
+    pub limit_loopback: bool,
 }
 
 /// The node's identity and version, as `id` reports it.

@@ -152,13 +152,16 @@ async fn block(
 }
 
 /// `GET /api/kiln/v1/events` query: `after` (an event number), `since` (milliseconds since
-/// the epoch), `limit` (at most 10,000), `order` (`oldest`, the default, or `newest`).
+/// the epoch), `limit` (at most 10,000), `order` (`oldest`, the default, or `newest`),
+/// `who` (a caller: `local`, a did:key), `action` (`pin`, `token create`, …).
 #[derive(Deserialize)]
 struct EventsQuery {
     after: Option<i64>,
     since: Option<i64>,
     limit: Option<usize>,
     order: Option<String>,
+    who: Option<String>,
+    action: Option<String>,
 }
 
 /// The most events one answer holds.
@@ -184,6 +187,8 @@ async fn events(
         since_ms: q.since,
         limit: Some(q.limit.unwrap_or(MAX_EVENTS).min(MAX_EVENTS)),
         newest_first,
+        who: q.who,
+        action: q.action,
     };
     blocking(&s, move |st| {
         let events = kiln_node::journal::events(st, &caller, &query)?;

@@ -501,10 +501,18 @@ pub fn spec() -> Value {
                         "schema": {"type": "integer", "minimum": 0}},
                     {"name": "order", "in": "query", "required": false,
                         "schema": {"type": "string", "enum": ["oldest", "newest"], "default": "oldest"}},
+                    {"name": "who", "in": "query", "required": false,
+                        "description": "Only this caller's events (`local`, a did:key, `schedule:3`); \
+                            anyone but an admin sees only its own",
+                        "schema": {"type": "string"}},
+                    {"name": "action", "in": "query", "required": false,
+                        "description": "Only events of this action (`pin`, `token create`, …)",
+                        "schema": {"type": "string"}},
                 ],
                 "responses": {
                     "200": json_response("The events", "EventList"),
                     "400": json_response("A malformed parameter", "Error"),
+                    "403": json_response("Another identity's events, asked by one that is not an admin", "Error"),
                 }
             }},
             "/api/kiln/v1/openapi.json": {"get": {
@@ -581,7 +589,7 @@ pub(crate) mod tests {
             auth: std::sync::Arc::new(kiln_node::auth::Auth::new(
                 kiln_id::NodeKey::generate().expect("key"),
             )),
-            open_loopback: false,
+            access: Default::default(),
         }))
     }
 

@@ -90,6 +90,7 @@ pub(crate) struct UiError {
     status: StatusCode,
     title: Option<&'static str>,
     message: String,
+    retry_after: Option<u64>,
 }
 
 impl UiError {
@@ -98,6 +99,7 @@ impl UiError {
             status,
             title: None,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -126,6 +128,7 @@ impl UiError {
             StatusCode::BAD_REQUEST => "Not a valid CID or path",
             StatusCode::NOT_FOUND => "Not found in this repository",
             StatusCode::FORBIDDEN => "Refused",
+            StatusCode::TOO_MANY_REQUESTS => "Too many requests",
             StatusCode::CONFLICT => "Cannot do that",
             StatusCode::NOT_IMPLEMENTED => "Cannot show this content",
             _ => "Something went wrong",
@@ -156,7 +159,9 @@ impl UiError {
                 (body)
             },
         );
-        (self.status, page).into_response()
+        let mut resp = (self.status, page).into_response();
+        crate::error::refusal_headers(&mut resp, self.retry_after);
+        resp
     }
 }
 
@@ -176,7 +181,10 @@ impl From<kiln_core::Error> for UiError {
 /// The web UI's rendering of the node's errors: a page with the status of the kind.
 impl From<kiln_node::Error> for UiError {
     fn from(e: kiln_node::Error) -> Self {
-        UiError::new(crate::error::kind_status(e.kind()), e.message().to_string())
+        UiError {
+            retry_after: e.retry_after_secs(),
+            ..UiError::new(crate::error::kind_status(e.kind()), e.message().to_string())
+        }
     }
 }
 
@@ -344,24 +352,7 @@ pub(crate) fn download_href(path: &str) -> String {
     format!("/ui/download?path={}", utf8_percent_encode(path, QUERY))
 }
 
-/// A byte count for people: `512 B`, `1.5 KiB`, `3.2 GiB`.
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if v < 10.0 {
-        format!("{v:.1} {}", UNITS[unit])
-    } else {
-        format!("{v:.0} {}", UNITS[unit])
-    }
-}
+pub(crate) use kiln_wire::human_bytes;
 
 /// `2026-11-20 14:03:07 UTC`.
 pub(crate) fn utc(t: SystemTime) -> String {

@@ -75,7 +75,7 @@ fn fixture() -> Fixture {
         auth: Arc::new(kiln_node::auth::Auth::new(
             kiln_id::NodeKey::generate().unwrap(),
         )),
-        open_loopback: false,
+        access: Default::default(),
     };
     Fixture {
         _dir: dir,

@@ -160,7 +160,7 @@ fn node() -> &'static Node {
             auth: std::sync::Arc::new(kiln_node::auth::Auth::new(
                 kiln_id::NodeKey::generate().expect("key"),
             )),
-            open_loopback: false,
+            access: Default::default(),
         };
         Node {
             _dir: dir,

@@ -101,6 +101,12 @@ pub mod reason {
     pub const NOT_OWNER: &str = "not_owner";
     /// A challenge that is unknown, used, expired, or answered with a wrong signature.
     pub const CHALLENGE: &str = "challenge_failed";
+    /// Too many requests from this identity or address for now (429, `Retry-After`).
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// The identity runs as many builds as its quota allows (429, `Retry-After`).
+    pub const QUOTA_BUILDS: &str = "quota_builds";
+    /// The pin would take the identity's pinned bytes over its quota (403).
+    pub const QUOTA_PINNED: &str = "quota_pinned_bytes";
 }
 
 /// An identity proved by a token: who, the roles the node gives it now, and the token.
@@ -279,6 +285,7 @@ pub struct Auth {
     key: kiln_id::NodeKey,
     did: String,
     pending: Mutex<HashMap<String, Pending>>,
+    per_identity: Option<crate::rate::Limiter<String>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -294,7 +301,15 @@ impl Auth {
             did: key.did(),
             key,
             pending: Mutex::new(HashMap::new()),
+            per_identity: None,
         }
+    }
+
+    /// The same authenticator, letting each identity make requests at `rate` at most (over
+    /// it: a quota error, 429, with when to try again).
+    pub fn with_rate(mut self, rate: Option<crate::rate::Rate>) -> Auth {
+        self.per_identity = rate.map(crate::rate::Limiter::new);
+        self
     }
 
     /// The node's `did:key`.
@@ -322,6 +337,9 @@ impl Auth {
             )
             .because(reason::UNKNOWN_USER));
         };
+        if let Some(limit) = &self.per_identity {
+            limit.take(&user.did, &user.did)?;
+        }
         Ok(Who::User(std::sync::Arc::new(Identity {
             did: user.did,
             grants: user.grants,
@@ -477,6 +495,35 @@ mod tests {
         authorize(&c2, Op::Pin, "ci").unwrap();
         let e = authorize(&c2, Op::Add, "ci").unwrap_err();
         assert_eq!(e.reason(), reason::SCOPE);
+
+        // A build record names the verified identity and its token, then what it says.
+        let by = crate::builds::requested_by(&caller, Some("ci job 7")).unwrap();
+        assert_eq!(
+            by,
+            format!(
+                "{} (verified, token {}) via kiln API: ci job 7",
+                alice.did(),
+                m.id
+            )
+        );
+        assert_eq!(
+            crate::builds::requested_by(&admin, None).unwrap(),
+            "kiln API"
+        );
+
+        // Per identity, at most its rate: the burst, then a quota error saying when.
+        let limited =
+            Auth::new(kiln_id::NodeKey::from_pkcs8_pem(&node.to_pkcs8_pem().unwrap()).unwrap())
+                .with_rate(crate::rate::Rate::new(0.001, 2.0));
+        limited.authenticate(&store, &m.token).unwrap();
+        limited.authenticate(&store, &narrow).unwrap();
+        let e = limited.authenticate(&store, &m.token).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.reason()),
+            (ErrorKind::Quota, reason::RATE_LIMITED)
+        );
+        assert!(e.retry_after_secs().unwrap() > 100);
+        assert!(e.message().contains(&alice.did()) && !e.message().contains("kiln1_"));
 
         // Revoking the first block revokes both; removing the user refuses its tokens.
         let entry = crate::journal::entry(&admin, "token revoke", &m.id);

@@ -30,7 +30,7 @@
 
 use crate::journal::action as journal;
 use crate::supervisor::{Group, Supervisor};
-use crate::{Caller, Error, Result};
+use crate::{Caller, Error, Result, Who};
 use kiln_build::exec::{Builds, Event, Observer, Options};
 use kiln_build::index::{BuildRow, Index};
 use kiln_build::record::{SignedRecord, now_ms};
@@ -353,10 +353,14 @@ impl BuildService {
     ) -> Result<Arc<Submission>> {
         let req = req.clone();
         self.admit()?;
-        let requested_by = match &req.requested_by {
-            Some(w) => format!("kiln API: {}", label(w, "requested_by")?),
-            None => "kiln API".to_string(),
-        };
+        let owner = caller.owner();
+        let mine = lock(&self.table)
+            .subs
+            .iter()
+            .filter(|s| !s.is_done() && s.caller.owner() == owner)
+            .count();
+        crate::quotas::may_start_build(&self.store, caller, mine)?;
+        let requested_by = requested_by(caller, req.requested_by.as_deref())?;
         let mut opts = Options {
             check: req.check,
             requested_by,
@@ -878,6 +882,23 @@ impl Observer for Watch<'_> {
     fn event(&self, e: Event<'_>) {
         self.0.observe(&e);
     }
+}
+
+/// The record's "requested by": for an identity, its did:key and the token it proved
+/// itself with (the node verified both, and signs the record); then what the client says
+/// about itself, if anything.
+pub(crate) fn requested_by(caller: &Caller, says: Option<&str>) -> Result<String> {
+    let says = says.map(|w| label(w, "requested_by")).transpose()?;
+    let who = match &caller.who {
+        Who::User(id) => format!("{} (verified, token {})", id.did, id.token_id()),
+        _ => String::new(),
+    };
+    Ok(match (who.is_empty(), says) {
+        (true, None) => "kiln API".to_string(),
+        (true, Some(s)) => format!("kiln API: {s}"),
+        (false, None) => format!("{who} via kiln API"),
+        (false, Some(s)) => format!("{who} via kiln API: {s}"),
+    })
 }
 
 /// What a follower gets: events with their sequence numbers (none for a gap notice).

@@ -47,9 +47,13 @@ pub fn commit(
     roots: &[Cid],
     pin: Option<&NewPin>,
 ) -> Result<()> {
+    let limit = match pin {
+        Some(_) => crate::quotas::pin_limit(session.store(), caller)?,
+        None => None,
+    };
     for r in roots {
         if let Some(p) = pin {
-            session.pin(r, p.clone());
+            session.pin(r, p.clone().within(limit));
         }
         let detail = if pin.is_some() {
             "pinned"

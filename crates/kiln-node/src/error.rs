@@ -44,6 +44,11 @@ impl ErrorKind {
     }
 }
 
+/// `wait` in whole seconds, rounded up, at least 1: what `Retry-After` can say.
+pub(crate) fn whole_secs(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 /// Result alias of the node layer.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -52,6 +57,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Error {
     kind: ErrorKind,
     reason: Option<&'static str>,
+    retry_after: Option<u64>,
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -62,6 +68,7 @@ impl Error {
         Error {
             kind,
             reason: None,
+            retry_after: None,
             message: message.into(),
             source: None,
         }
@@ -98,6 +105,18 @@ impl Error {
         self
     }
 
+    /// The same error, saying when to try again (a rate limit, a busy quota): the
+    /// `Retry-After` of its 429, in whole seconds rounded up.
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Error {
+        self.retry_after = Some(whole_secs(wait));
+        self
+    }
+
+    /// When to try again, in seconds, if the error says.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     /// Its stable reason code: the one given, else its kind's code.
     pub fn reason(&self) -> &'static str {
         self.reason.unwrap_or(self.kind.code())
@@ -115,6 +134,7 @@ impl Error {
         Error {
             kind,
             reason: None,
+            retry_after: None,
             message: source.to_string(),
             source: Some(Box::new(source)),
         }
@@ -149,6 +169,10 @@ impl From<kiln_store::Error> for Error {
             | E::BlockTooLarge { .. }
             | E::InvalidOwner(_) => ErrorKind::InvalidInput,
             E::DiskFull { .. } => ErrorKind::Unavailable,
+            E::QuotaExceeded { .. } => {
+                return Error::with_source(ErrorKind::Forbidden, e)
+                    .because(crate::auth::reason::QUOTA_PINNED);
+            }
             _ => ErrorKind::Internal,
         };
         Error::with_source(kind, e)

@@ -51,6 +51,8 @@ pub mod action {
     pub const USER_ADD: &str = "user add";
     /// A user removed.
     pub const USER_RM: &str = "user rm";
+    /// A quota set for an identity (or the default, `*`).
+    pub const QUOTA_SET: &str = "quota set";
     /// A role given to a user in a namespace.
     pub const ROLE_GRANT: &str = "role grant";
     /// A user's role in a namespace taken away.
@@ -102,11 +104,18 @@ pub fn events(store: &Store, caller: &Caller, q: &Query) -> Result<Vec<Event>> {
         crate::auth::DEFAULT_NAMESPACE,
     )?;
     let me = caller.owner();
-    Ok(store
-        .events(q)?
-        .into_iter()
-        .filter(|e| e.entry.who == me.as_str())
-        .collect())
+    if q.who.as_deref().is_some_and(|w| w != me.as_str()) {
+        return Err(crate::Error::new(
+            crate::ErrorKind::Forbidden,
+            "only an admin reads the events of another identity",
+        )
+        .because(crate::auth::reason::NOT_OWNER));
+    }
+    let mine = Query {
+        who: Some(me.as_str().to_string()),
+        ..q.clone()
+    };
+    Ok(store.events(&mine)?)
 }
 
 /// Delete the events older than `keep`; how many.

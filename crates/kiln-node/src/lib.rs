@@ -32,6 +32,8 @@ pub mod content;
 mod error;
 pub mod journal;
 pub mod pins;
+pub mod quotas;
+pub mod rate;
 pub mod supervisor;
 pub mod text;
 pub mod tokens;

@@ -62,7 +62,10 @@ pub fn add(
             None => what.to_string(),
         };
         let entry = journal::entry(caller, action::PIN, cid.to_string()).detail(detail);
-        store.pin_add_recorded(&cid, &NewPin::new(caller.owner(), mode).named(name), &entry)?;
+        let pin = NewPin::new(caller.owner(), mode)
+            .named(name)
+            .within(crate::quotas::pin_limit(store, caller)?);
+        store.pin_add_recorded(&cid, &pin, &entry)?;
         Ok(cid)
     })();
     pinned.map_err(|e| journal::failed(store, caller, action::PIN, path, e))

@@ -173,6 +173,17 @@ CREATE TABLE revoked(
 UPDATE state SET schema = 5 WHERE id = 1;
 "#;
 
+/// Version 6: quotas per identity (and the default one, `*`); NULL follows the default,
+/// a negative number is no limit.
+const V6: &str = r#"
+CREATE TABLE quotas(
+    did TEXT PRIMARY KEY,
+    pinned_bytes INTEGER,
+    builds INTEGER
+) WITHOUT ROWID;
+UPDATE state SET schema = 6 WHERE id = 1;
+"#;
+
 /// Every version of `store.db`, oldest first (see [`crate::schema`]).
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -199,6 +210,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 5,
         what: "issued and revoked tokens",
         sql: V5,
+    },
+    Migration {
+        to: 6,
+        what: "quotas",
+        sql: V6,
     },
 ];
 

@@ -93,6 +93,16 @@ pub enum Error {
     /// A direct pin was requested for a CID that is already pinned recursively.
     #[error("{0} is already pinned recursively")]
     AlreadyPinnedRecursively(Cid),
+    /// A pin would take its owner's pinned bytes over its quota; nothing was pinned.
+    #[error("{owner}'s pins would hold {used} bytes, over its quota of {max} bytes")]
+    QuotaExceeded {
+        /// The owner.
+        owner: String,
+        /// What its pins would hold, bytes.
+        used: u64,
+        /// Its quota, bytes.
+        max: u64,
+    },
     /// A previous error left this session unusable; drop it and start a new one.
     #[error("write session is unusable after an earlier error")]
     SessionPoisoned,

@@ -77,6 +77,10 @@ pub struct Query {
     pub limit: Option<usize>,
     /// Newest first (else oldest first).
     pub newest_first: bool,
+    /// Only events of this caller (`local`, a did:key, `schedule:3`).
+    pub who: Option<String>,
+    /// Only events of this action (`pin`, `token create`, …).
+    pub action: Option<String>,
 }
 
 fn now_ms() -> i64 {
@@ -129,11 +133,19 @@ pub(crate) fn query(conn: &Connection, q: &Query) -> Result<Vec<Event>> {
     let limit = q.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
     let sql = format!(
         "SELECT id, at, who, via, action, target, ok, detail FROM events
-         WHERE id > ?1 AND at >= ?2 ORDER BY id {order} LIMIT ?3"
+         WHERE id > ?1 AND at >= ?2 AND (?4 IS NULL OR who = ?4)
+           AND (?5 IS NULL OR action = ?5)
+         ORDER BY id {order} LIMIT ?3"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
-        params![q.after.unwrap_or(0), q.since_ms.unwrap_or(i64::MIN), limit],
+        params![
+            q.after.unwrap_or(0),
+            q.since_ms.unwrap_or(i64::MIN),
+            limit,
+            q.who,
+            q.action
+        ],
         |r| {
             Ok(Event {
                 id: r.get(0)?,

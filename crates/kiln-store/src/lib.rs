@@ -49,6 +49,7 @@ pub mod journal;
 mod lock;
 mod pack;
 mod pins;
+pub mod quotas;
 pub mod schema;
 mod session;
 mod store;

@@ -54,6 +54,9 @@ pub struct NewPin {
     pub name: Option<String>,
     /// String metadata (pinning again adds to it, replacing equal keys).
     pub meta: BTreeMap<String, String>,
+    /// The most bytes the owner's pins may hold with this one made (counted once, see
+    /// [`crate::quotas`]); over it, [`Error::QuotaExceeded`] and nothing is pinned.
+    pub max_bytes: Option<u64>,
 }
 
 impl NewPin {
@@ -64,7 +67,14 @@ impl NewPin {
             mode,
             name: None,
             meta: BTreeMap::new(),
+            max_bytes: None,
         }
+    }
+
+    /// The same, refused if the owner's pins would then hold more than `max` bytes.
+    pub fn within(mut self, max: Option<u64>) -> NewPin {
+        self.max_bytes = max;
+        self
     }
 
     /// The same, named `name` (if any).
@@ -138,6 +148,16 @@ pub(crate) fn apply_pin(conn: &Connection, cid: &Cid, pin: &NewPin, verified: bo
             "INSERT OR REPLACE INTO pin_meta(pin, key, value) VALUES (?1, ?2, ?3)",
         )?
         .execute(params![id, k, v])?;
+    }
+    if let Some(max) = pin.max_bytes {
+        let used = crate::quotas::pinned_bytes(conn, &pin.owner)?;
+        if used > max {
+            return Err(Error::QuotaExceeded {
+                owner: pin.owner.to_string(),
+                used,
+                max,
+            });
+        }
     }
     Ok(id)
 }

@@ -111,6 +111,11 @@ impl Session {
         self.conn.as_ref().ok_or(Error::SessionPoisoned)
     }
 
+    /// The store it writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// How many blocks this session has written that the store did not already hold.
     pub fn blocks_written(&self) -> u64 {
         self.written

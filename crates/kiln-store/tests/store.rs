@@ -691,6 +691,28 @@ fn journal_entries_commit_with_their_change_or_not_at_all() {
         ..Query::default()
     };
     assert_eq!(store.events(&q).unwrap()[0].id, ev[2].id);
+    // By who and by action.
+    for (who, action) in [(Some("nobody"), None), (None, Some("no such action"))] {
+        let q = Query {
+            who: who.map(str::to_string),
+            action: action.map(str::to_string),
+            ..Query::default()
+        };
+        assert!(store.events(&q).unwrap().is_empty());
+    }
+    let first = &ev[0].entry;
+    let q = Query {
+        who: Some(first.who.clone()),
+        action: Some(first.action.clone()),
+        ..Query::default()
+    };
+    let found = store.events(&q).unwrap();
+    assert!(!found.is_empty());
+    assert!(
+        found
+            .iter()
+            .all(|e| e.entry.who == first.who && e.entry.action == first.action)
+    );
     assert_eq!(store.last_event().unwrap(), ev[2].id);
     assert_eq!(store.prune_events(std::time::UNIX_EPOCH).unwrap(), 0);
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
@@ -711,11 +733,11 @@ fn a_schema_2_store_gains_the_journal_and_keeps_its_pins() {
         put_all(&store, &blocks, Some((root, PinMode::Recursive)));
     }
     // Back to version 2, as the earlier kiln wrote it: without what versions 3 (the
-    // journal), 4 (users) and 5 (tokens) added.
+    // journal), 4 (users), 5 (tokens) and 6 (quotas) added.
     {
         let c = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
         c.execute_batch(
-            "DROP TABLE events; DROP TABLE users; DROP TABLE grants; DROP TABLE tokens; DROP TABLE revoked;
+            "DROP TABLE events; DROP TABLE users; DROP TABLE grants; DROP TABLE tokens; DROP TABLE revoked; DROP TABLE quotas;
              UPDATE state SET schema = 2 WHERE id = 1; PRAGMA user_version = 2;",
         )
         .unwrap();

@@ -80,6 +80,11 @@ pub enum Command {
     ///   max_header_bytes = 65536         # largest request line + headers (then 431)
     ///   header_timeout_secs = 10         # time to send a request head (then closed)
     ///   idle_timeout_secs = 60           # no bytes either way for this long: closed
+    ///   ip_requests_per_sec = 100        # per client address (then 429 + Retry-After; 0: off)
+    ///   ip_burst = 1000                  #   requests at once after a quiet period
+    ///   identity_requests_per_sec = 50   # per identity (a token's did:key; 0: off)
+    ///   identity_burst = 500
+    ///   limit_loopback = false           # loopback addresses are not limited per address
     ///   [events]
     ///   keep = "90d"                     # how long the event journal keeps events
     ///
@@ -140,6 +145,12 @@ pub enum Command {
     ///
     /// Events are kept 90 days (`[events] keep = "30d"` in config.toml changes it); older
     /// ones are pruned after each GC run and when the daemon starts.
+    ///
+    /// This is the node's audit trail (`kiln audit` is the same command): an admin sees
+    /// every identity's events and may pick one with `--who DID`; anyone else sees only its
+    /// own. A request refused for want of a token or a role changes nothing and is not
+    /// recorded.
+    #[command(visible_alias = "audit")]
     Events(EventsArgs),
     /// Print the log of a build: its number (from `kiln builds`), record CID or action CID.
     Log(LogArgs),
@@ -211,6 +222,28 @@ pub enum UserCommand {
         /// The namespace (default: every namespace, `*`).
         #[arg(long)]
         namespace: Option<String>,
+    },
+    /// Show or set a user's quota: the bytes its pins may hold (each block counted once,
+    /// however many of its pins share it) and the builds it may run at once. `*` is the
+    /// default of every user without a quota of its own. With no limit given, prints the
+    /// quota and what the user uses of it.
+    ///
+    /// Over its pinned-bytes quota a pin is refused (403, reason `quota_pinned_bytes`) and
+    /// nothing is pinned; at its builds quota a new build is refused until one ends (429,
+    /// `quota_builds`, with `Retry-After`). The local administrator has no quota.
+    Quota {
+        /// The user's identity, or `*` for the default.
+        did: String,
+        /// Bytes its pins may hold: `500MiB`, `10GiB`; `none` for no limit; `default` to
+        /// follow the default quota.
+        #[arg(long, value_name = "SIZE")]
+        pinned_bytes: Option<String>,
+        /// Builds it may run at once: a number; `none`; `default`.
+        #[arg(long, value_name = "N")]
+        builds: Option<String>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -502,6 +535,13 @@ pub struct EventsArgs {
     /// Print at most the last N events (without --since: the last 50).
     #[arg(short = 'n', long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Only the events of this caller: a did:key, `local` (the repository's owner),
+    /// `schedule:N`, `build`.
+    #[arg(long, value_name = "DID")]
+    pub who: Option<String>,
+    /// Only the events of this action (`add`, `pin`, `unpin`, `gc`, `token create`, …).
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -55,6 +55,33 @@ pub struct LimitsConfig {
     pub header_timeout_secs: Option<f64>,
     /// Seconds without traffic after which a connection is closed.
     pub idle_timeout_secs: Option<f64>,
+    /// Requests per second a client address may make, sustained (0: no limit).
+    pub ip_requests_per_sec: Option<f64>,
+    /// Requests a client address may make at once after a quiet period.
+    pub ip_burst: Option<f64>,
+    /// Requests per second an identity (a token's did:key) may make, sustained (0: no limit).
+    pub identity_requests_per_sec: Option<f64>,
+    /// Requests an identity may make at once after a quiet period.
+    pub identity_burst: Option<f64>,
+    /// Limit loopback addresses too (by default only other addresses are limited).
+    pub limit_loopback: Option<bool>,
+}
+
+/// Rate limits by default: per client address 100 requests a second (bursts of 1000), per
+/// identity 50 (bursts of 500).
+pub const DEFAULT_IP_RATE: (f64, f64) = (100.0, 1000.0);
+/// See [`DEFAULT_IP_RATE`].
+pub const DEFAULT_IDENTITY_RATE: (f64, f64) = (50.0, 500.0);
+
+/// The daemon's rate limits, defaults filled in.
+#[derive(Debug, Clone, Copy)]
+pub struct Rates {
+    /// Per client address.
+    pub per_ip: Option<kiln_node::rate::Rate>,
+    /// Per identity.
+    pub per_identity: Option<kiln_node::rate::Rate>,
+    /// Loopback addresses are limited too.
+    pub limit_loopback: bool,
 }
 
 impl Config {
@@ -90,6 +117,36 @@ impl Config {
                     )
                 }),
         }
+    }
+
+    /// The rate limits, defaults filled in.
+    pub fn rates(&self) -> Result<Rates> {
+        let l = &self.limits;
+        let rate =
+            |per_sec: Option<f64>, burst: Option<f64>, names: (&str, &str), d: (f64, f64)| {
+                let (per_sec, burst) = (per_sec.unwrap_or(d.0), burst.unwrap_or(d.1));
+                for (v, name) in [(per_sec, names.0), (burst, names.1)] {
+                    if !v.is_finite() || v < 0.0 {
+                        return Err(anyhow!("[limits] {name} must be a number ≥ 0, not {v}"));
+                    }
+                }
+                Ok(kiln_node::rate::Rate::new(per_sec, burst))
+            };
+        Ok(Rates {
+            per_ip: rate(
+                l.ip_requests_per_sec,
+                l.ip_burst,
+                ("ip_requests_per_sec", "ip_burst"),
+                DEFAULT_IP_RATE,
+            )?,
+            per_identity: rate(
+                l.identity_requests_per_sec,
+                l.identity_burst,
+                ("identity_requests_per_sec", "identity_burst"),
+                DEFAULT_IDENTITY_RATE,
+            )?,
+            limit_loopback: l.limit_loopback.unwrap_or(false),
+        })
     }
 
     /// The limits, defaults filled in.

@@ -519,3 +519,60 @@ fn an_identity_signs_in_by_answering_a_challenge() {
     assert_eq!(answer(&c, &mallory).status, 401, "signed by another key");
     d.stop();
 }
+
+/// The journal is the audit trail: a user's changes name its did:key; an admin reads any
+/// identity's events (`kiln audit --who DID`), a user only its own.
+#[test]
+fn the_audit_trail_names_the_identity_that_asked() {
+    let r = Repo::new();
+    r.ok(&["identity", "new"]);
+    r.ok(&["init"]);
+    let d = strict(&r);
+    let url = format!("http://{}", d.api);
+    let (bob, _) = person(&r, "bob");
+    r.ok(&["user", "add", &bob, "--role", "writer"]);
+    let t = token(&r, &["--for", &bob, "--ttl", "1h"]);
+    let bob_cmd = |args: &[&str]| {
+        let mut a = vec!["--node", url.as_str()];
+        a.extend_from_slice(args);
+        r.cmd().env("KILN_TOKEN", &t).args(&a).output().unwrap()
+    };
+    let file = r.path("bob.txt");
+    common::write(&file, b"bob's file\n");
+    let o = bob_cmd(&["add", "-Q", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    let cid = common::text(&o.stdout).trim().to_string();
+    r.add(&[file.to_str().unwrap()]);
+
+    let events = |out: String| -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    // The admin, on the socket: bob's add, under bob's did:key, and nothing else.
+    let bobs = events(r.ok(&["audit", "--who", &bob, "--json"]));
+    assert!(!bobs.is_empty());
+    assert!(bobs.iter().all(|e| e["who"] == bob.as_str()), "{bobs:?}");
+    assert!(
+        bobs.iter()
+            .any(|e| e["action"] == "add" && e["target"] == cid.as_str()),
+        "{bobs:?}"
+    );
+    let adds = events(r.ok(&["audit", "--action", "add", "--json"]));
+    assert!(adds.iter().any(|e| e["who"] == "local"));
+    assert!(adds.iter().any(|e| e["who"] == bob.as_str()));
+    // Bob, over TCP: his own events only; another identity's are refused.
+    let o = bob_cmd(&["audit", "--json"]);
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    let own = events(common::text(&o.stdout));
+    assert!(!own.is_empty());
+    assert!(own.iter().all(|e| e["who"] == bob.as_str()), "{own:?}");
+    let o = bob_cmd(&["audit", "--who", "local"]);
+    assert!(!o.status.success());
+    assert!(
+        common::text(&o.stderr).contains("only an admin"),
+        "{}",
+        common::text(&o.stderr)
+    );
+    d.stop();
+}

@@ -159,6 +159,14 @@ impl Node for Http {
         if let Some(l) = q.limit {
             path.push_str(&format!("&limit={l}"));
         }
+        for (key, value) in [("who", &q.who), ("action", &q.action)] {
+            if let Some(v) = value {
+                path.push_str(&format!(
+                    "&{key}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                ));
+            }
+        }
         let list: EventList = self.daemon.get_json(&path)?;
         Ok(list.events)
     }

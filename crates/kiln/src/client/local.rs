@@ -105,6 +105,21 @@ impl Local {
         )?)
     }
 
+    /// A user's quota (or the default's, `*`) and its use.
+    pub fn quota(&self, did: &str) -> Result<kiln_node::quotas::Usage> {
+        Ok(kiln_node::quotas::usage(&self.store, &self.caller(), did)?)
+    }
+
+    /// Set a user's quota (or the default's, `*`).
+    pub fn quota_set(&self, did: &str, quota: kiln_store::quotas::Quota) -> Result<()> {
+        Ok(kiln_node::quotas::set(
+            &self.store,
+            &self.caller(),
+            did,
+            quota,
+        )?)
+    }
+
     /// Take a user's role in a namespace away: the role it had.
     pub fn user_revoke(&self, did: &str, namespace: &str) -> Result<String> {
         Ok(kiln_node::users::revoke(

@@ -39,6 +39,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         .or(config.gateway.listen)
         .unwrap_or(([127, 0, 0, 1], 8080).into());
     let mut limits = config.limits()?;
+    let rates = config.rates()?;
     let keep_events = config.keep_events()?;
     // Two listeners share the descriptors, with room for the store and the blocking pool.
     let fds = raise_fd_limit();
@@ -83,7 +84,9 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     spawn_memory_return();
     // Builds run here; the sandbox helper is this executable, started again.
     let exe = std::env::current_exe().context("cannot find the kiln executable")?;
-    let auth = Arc::new(kiln_node::auth::Auth::new(crate::repo::identity(home)?));
+    let auth = Arc::new(
+        kiln_node::auth::Auth::new(crate::repo::identity(home)?).with_rate(rates.per_identity),
+    );
     let builds =
         kiln_node::builds::BuildService::open(store.clone(), key, home.join("builds"), exe)
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -101,7 +104,13 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         keep_events,
         builds: builds.clone(),
         auth,
-        open_loopback,
+        access: kiln_api::Access {
+            open_loopback,
+            per_ip: rates
+                .per_ip
+                .map(|r| Arc::new(kiln_node::rate::Limiter::new(r))),
+            limit_loopback: rates.limit_loopback,
+        },
     };
     if open_loopback {
         tracing::warn!(

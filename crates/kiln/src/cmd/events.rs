@@ -1,4 +1,5 @@
-//! `kiln events [--follow] [--json] [--since T] [-n N]`: the event journal.
+//! `kiln events` (or `kiln audit`) `[--follow] [--json] [--since T] [-n N] [--who DID]
+//! [--action A]`: the event journal, the node's audit trail.
 
 use super::Repo;
 use crate::cli::EventsArgs;
@@ -24,11 +25,17 @@ pub fn run(repo: &Repo, a: EventsArgs) -> Result<ExitCode> {
     });
     let node = repo.node()?;
     // The last events (newest first, so the limit keeps the newest), printed oldest first.
+    let filter = Query {
+        who: a.who.clone(),
+        action: a.action.clone(),
+        ..Query::default()
+    };
     let mut first = node.events(&Query {
         after: None,
         since_ms,
         limit,
         newest_first: true,
+        ..filter.clone()
     })?;
     first.reverse();
     let mut out = std::io::stdout().lock();
@@ -47,7 +54,7 @@ pub fn run(repo: &Repo, a: EventsArgs) -> Result<ExitCode> {
             .events(&Query {
                 limit: Some(1),
                 newest_first: true,
-                ..Query::default()
+                ..filter.clone()
             })?
             .first()
             .map_or(0, |e| e.id);
@@ -59,6 +66,7 @@ pub fn run(repo: &Repo, a: EventsArgs) -> Result<ExitCode> {
             since_ms,
             limit: Some(1000),
             newest_first: false,
+            ..filter.clone()
         })?;
         for e in &new {
             print(&mut out, e, a.json)?;
