@@ -56,9 +56,12 @@ pub(crate) async fn who(parts: &Parts, s: &AppState) -> Result<Who, kiln_node::E
     if let (Some(Peer::Tcp(a)), Some(limit)) = (peer, &s.access.per_ip)
         && (s.access.limit_loopback || !a.ip().is_loopback())
     {
-        limit.take(&a.ip(), &a.ip().to_string())?;
+        limit.take(&a.ip(), &a.ip())?;
     }
     if let Some(token) = bearer(parts) {
+        if let Some(known) = s.auth.authenticate_in_memory(&s.store, &token) {
+            return known;
+        }
         let (auth, store) = (s.auth.clone(), s.store.clone());
         return tokio::task::spawn_blocking(move || auth.authenticate(&store, &token))
             .await

@@ -116,7 +116,7 @@ pub struct Identity {
     pub did: String,
     /// Its roles as the node's users say at the time of the request: (namespace, role).
     pub grants: Vec<(String, String)>,
-    token: Verified,
+    token: std::sync::Arc<Verified>,
 }
 
 impl Identity {
@@ -286,7 +286,45 @@ pub struct Auth {
     did: String,
     pending: Mutex<HashMap<String, Pending>>,
     per_identity: Option<crate::rate::Limiter<String>>,
+    /// Tokens whose signatures were checked, by their SHA-256 (a token is the same token
+    /// for as long as it lives; its expiry, revocation and user are checked every time).
+    verified: Mutex<HashMap<[u8; 32], std::sync::Arc<Verified>>>,
+    /// The users and the deny-list as read under a generation of the store's (see
+    /// [`kiln_store::Store::access_generation`]).
+    access: Mutex<Option<(u64, std::sync::Arc<Access>)>>,
+    /// The identity each token (by its SHA-256) proved, under the generation it was proved.
+    proved: Mutex<HashMap<[u8; 32], Proved>>,
 }
+
+/// An identity a token proved, and the store's access generation it was proved under.
+type Proved = (u64, std::sync::Arc<Identity>);
+
+/// Who may do what, as read from the store at one generation.
+#[derive(Debug, Default)]
+struct Access {
+    users: HashMap<String, kiln_store::users::User>,
+    revoked: std::collections::HashSet<String>,
+}
+
+impl Access {
+    fn read(store: &Store) -> Result<Access> {
+        Ok(Access {
+            users: store
+                .users()?
+                .into_iter()
+                .map(|u| (u.did.clone(), u))
+                .collect(),
+            revoked: store.revoked_ids()?,
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The most verified tokens [`Auth`] remembers (then it starts again).
+const VERIFIED_KEPT: usize = 4096;
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -302,6 +340,9 @@ impl Auth {
             key,
             pending: Mutex::new(HashMap::new()),
             per_identity: None,
+            verified: Mutex::new(HashMap::new()),
+            access: Mutex::new(None),
+            proved: Mutex::new(HashMap::new()),
         }
     }
 
@@ -321,30 +362,131 @@ impl Auth {
     /// node gives it now; an error (unauthenticated) for a token that is malformed, altered,
     /// another node's, expired or revoked, or whose user was removed.
     pub fn authenticate(&self, store: &Store, token: &str) -> Result<Who> {
-        let verified =
-            token::verify(token, &self.key.public_key(), token::now()).map_err(token_error)?;
-        if store.revoked_of(verified.revocation_ids())?.is_some() {
+        let verified = self.verify(token)?;
+        let access = self.access(store)?;
+        self.admit(verified, &access)
+    }
+
+    /// [`Auth::authenticate`] when it needs neither the store nor a signature check — a
+    /// token seen before, users and revocations unchanged since they were read — so it can
+    /// run on the async runtime; `None` when it does (run `authenticate` off the runtime).
+    pub fn authenticate_in_memory(&self, store: &Store, token: &str) -> Option<Result<Who>> {
+        let key = kiln_core::cids::sha256(token.as_bytes());
+        let generation = store.access_generation()?;
+        // The identity this token proved under this generation, if it proved one.
+        let known = lock(&self.proved)
+            .get(&key)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, id)| id.clone());
+        if let Some(id) = known {
+            return Some(self.check_expiry(&id.token).and_then(|()| {
+                self.take_rate(&id.did)?;
+                Ok(Who::User(id))
+            }));
+        }
+        let verified = lock(&self.verified).get(&key).cloned()?;
+        let access = self.kept_access(store)?;
+        let who = self
+            .check_expiry(&verified)
+            .and_then(|()| self.admit(verified, &access));
+        if let Ok(Who::User(id)) = &who {
+            let mut proved = lock(&self.proved);
+            if proved.len() >= VERIFIED_KEPT {
+                proved.clear();
+            }
+            proved.insert(key, (generation, id.clone()));
+        }
+        Some(who)
+    }
+
+    fn take_rate(&self, did: &str) -> Result<()> {
+        match &self.per_identity {
+            Some(limit) => limit.take_str(did),
+            None => Ok(()),
+        }
+    }
+
+    fn check_expiry(&self, v: &Verified) -> Result<()> {
+        if v.expires() < token::now() {
+            return Err(token_error(kiln_id::Error::TokenExpired {
+                at: v.expires(),
+            }));
+        }
+        Ok(())
+    }
+
+    /// The identity a verified token proves, given who may do what now.
+    fn admit(&self, verified: std::sync::Arc<Verified>, access: &Access) -> Result<Who> {
+        if verified
+            .revocation_ids()
+            .iter()
+            .any(|id| access.revoked.contains(id))
+        {
             return Err(Error::new(
                 ErrorKind::Unauthenticated,
                 format!("token {} was revoked", verified.id()),
             )
             .because(reason::TOKEN_REVOKED));
         }
-        let Some(user) = store.user(verified.did())? else {
+        let Some(user) = access.users.get(verified.did()).cloned() else {
             return Err(Error::new(
                 ErrorKind::Unauthenticated,
                 format!("{} is not a user of this node", verified.did()),
             )
             .because(reason::UNKNOWN_USER));
         };
-        if let Some(limit) = &self.per_identity {
-            limit.take(&user.did, &user.did)?;
-        }
+        self.take_rate(&user.did)?;
         Ok(Who::User(std::sync::Arc::new(Identity {
             did: user.did,
             grants: user.grants,
             token: verified,
         })))
+    }
+
+    /// The users and the deny-list now: as last read while the store's generation has not
+    /// moved, else read again (and kept when no change was under way while reading).
+    fn access(&self, store: &Store) -> Result<std::sync::Arc<Access>> {
+        if let Some(kept) = self.kept_access(store) {
+            return Ok(kept);
+        }
+        let before = store.access_generation();
+        let access = std::sync::Arc::new(Access::read(store)?);
+        if let Some(g) = before
+            && store.access_generation() == Some(g)
+        {
+            *lock(&self.access) = Some((g, access.clone()));
+        }
+        Ok(access)
+    }
+
+    /// The users and the deny-list as kept, if the store's generation has not moved since.
+    fn kept_access(&self, store: &Store) -> Option<std::sync::Arc<Access>> {
+        let now = store.access_generation()?;
+        match &*lock(&self.access) {
+            Some((kept, access)) if *kept == now => Some(access.clone()),
+            _ => None,
+        }
+    }
+
+    /// `token`'s signatures checked (once per token: remembered), and its expiry (every
+    /// time).
+    fn verify(&self, token: &str) -> Result<std::sync::Arc<Verified>> {
+        let now = token::now();
+        let key = kiln_core::cids::sha256(token.as_bytes());
+        let known = lock(&self.verified).get(&key).cloned();
+        if let Some(v) = known {
+            self.check_expiry(&v)?;
+            return Ok(v);
+        }
+        let v = std::sync::Arc::new(
+            token::verify(token, &self.key.public_key(), now).map_err(token_error)?,
+        );
+        let mut kept = lock(&self.verified);
+        if kept.len() >= VERIFIED_KEPT {
+            kept.clear();
+        }
+        kept.insert(key, v.clone());
+        Ok(v)
     }
 
     /// A new challenge for `did` to answer.
@@ -525,6 +667,19 @@ mod tests {
         assert!(e.retry_after_secs().unwrap() > 100);
         assert!(e.message().contains(&alice.did()) && !e.message().contains("kiln1_"));
 
+        // Checked once, then in memory until users or revocations change.
+        let fresh =
+            Auth::new(kiln_id::NodeKey::from_pkcs8_pem(&node.to_pkcs8_pem().unwrap()).unwrap());
+        assert!(fresh.authenticate_in_memory(&store, &m.token).is_none());
+        fresh.authenticate(&store, &m.token).unwrap();
+        for _ in 0..2 {
+            let who = fresh
+                .authenticate_in_memory(&store, &m.token)
+                .unwrap()
+                .unwrap();
+            assert!(matches!(who, Who::User(id) if id.did == alice.did()));
+        }
+
         // Revoking the first block revokes both; removing the user refuses its tokens.
         let entry = crate::journal::entry(&admin, "token revoke", &m.id);
         store.token_revoke(&m.id, "local", &entry).unwrap();
@@ -532,6 +687,23 @@ mod tests {
             let e = auth.authenticate(&store, t).unwrap_err();
             assert_eq!(e.reason(), reason::TOKEN_REVOKED);
         }
+        // The revocation moved the store's generation: what was in memory is not used.
+        assert!(!matches!(
+            fresh.authenticate_in_memory(&store, &m.token),
+            Some(Ok(_))
+        ));
+        assert_eq!(
+            fresh.authenticate(&store, &m.token).unwrap_err().reason(),
+            reason::TOKEN_REVOKED
+        );
+        assert_eq!(
+            fresh
+                .authenticate_in_memory(&store, &m.token)
+                .unwrap()
+                .unwrap_err()
+                .reason(),
+            reason::TOKEN_REVOKED
+        );
         let m2 = auth
             .mint(
                 &alice.did(),

@@ -76,23 +76,43 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             tokens: burst,
             at: now,
         });
-        let refill = now.saturating_duration_since(b.at).as_secs_f64() * per_sec;
-        b.tokens = (b.tokens + refill).min(burst);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - b.tokens) / per_sec))
-        }
+        refill_and_take(b, self.rate, now)
     }
 
     /// [`Limiter::take_at`] now, as the node's error: over the limit is a quota error
     /// (429) with reason `rate_limited` and when to try again; `what` names the key for
     /// the message (never a secret).
-    pub fn take(&self, key: &K, what: &str) -> Result<()> {
+    pub fn take(&self, key: &K, what: &dyn std::fmt::Display) -> Result<()> {
         self.take_at(key, Instant::now())
-            .map_err(|wait| limited(what, wait))
+            .map_err(|wait| limited(&what.to_string(), wait))
+    }
+}
+
+impl Limiter<String> {
+    /// [`Limiter::take`] for a string key, named by itself, without allocating when its
+    /// bucket exists.
+    pub fn take_str(&self, key: &str) -> Result<()> {
+        let now = Instant::now();
+        {
+            let mut m = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(b) = m.get_mut(key) {
+                return refill_and_take(b, self.rate, now).map_err(|wait| limited(key, wait));
+            }
+        }
+        self.take(&key.to_string(), &key)
+    }
+}
+
+/// Refill `b` to `now` at `rate` and take one request from it, or say how long until one.
+fn refill_and_take(b: &mut Bucket, rate: Rate, now: Instant) -> std::result::Result<(), Duration> {
+    let refill = now.saturating_duration_since(b.at).as_secs_f64() * rate.per_sec;
+    b.tokens = (b.tokens + refill).min(rate.burst);
+    b.at = now;
+    if b.tokens >= 1.0 {
+        b.tokens -= 1.0;
+        Ok(())
+    } else {
+        Err(Duration::from_secs_f64((1.0 - b.tokens) / rate.per_sec))
     }
 }
 

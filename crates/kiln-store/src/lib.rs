@@ -39,6 +39,7 @@
 // so the larger `Result` is not worth boxing.
 #![allow(clippy::result_large_err)]
 
+mod access;
 mod blocks;
 mod cache;
 mod dag;

@@ -34,9 +34,16 @@ pub(crate) struct Inner {
     migrated: crate::schema::Migrated,
     pub packs: PackFiles,
     pub cache: Option<crate::cache::BlockCache>,
+    pub access: Option<crate::access::AccessGeneration>,
 }
 
 impl Inner {
+    /// A change to users, roles or revoked tokens starts (call it once the write transaction
+    /// is open; the guard, dropped after the commit, ends it).
+    pub(crate) fn changing_access(&self) -> Option<crate::access::Writing<'_>> {
+        self.access.as_ref().map(|a| a.writing())
+    }
+
     /// Blocks were deleted (committed): caches in every process forget what they hold.
     pub(crate) fn deleted_blocks(&self) {
         if let Some(c) = &self.cache {
@@ -126,7 +133,9 @@ impl Store {
         // Best effort: without it GC on a full disk may fail, nothing worse.
         let _ = ensure_reserve(&root.join(RESERVE), opts.reserve_bytes);
         let cache = crate::cache::BlockCache::open(&locks_dir.join("generation"), opts.cache_bytes);
+        let access = crate::access::AccessGeneration::open(&locks_dir.join("access"));
         let inner = Inner {
+            access,
             cache,
             root: root.to_owned(),
             db_path,
@@ -140,6 +149,25 @@ impl Store {
         Ok(Store {
             inner: Arc::new(inner),
         })
+    }
+
+    /// The generation of users, roles and revoked tokens (see [`crate::access`]): while it
+    /// stays the same, none of them changed in any process; `None` while a change is under
+    /// way, or when there is no shared generation (then read them every time).
+    pub fn access_generation(&self) -> Option<u64> {
+        self.inner.access.as_ref().and_then(|a| a.current())
+    }
+
+    /// Even out the generation of users and roles after a writer died mid-change (see
+    /// [`crate::access`]); done under the write lock.
+    pub fn settle_access(&self) -> Result<()> {
+        let mut conn = self.inner.conn()?;
+        let tx = db::write_tx(&mut conn)?;
+        if let Some(a) = &self.inner.access {
+            a.settle();
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// The schema version the database had when this handle opened it, and the one it has

@@ -72,6 +72,7 @@ impl Store {
     pub fn token_revoke(&self, id: &str, by: &str, entry: &Entry) -> Result<bool> {
         let mut conn = self.inner.conn()?;
         let tx = db::write_tx(&mut conn)?;
+        let _changing = self.inner.changing_access();
         let n = tx.execute(
             "INSERT OR IGNORE INTO revoked(id, at, by) VALUES (?1, ?2, ?3)",
             params![id, db::now_millis(), by],
@@ -81,6 +82,14 @@ impl Store {
         }
         tx.commit()?;
         Ok(n == 1)
+    }
+
+    /// Every block id on the deny-list.
+    pub fn revoked_ids(&self) -> Result<std::collections::HashSet<String>> {
+        let conn = self.inner.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT id FROM revoked")?;
+        let ids = stmt.query_map([], |r| r.get(0))?;
+        Ok(ids.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The first of `ids` on the deny-list, if any.
@@ -104,6 +113,7 @@ impl Store {
     pub fn tokens_prune(&self, before: i64) -> Result<usize> {
         let mut conn = self.inner.conn()?;
         let tx = db::write_tx(&mut conn)?;
+        let _changing = self.inner.changing_access();
         tx.execute(
             "DELETE FROM revoked WHERE id IN (SELECT id FROM tokens WHERE expires < ?1)",
             params![before],

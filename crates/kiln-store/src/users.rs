@@ -103,6 +103,7 @@ impl Store {
     ) -> Result<bool> {
         let mut conn = self.inner.conn()?;
         let tx = db::write_tx(&mut conn)?;
+        let _changing = self.inner.changing_access();
         let n = tx.execute(
             "INSERT OR IGNORE INTO users(did, name, added, added_by) VALUES (?1, ?2, ?3, ?4)",
             params![did, name, db::now_millis(), added_by],
@@ -118,6 +119,7 @@ impl Store {
     pub fn user_rm(&self, did: &str, entry: &Entry) -> Result<bool> {
         let mut conn = self.inner.conn()?;
         let tx = db::write_tx(&mut conn)?;
+        let _changing = self.inner.changing_access();
         tx.execute("DELETE FROM grants WHERE did = ?1", params![did])?;
         let n = tx.execute("DELETE FROM users WHERE did = ?1", params![did])?;
         if n == 1 {
@@ -131,6 +133,7 @@ impl Store {
     pub fn grant(&self, did: &str, namespace: &str, role: &str, entry: &Entry) -> Result<Granted> {
         let mut conn = self.inner.conn()?;
         let tx = db::write_tx(&mut conn)?;
+        let _changing = self.inner.changing_access();
         let known: Option<i64> = tx
             .query_row("SELECT 1 FROM users WHERE did = ?1", params![did], |r| {
                 r.get(0)
@@ -161,6 +164,7 @@ impl Store {
     pub fn revoke(&self, did: &str, namespace: &str, entry: &Entry) -> Result<Option<String>> {
         let mut conn = self.inner.conn()?;
         let tx = db::write_tx(&mut conn)?;
+        let _changing = self.inner.changing_access();
         let role: Option<String> = tx
             .query_row(
                 "DELETE FROM grants WHERE did = ?1 AND namespace = ?2 RETURNING role",

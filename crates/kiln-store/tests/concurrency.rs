@@ -60,12 +60,15 @@ fn gc_in_a_loop_never_loses_pinned_blocks() {
     let stop = Arc::new(AtomicBool::new(false));
     let gc_store = Store::open(dir.path(), small_opts()).unwrap();
     let gc_stop = stop.clone();
+    let gc_runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let runs_seen = gc_runs.clone();
     let gc = std::thread::spawn(move || {
         let mut runs = 0;
         let mut removed = 0;
         while !gc_stop.load(Ordering::Relaxed) {
             removed += gc_store.gc().unwrap().blocks_removed;
             runs += 1;
+            runs_seen.store(runs, Ordering::Relaxed);
         }
         (runs, removed)
     });
@@ -124,6 +127,12 @@ fn gc_in_a_loop_never_loses_pinned_blocks() {
     let mut all = HashMap::new();
     for w in writers {
         all.extend(w.join().unwrap());
+    }
+    // On a busy machine the writers may finish first: let GC run at least twice (a run
+    // that started during the writes, and one after).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while gc_runs.load(Ordering::Relaxed) < 2 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
     }
     stop.store(true, Ordering::Relaxed);
     let (runs, removed) = gc.join().unwrap();

@@ -576,3 +576,42 @@ fn the_audit_trail_names_the_identity_that_asked() {
     );
     d.stop();
 }
+
+/// The daemon keeps what it read of users and revoked tokens in memory: a change made on
+/// the repository by another process (the command line) holds from the very next request.
+#[test]
+fn a_revocation_or_removal_made_beside_the_daemon_holds_at_once() {
+    let r = Repo::new();
+    r.ok(&["identity", "new"]);
+    r.ok(&["init"]);
+    let d = strict(&r);
+    let (bob, _) = person(&r, "bob");
+    r.ok(&["user", "add", &bob, "--role", "writer"]);
+    let first = token(&r, &["--for", &bob]);
+    let second = token(&r, &["--for", &bob]);
+    let ask = |t: &str| {
+        request(
+            &d.api,
+            "POST",
+            "/api/v0/pin/ls",
+            &[("Authorization", &bearer(t))],
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(ask(&first).status, 200);
+        assert_eq!(ask(&second).status, 200);
+    }
+    r.ok(&["token", "revoke", &first]);
+    let refused = ask(&first);
+    assert_eq!(refused.status, 401);
+    assert_eq!(reason(&refused), "token_revoked");
+    assert_eq!(ask(&second).status, 200);
+    r.ok(&["user", "revoke", &bob]);
+    let refused = ask(&second);
+    assert_eq!(refused.status, 403, "{}", common::text(&refused.body));
+    r.ok(&["user", "rm", &bob]);
+    let refused = ask(&second);
+    assert_eq!(refused.status, 401);
+    assert_eq!(reason(&refused), "unknown_user");
+    d.stop();
+}

@@ -58,6 +58,10 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     // same schedules.
     let mut lock = DaemonLock::acquire(home)?;
     let key = crate::repo::identity(home)?;
+    // A command killed while changing users would leave tokens checked the slow way.
+    store
+        .settle_access()
+        .context("settling the store's access generation")?;
     let open_loopback = args.open_loopback || config.api.open_loopback.unwrap_or(false);
     let api = tokio::net::TcpListener::bind(api_listen)
         .await
