@@ -243,6 +243,12 @@ fn config_file_and_limits() {
     );
     assert_eq!(st, 413);
 
+    // The refused add may hold the slot a moment after its answer: wait until it is free.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http(&d.api, "POST", "/api/v0/version", &[]).0 != 200 {
+        assert!(Instant::now() < deadline, "the slot never came free");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // A request whose body never comes holds this client's only slot.
     let mut slow = TcpStream::connect(&d.api).unwrap();
     let head = format!(
