@@ -18,15 +18,22 @@ export const kilnSkip = !haveKiln && process.env.KILN_INTEROP_SKIP_MISSING === '
   : false
 
 export class Kiln {
-  constructor (label = 'repo') {
+  // `identity`: give this repository's user an identity of its own (a config directory of
+  // its own, never the real user's), the node's first admin once `kiln init` runs.
+  constructor (label = 'repo', { identity = false } = {}) {
     this.home = mkTemp(label)
+    this.env = { KILN_HOME: this.home }
+    if (identity) {
+      this.env.XDG_CONFIG_HOME = mkTemp(`${label}-config`)
+      this.ok(['identity', 'new'])
+    }
   }
 
   // Runs kiln; returns {status, stdout (Buffer), stderr (string)}.
   run (args, { input, cwd } = {}) {
     if (!haveKiln) throw new Error(`kiln binary not found at ${KILN_BIN} (set KILN_BIN)`)
     const r = spawnSync(KILN_BIN, args, {
-      env: { ...process.env, KILN_HOME: this.home },
+      env: { ...process.env, ...this.env },
       input,
       cwd,
       maxBuffer: 1 << 30,
@@ -55,13 +62,18 @@ export class Kiln {
 
   cleanup () {
     fs.rmSync(this.home, { recursive: true, force: true })
+    if (this.env.XDG_CONFIG_HOME) fs.rmSync(this.env.XDG_CONFIG_HOME, { recursive: true, force: true })
   }
 }
 
 // Starts `kiln daemon` on ephemeral ports for the repository `home`; resolves once it
-// prints `Daemon is ready`, with the child and the API and gateway URLs.
-export async function startDaemon (home) {
-  const child = spawn(KILN_BIN, ['daemon', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0', '--open-loopback'], {
+// prints `Daemon is ready`, with the child and the API and gateway URLs. Loopback clients
+// act as the local administrator (`--open-loopback`) unless `strict`: then every TCP
+// client needs a token, and the web UI a sign-in (`kiln ui login`).
+export async function startDaemon (home, { strict = false } = {}) {
+  const args = ['daemon', '--api', '127.0.0.1:0', '--gateway', '127.0.0.1:0']
+  if (!strict) args.push('--open-loopback')
+  const child = spawn(KILN_BIN, args, {
     env: { ...process.env, KILN_HOME: home },
     stdio: ['ignore', 'pipe', 'inherit']
   })

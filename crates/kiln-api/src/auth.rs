@@ -123,12 +123,14 @@ caller_extractor!(
 
 /// Every path of [`router`] (kept in step with it; the OpenAPI test checks each).
 #[cfg(test)]
-pub const PATHS: [&str; 5] = [
+pub const PATHS: [&str; 7] = [
     "/api/kiln/v1/auth/challenge",
     "/api/kiln/v1/auth/token",
     "/api/kiln/v1/auth/whoami",
     "/api/kiln/v1/tokens",
     "/api/kiln/v1/tokens/revoke",
+    "/api/kiln/v1/ui/login",
+    "/api/kiln/v1/ui/logout",
 ];
 
 /// The routes of signing in and of tokens.
@@ -139,6 +141,30 @@ pub fn router() -> Router<AppState> {
         .route("/api/kiln/v1/auth/whoami", get(whoami))
         .route("/api/kiln/v1/tokens", get(list).post(create))
         .route("/api/kiln/v1/tokens/revoke", post(revoke))
+        .route("/api/kiln/v1/ui/login", post(ui_link))
+        .route("/api/kiln/v1/ui/logout", post(ui_logout_all))
+}
+
+/// `POST /api/kiln/v1/ui/login`: a one-time sign-in link for the web UI (the local
+/// administrator only).
+async fn ui_link(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<crate::types::UiLinkView>, KilnError> {
+    let link = s.auth.sessions().link(&caller)?;
+    Ok(Json(crate::types::UiLinkView {
+        path: format!("/ui/login?code={}", link.code),
+        expires: link.expires,
+    }))
+}
+
+/// `POST /api/kiln/v1/ui/logout`: end every web UI session (administrators).
+async fn ui_logout_all(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<crate::types::SessionsEndedView>, KilnError> {
+    let ended = s.auth.sessions().end_all(&caller)?;
+    Ok(Json(crate::types::SessionsEndedView { ended }))
 }
 
 type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;

@@ -88,6 +88,7 @@ pub fn api_router(state: AppState) -> axum::Router {
         .merge(auth::router())
         .merge(builds::router())
         .merge(ui)
+        .merge(ui::public_router())
         .route("/metrics", axum::routing::get(metrics::render))
         .with_state(state)
         .layer(axum::middleware::from_fn(origin::guard_api))

@@ -180,7 +180,26 @@ where
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub(crate) async fn render(State(s): State<AppState>) -> Response {
+pub(crate) async fn render(
+    State(s): State<AppState>,
+    caller: Result<crate::auth::ApiCaller, crate::KilnError>,
+) -> Response {
+    // What the node serves and holds is for its readers: a scraper needs a token (or the
+    // socket, or an open loopback) like any other client.
+    let caller = match caller {
+        Ok(crate::auth::ApiCaller(c)) => c,
+        Err(e) => return e.into_response(),
+    };
+    let store = s.store.clone();
+    let stat = match tokio::task::spawn_blocking(move || kiln_node::content::stat(&store, &caller))
+        .await
+    {
+        Ok(Ok(st)) => Some(st),
+        Ok(Err(e)) if e.kind() != kiln_node::ErrorKind::Internal => {
+            return crate::KilnError::from(e).into_response();
+        }
+        _ => None,
+    };
     let Some(handle) = s.metrics.clone() else {
         return (
             axum::http::StatusCode::NOT_FOUND,
@@ -188,10 +207,7 @@ pub(crate) async fn render(State(s): State<AppState>) -> Response {
         )
             .into_response();
     };
-    let store = s.store.clone();
-    if let Ok(Ok(st)) =
-        tokio::task::spawn_blocking(move || store.stat().map_err(|e| e.to_string())).await
-    {
+    if let Some(st) = stat {
         metrics::gauge!("kiln_store_blocks").set(st.blocks as f64);
         metrics::gauge!("kiln_store_block_bytes").set(st.block_bytes as f64);
         metrics::gauge!("kiln_store_disk_bytes").set((st.pack_bytes + st.db_bytes) as f64);

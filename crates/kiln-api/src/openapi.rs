@@ -387,6 +387,9 @@ fn auth_schemas() -> Value {
         "TokenList": object(json!({"tokens": array_of("Token")})),
         "RevokeRequest": object(json!({"token": {"type": "string", "description": "A token's id, or the whole token"}})),
         "Revoked": object(json!({"id": string()})),
+        "UiLink": object(json!({"path": {"type": "string", "description": "/ui/login?code=… on this listener: works once, for ten minutes"},
+            "expires": int()})),
+        "SessionsEnded": object(json!({"ended": int()})),
         "Whoami": object(json!({"did": opt("string"), "local": {"type": "boolean"},
             "roles": array_of("Role"), "token": opt("string")})),
     })
@@ -397,6 +400,7 @@ fn auth_paths() -> Value {
     let refusals = json!({
         "401": json_response("No token, or one that is malformed, altered, another node's, expired or revoked, or whose user was removed (Reason says which)", "Error"),
         "403": json_response("The caller's role or its token's scope does not allow it (Reason says which)", "Error"),
+        "429": json_response("Over the rate limit of the identity or the client address (Retry-After says when to try again)", "Error"),
     });
     let with = |ok: Value, extra: &Value| {
         let mut r = ok;
@@ -410,14 +414,16 @@ fn auth_paths() -> Value {
             "summary": "A single-use nonce for an identity to sign (valid two minutes); open to anyone",
             "operationId": "authChallenge", "security": [], "requestBody": body("ChallengeRequest"),
             "responses": {"200": json_response("The challenge", "Challenge"),
-                "400": json_response("Not an ed25519 did:key", "Error")}
+                "400": json_response("Not an ed25519 did:key", "Error"),
+                "429": json_response("Over the rate limit of the client address (Retry-After)", "Error")}
         }},
         "/api/kiln/v1/auth/token": {"post": {
             "summary": "Answer a challenge: a token for the identity, with the roles the node gives it",
             "operationId": "authToken", "security": [], "requestBody": body("LoginRequest"),
             "responses": {"200": json_response("The token (the only answer that holds one)", "TokenMinted"),
                 "400": json_response("A malformed request", "Error"),
-                "401": json_response("The challenge is unknown, used, expired, another identity's or wrongly signed; or the identity is not a user", "Error")}
+                "401": json_response("The challenge is unknown, used, expired, another identity's or wrongly signed; or the identity is not a user", "Error"),
+                "429": json_response("Over the rate limit of the client address (Retry-After)", "Error")}
         }},
         "/api/kiln/v1/auth/whoami": {"get": {
             "summary": "Who the node takes the caller for", "operationId": "whoami",
@@ -441,6 +447,16 @@ fn auth_paths() -> Value {
                 "400": json_response("Neither a token id nor a token, or a malformed request", "Error"),
                 "404": json_response("No such token", "Error"),
                 "409": json_response("Revoked already", "Error")}), &refusals)
+        }},
+        "/api/kiln/v1/ui/login": {"post": {
+            "summary": "A one-time link that signs a browser in to the web UI as the local administrator (kiln ui login)",
+            "operationId": "uiLoginLink",
+            "responses": with(json!({"200": json_response("The link", "UiLink")}), &refusals)
+        }},
+        "/api/kiln/v1/ui/logout": {"post": {
+            "summary": "End every web UI session and forget unused links (administrators)",
+            "operationId": "uiLogoutAll",
+            "responses": with(json!({"200": json_response("How many sessions ended", "SessionsEnded")}), &refusals)
         }},
     })
 }
@@ -526,6 +542,8 @@ pub fn spec() -> Value {
                 "responses": {
                     "200": {"description": "Prometheus text format", "content": {"text/plain": {}}},
                     "404": {"description": "Metrics are off (the recorder could not be installed)"},
+                    "401": json_response("No token (or a bad one) over TCP", "Error"),
+                    "403": json_response("The token's identity is not a reader", "Error"),
                 }
             }},
         },

@@ -7,7 +7,9 @@
 //! - `GET /ui/builds`, `POST /ui/builds` (start one), `GET /ui/builds/{id}` (a submission,
 //!   streamed live while it runs, or a build of the history), `POST /ui/builds/{id}/cancel`
 //!   (its Cancel button): builds (`builds`);
-//! - `GET /ui/style.css`: the one stylesheet.
+//! - `GET /ui/style.css`: the one stylesheet;
+//! - `GET /ui/login?code=…` (a one-time link from `kiln ui login`: a session cookie),
+//!   `POST /ui/logout`: signing a browser in and out (`session`).
 //!
 //! Mutations are POST forms answered with a 303 redirect; a [`SameOrigin`] extractor
 //! refuses POSTs that a browser marks as coming from another site or origin (the gateway, on
@@ -19,6 +21,7 @@ mod browse;
 mod builds;
 mod dashboard;
 mod pins;
+mod session;
 
 use crate::AppState;
 use axum::Router;
@@ -46,6 +49,15 @@ pub fn router() -> Router<AppState> {
         .route("/ui/builds", get(builds::page).post(builds::start))
         .route("/ui/builds/{id}", get(builds::show))
         .route("/ui/builds/{id}/cancel", post(builds::cancel))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// The UI routes outside its gate: signing in and out, and the stylesheet (the sign-in
+/// page uses it too).
+pub fn public_router() -> Router<AppState> {
+    Router::new()
+        .route("/ui/login", get(session::login))
+        .route("/ui/logout", post(session::logout))
         .route("/ui/style.css", get(style))
         .layer(axum::middleware::from_fn(security_headers))
 }
@@ -215,9 +227,10 @@ pub(crate) fn ui_caller() -> kiln_node::Caller {
     kiln_node::Caller::local(kiln_node::Via::Ui)
 }
 
-/// The web UI's gate: only the local administrator uses it for now (the repository's Unix
-/// socket, or a loopback listener the operator opened with `--open-loopback`); anyone else,
-/// tokens or not, is refused (401) before any page runs.
+/// The web UI's gate: the local administrator — on the repository's Unix socket, a loopback
+/// listener the operator opened with `--open-loopback`, or a browser holding a session
+/// cookie from a sign-in link (`kiln ui login`); anyone else, tokens or not, is refused
+/// (401) before any page runs.
 pub(crate) struct LocalOnly;
 
 impl axum::extract::FromRequestParts<AppState> for LocalOnly {
@@ -227,11 +240,14 @@ impl axum::extract::FromRequestParts<AppState> for LocalOnly {
         parts: &mut axum::http::request::Parts,
         s: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if session::cookie(&parts.headers).is_some_and(|id| s.auth.sessions().is_live(&id)) {
+            return Ok(LocalOnly);
+        }
         match crate::auth::who(parts, s).await? {
             kiln_node::Who::Local => Ok(LocalOnly),
             _ => Err(UiError::new(
                 StatusCode::UNAUTHORIZED,
-                "the web UI is for the node's local administrator: on this listener it needs                  the daemon started with --open-loopback (browser sign-in is not there yet)",
+                "sign in first: run `kiln ui login` on the node's machine and open the link it prints (it works once, for ten minutes)",
             )
             .titled("Sign-in needed")),
         }
@@ -325,6 +341,9 @@ pub(crate) fn layout(title: &str, current: Nav, body: Markup) -> Markup {
                             (item(Nav::Pins, "/ui/pins", "Pins"))
                             (item(Nav::Builds, "/ui/builds", "Builds"))
                         }
+                    }
+                    form.signout method="post" action="/ui/logout" {
+                        button type="submit" { "Sign out" }
                     }
                 }
                 main #main { (body) }

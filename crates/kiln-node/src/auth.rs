@@ -107,6 +107,8 @@ pub mod reason {
     pub const QUOTA_BUILDS: &str = "quota_builds";
     /// The pin would take the identity's pinned bytes over its quota (403).
     pub const QUOTA_PINNED: &str = "quota_pinned_bytes";
+    /// A web UI sign-in link or session that is unknown, used or expired (401).
+    pub const SESSION: &str = "session_invalid";
 }
 
 /// An identity proved by a token: who, the roles the node gives it now, and the token.
@@ -294,6 +296,7 @@ pub struct Auth {
     access: Mutex<Option<(u64, std::sync::Arc<Access>)>>,
     /// The identity each token (by its SHA-256) proved, under the generation it was proved.
     proved: Mutex<HashMap<[u8; 32], Proved>>,
+    sessions: crate::sessions::Sessions,
 }
 
 /// An identity a token proved, and the store's access generation it was proved under.
@@ -343,6 +346,7 @@ impl Auth {
             verified: Mutex::new(HashMap::new()),
             access: Mutex::new(None),
             proved: Mutex::new(HashMap::new()),
+            sessions: crate::sessions::Sessions::default(),
         }
     }
 
@@ -351,6 +355,11 @@ impl Auth {
     pub fn with_rate(mut self, rate: Option<crate::rate::Rate>) -> Auth {
         self.per_identity = rate.map(crate::rate::Limiter::new);
         self
+    }
+
+    /// The web UI's sign-in links and sessions.
+    pub fn sessions(&self) -> &crate::sessions::Sessions {
+        &self.sessions
     }
 
     /// The node's `did:key`.

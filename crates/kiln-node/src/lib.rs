@@ -34,6 +34,7 @@ pub mod journal;
 pub mod pins;
 pub mod quotas;
 pub mod rate;
+pub mod sessions;
 pub mod supervisor;
 pub mod text;
 pub mod tokens;

@@ -767,6 +767,23 @@ pub struct RevokedView {
     pub id: String,
 }
 
+/// `POST /api/kiln/v1/ui/login`: a one-time sign-in link for the web UI.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UiLinkView {
+    /// The link's path and code, `/ui/login?code=…`, on the API listener (a secret until
+    /// opened).
+    pub path: String,
+    /// When it stops working (seconds since the epoch).
+    pub expires: u64,
+}
+
+/// `POST /api/kiln/v1/ui/logout`: how many web UI sessions were ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionsEndedView {
+    /// Sessions ended.
+    pub ended: usize,
+}
+
 /// `GET /api/kiln/v1/auth/whoami`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WhoamiView {

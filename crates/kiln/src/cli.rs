@@ -56,6 +56,13 @@ pub enum Command {
     /// `KILN_TOKEN` and `--node URL`.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Sign a browser in to the daemon's web UI: `kiln ui login` prints a link that works
+    /// once, for ten minutes, and gives the browser that opens it a session (an HttpOnly,
+    /// SameSite=Strict cookie) as the local administrator for twelve hours, or until it
+    /// signs out. `kiln ui logout --all` ends every session. Needs the daemon running on
+    /// this repository (sessions live in it: a restart ends them).
+    #[command(subcommand)]
+    Ui(UiCommand),
     /// Run the node: Kubo RPC, kiln's API and the web UI on `--api`, the gateway on `--gateway`.
     ///
     /// Binds 127.0.0.1 by default (API and web UI 5001, gateway 8080). Port 0 picks a free
@@ -244,6 +251,23 @@ pub enum UserCommand {
         /// As JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `kiln ui`.
+#[derive(Debug, Subcommand)]
+pub enum UiCommand {
+    /// Print a one-time sign-in link for the web UI.
+    Login {
+        /// As JSON: url, expires.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End web UI sessions.
+    Logout {
+        /// Every session (and unused links); required.
+        #[arg(long)]
+        all: bool,
     },
 }
 

@@ -14,6 +14,7 @@ mod pin;
 mod repo;
 pub(crate) mod rootfs;
 mod token;
+mod ui;
 mod user;
 
 use crate::cli::{Cli, Command, RepoCommand};
@@ -81,6 +82,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Identity(c) => identity::run(c),
         Command::User(c) => user::run(&repo, c),
         Command::Token(c) => token::run(&repo, c),
+        Command::Ui(c) => ui::run(&repo, c),
         Command::Daemon(a) => daemon::run(repo.home(), a),
         Command::Add(a) => add::run(&repo, a),
         Command::Cat(a) => files::cat(&repo, a),

@@ -148,6 +148,8 @@ fn routes(cid: &str, token_id: &str) -> Vec<Route> {
             format!(r#"{{"token":"{token_id}"}}"#).into_bytes(),
             json,
         ),
+        r("POST", "/api/kiln/v1/ui/login".into(), vec![], json),
+        r("POST", "/api/kiln/v1/ui/logout".into(), vec![], json),
         r(
             "POST",
             "/ui/pins".into(),
@@ -567,6 +569,11 @@ fn the_audit_trail_names_the_identity_that_asked() {
     let own = events(common::text(&o.stdout));
     assert!(!own.is_empty());
     assert!(own.iter().all(|e| e["who"] == bob.as_str()), "{own:?}");
+    // Metrics are for readers too: a scraper needs a token.
+    assert_eq!(request(&d.api, "GET", "/metrics", &[]).status, 401);
+    let m = request(&d.api, "GET", "/metrics", &[("Authorization", &bearer(&t))]);
+    assert_eq!(m.status, 200);
+    assert!(common::text(&m.body).contains("kiln_store_blocks"));
     let o = bob_cmd(&["audit", "--who", "local"]);
     assert!(!o.status.success());
     assert!(
@@ -614,4 +621,93 @@ fn a_revocation_or_removal_made_beside_the_daemon_holds_at_once() {
     assert_eq!(refused.status, 401);
     assert_eq!(reason(&refused), "unknown_user");
     d.stop();
+}
+
+/// The web UI on a listener that requires tokens: a one-time link from `kiln ui login`
+/// gives the browser a session cookie (HttpOnly, SameSite=Strict); the link works once;
+/// signing out, or `kiln ui logout --all`, ends the session; nothing secret is logged.
+#[test]
+fn a_browser_signs_in_to_the_web_ui_with_a_one_time_link() {
+    let r = Repo::new();
+    r.ok(&["identity", "new"]);
+    r.ok(&["init"]);
+    let d = strict(&r);
+    let page = |cookie: Option<&str>| {
+        let c;
+        let mut h = vec![];
+        if let Some(v) = cookie {
+            c = format!("kiln_session={v}");
+            h.push(("Cookie", c.as_str()));
+        }
+        request(&d.api, "GET", "/ui/pins", &h)
+    };
+    let refused = page(None);
+    assert_eq!(refused.status, 401);
+    assert!(common::text(&refused.body).contains("kiln ui login"));
+
+    let url = r.ok(&["ui", "login"]).trim().to_string();
+    let prefix = format!("http://{}/ui/login?code=", d.api);
+    assert!(url.starts_with(&prefix), "{url}");
+    let path = &url[format!("http://{}", d.api).len()..];
+    let signed_in = request(&d.api, "GET", path, &[]);
+    assert_eq!(signed_in.status, 303, "{}", common::text(&signed_in.body));
+    assert_eq!(signed_in.header("location").as_deref(), Some("/"));
+    let set = signed_in.header("set-cookie").unwrap();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(set.contains(flag), "{set}");
+    }
+    let session = set
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("kiln_session=")
+        .unwrap()
+        .to_string();
+    assert_eq!(page(Some(&session)).status, 200);
+    // The link worked once; a made-up session is nobody.
+    let again = request(&d.api, "GET", path, &[]);
+    assert_eq!(again.status, 401);
+    assert!(common::text(&again.body).contains("not valid"));
+    assert_eq!(page(Some(&"0".repeat(64))).status, 401);
+    // The session is for the web UI only: not a token for the APIs.
+    let api = request(
+        &d.api,
+        "POST",
+        "/api/v0/pin/ls",
+        &[("Cookie", &format!("kiln_session={session}"))],
+    );
+    assert_eq!(api.status, 401);
+
+    // Signing out ends it.
+    let out = request_with_body(
+        &d.api,
+        "POST",
+        "/ui/logout",
+        &[
+            ("Cookie", &format!("kiln_session={session}")),
+            ("Sec-Fetch-Site", "same-origin"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        b"",
+    );
+    assert_eq!(out.status, 200);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(page(Some(&session)).status, 401);
+
+    // The administrator ends every session at once.
+    let url = r.ok(&["ui", "login"]).trim().to_string();
+    let path = url[format!("http://{}", d.api).len()..].to_string();
+    let set = request(&d.api, "GET", &path, &[])
+        .header("set-cookie")
+        .unwrap();
+    let second = set.split(';').next().unwrap()["kiln_session=".len()..].to_string();
+    assert_eq!(page(Some(&second)).status, 200);
+    assert!(r.ok(&["ui", "logout", "--all"]).contains("ended 1"));
+    assert_eq!(page(Some(&second)).status, 401);
+    d.stop();
+    let log = std::fs::read_to_string(r.path("daemon.log")).unwrap();
+    let code = &path["/ui/login?code=".len()..];
+    for secret in [code, session.as_str(), second.as_str()] {
+        assert!(!log.contains(secret), "a secret reached the daemon's log");
+    }
 }

@@ -3,7 +3,7 @@
 use crate::cli::DaemonArgs;
 use anyhow::{Context, Result};
 use kiln_api::{AppState, NodeInfo};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -125,6 +125,18 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
             "every TCP client needs a token, but for reading content through the gateway"
         );
     }
+    // The web UI's sign-in link, for the person who started the node in a terminal (never
+    // where standard output may be a log: `kiln ui login` prints one there).
+    let ui_link = if std::io::stdout().is_terminal() && !open_loopback {
+        let link = state
+            .auth
+            .sessions()
+            .link(&kiln_node::Caller::local(kiln_node::Via::Cli))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Some(format!("http://{api_addr}/ui/login?code={}", link.code))
+    } else {
+        None
+    };
     let socket = ApiSocket::bind(home)?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -163,7 +175,13 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "API listening on http://{api_addr}")?;
-        writeln!(out, "Web UI on http://{api_addr}/")?;
+        match &ui_link {
+            Some(link) => writeln!(
+                out,
+                "Web UI on http://{api_addr}/ — sign in with {link} (works once, for ten minutes; kiln ui login prints another)"
+            )?,
+            None => writeln!(out, "Web UI on http://{api_addr}/")?,
+        }
         writeln!(out, "Gateway listening on http://{gateway_addr}")?;
         writeln!(out, "Daemon is ready")?;
         out.flush()?;
