@@ -18,6 +18,7 @@ mod origin;
 mod rpc;
 mod server;
 mod stream;
+mod tls;
 pub(crate) use kiln_wire as types;
 mod ui;
 
@@ -25,6 +26,7 @@ pub use error::{ApiError, KilnError};
 pub use kiln_node::builds::BuildService;
 pub use limits::Limits;
 pub use server::Listener;
+pub use tls::Tls;
 
 use kiln_store::Store;
 use std::future::Future;

@@ -31,6 +31,8 @@ use tower::ServiceExt;
 pub enum Listener {
     /// A TCP listener.
     Tcp(TcpListener),
+    /// A TCP listener whose connections speak TLS.
+    Tls(TcpListener, crate::tls::Tls),
     /// A Unix socket listener.
     Unix(UnixListener),
 }
@@ -54,7 +56,7 @@ const UNIX_PEER: std::net::SocketAddr =
 impl Listener {
     async fn accept(&self) -> std::io::Result<(Conn, std::net::SocketAddr, Peer)> {
         match self {
-            Listener::Tcp(l) => {
+            Listener::Tcp(l) | Listener::Tls(l, _) => {
                 let (s, a) = l.accept().await?;
                 let _ = s.set_nodelay(true);
                 Ok((Conn::Tcp(s), a, Peer::Tcp(a)))
@@ -68,11 +70,20 @@ impl Listener {
             }
         }
     }
+
+    /// The TLS its connections speak, if any.
+    fn tls(&self) -> Option<crate::tls::Tls> {
+        match self {
+            Listener::Tls(_, t) => Some(t.clone()),
+            Listener::Tcp(_) | Listener::Unix(_) => None,
+        }
+    }
 }
 
 /// An accepted connection.
 enum Conn {
     Tcp(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     Unix(UnixStream),
 }
 
@@ -80,6 +91,7 @@ macro_rules! both {
     ($self:expr, $s:ident => $e:expr) => {
         match $self.get_mut() {
             Conn::Tcp($s) => $e,
+            Conn::Tls($s) => $e,
             Conn::Unix($s) => $e,
         }
     };
@@ -115,6 +127,7 @@ impl AsyncWrite for Conn {
     fn is_write_vectored(&self) -> bool {
         match self {
             Conn::Tcp(s) => s.is_write_vectored(),
+            Conn::Tls(s) => s.is_write_vectored(),
             Conn::Unix(s) => s.is_write_vectored(),
         }
     }
@@ -251,6 +264,7 @@ pub async fn serve(
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let per_ip = Arc::new(crate::limits::InFlight::new(limits.per_ip_concurrency));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let tls = listener.tls();
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -274,20 +288,19 @@ pub async fn serve(
         };
         let start = Instant::now();
         let last = Arc::new(AtomicU64::new(0));
-        let io = TokioIo::new(Watched {
-            inner: stream,
-            start,
-            last: last.clone(),
-        });
         let app = router.clone();
         let counter = per_ip.counter(peer.ip());
         let (limiter, in_flight, release_to) = (per_ip.clone(), counter.clone(), per_ip.clone());
+        let over_tls = tls.is_some();
         // Requests over the address's in-flight limit get 429 without running.
         let service = tower::service_fn(
             move |mut req: axum::extract::Request<hyper::body::Incoming>| {
                 let slot = limiter.enter(&in_flight);
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req.extensions_mut().insert(via);
+                if over_tls {
+                    req.extensions_mut().insert(crate::tls::OverTls);
+                }
                 let call = app.clone().oneshot(req.map(axum::body::Body::new));
                 async move {
                     let Some(_slot) = slot else {
@@ -298,12 +311,38 @@ pub async fn serve(
                 }
             },
         );
-        let conn = builder
-            .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
-            .into_owned();
-        let conn = graceful.watch(conn);
-        let idle = limits.idle_timeout;
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
+        let (idle, handshake_within) = (limits.idle_timeout, limits.header_timeout);
         tokio::spawn(async move {
+            // A TLS connection's handshake happens here, off the accept loop, within the
+            // time a client has to send a request head.
+            let stream = match (tls, stream) {
+                (Some(tls), Conn::Tcp(tcp)) => {
+                    match tokio::time::timeout(handshake_within, tls.acceptor().accept(tcp)).await {
+                        Ok(Ok(s)) => Conn::Tls(Box::new(s)),
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "TLS handshake: {e}");
+                            release_to.release(peer.ip(), counter);
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            release_to.release(peer.ip(), counter);
+                            return;
+                        }
+                    }
+                }
+                (_, s) => s,
+            };
+            let io = TokioIo::new(Watched {
+                inner: stream,
+                start,
+                last: last.clone(),
+            });
+            let conn = builder
+                .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
+                .into_owned();
+            let conn = watcher.watch(conn);
             tokio::select! {
                 r = conn => {
                     if let Err(e) = r {

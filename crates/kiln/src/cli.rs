@@ -78,8 +78,11 @@ pub enum Command {
     ///   [api]
     ///   listen = "127.0.0.1:5001"        # RPC API listener
     ///   open_loopback = false            # loopback clients need no token (see --open-loopback)
+    ///   tls_cert = "/etc/kiln/cert.pem"  # TLS on this listener (with tls_key; see --tls-cert)
+    ///   tls_key = "/etc/kiln/key.pem"
+    ///   allow_plaintext = false          # a non-loopback address without TLS (--allow-plaintext)
     ///   [gateway]
-    ///   listen = "127.0.0.1:8080"        # read-only gateway listener
+    ///   listen = "127.0.0.1:8080"        # read-only gateway listener (tls_cert, tls_key too)
     ///   [limits]
     ///   max_body_bytes = 17179869184     # largest request body (16 GiB)
     ///   per_ip_concurrency = 256         # requests in flight per client IP (then 429)
@@ -495,6 +498,18 @@ pub struct DaemonArgs {
     /// the command line reaches the node through `$KILN_HOME/api.sock` anyway.
     #[arg(long)]
     pub open_loopback: bool,
+    /// Serve both listeners over TLS with this certificate chain (PEM; with --tls-key).
+    /// `[api]`/`[gateway]` `tls_cert` and `tls_key` set one listener's.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Listen on an address other than loopback without TLS (tokens and content then cross
+    /// the network in the clear; the log says so). Without it such a listener is refused:
+    /// give it TLS, or keep it on loopback behind a reverse proxy that terminates TLS.
+    #[arg(long)]
+    pub allow_plaintext: bool,
 }
 
 #[derive(Debug, Args)]

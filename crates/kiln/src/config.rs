@@ -37,6 +37,12 @@ pub struct Listener {
     pub listen: Option<SocketAddr>,
     /// Loopback clients act as the local administrator, without a token (`[api]` only).
     pub open_loopback: Option<bool>,
+    /// TLS: the certificate chain (PEM), with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Listen on a non-loopback address without TLS (`[api]` only; for both listeners).
+    pub allow_plaintext: Option<bool>,
 }
 
 /// The `[limits]` section.

@@ -31,6 +31,7 @@ pub(crate) struct LoginQuery {
 /// `GET /ui/login?code=…`: a session for the browser, then the dashboard.
 pub(crate) async fn login(
     State(s): State<AppState>,
+    tls: Option<axum::Extension<crate::tls::OverTls>>,
     q: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, UiError> {
     let code = q.ok().and_then(|Query(q)| q.code).unwrap_or_default();
@@ -38,9 +39,10 @@ pub(crate) async fn login(
         UiError::new(StatusCode::UNAUTHORIZED, e.message().to_string()).titled("Sign-in failed")
     })?;
     let cookie = format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         begun.id,
-        begun.max_age.as_secs()
+        begun.max_age.as_secs(),
+        if tls.is_some() { "; Secure" } else { "" }
     );
     let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
     resp.headers_mut().insert(

@@ -7,6 +7,7 @@ mod add;
 mod builds;
 mod rootfs;
 mod tokens;
+mod ui;
 
 use super::{BuildHow, CarImport, Entry, Found, Listed, Node, RootfsCounts};
 use crate::cli::AddArgs;

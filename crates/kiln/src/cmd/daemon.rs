@@ -63,6 +63,39 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         .settle_access()
         .context("settling the store's access generation")?;
     let open_loopback = args.open_loopback || config.api.open_loopback.unwrap_or(false);
+    let allow_plaintext = args.allow_plaintext || config.api.allow_plaintext.unwrap_or(false);
+    let tls_of = |section: &crate::config::Listener, name: &str| -> Result<Option<kiln_api::Tls>> {
+        let (cert, key) = match (&args.tls_cert, &args.tls_key) {
+            (Some(c), Some(k)) => (c.clone(), k.clone()),
+            _ => match (&section.tls_cert, &section.tls_key) {
+                (Some(c), Some(k)) => (c.clone(), k.clone()),
+                (None, None) => return Ok(None),
+                _ => anyhow::bail!("[{name}] needs both tls_cert and tls_key"),
+            },
+        };
+        kiln_api::Tls::from_pem_files(&cert, &key)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("[{name}] TLS: {e}"))
+    };
+    let api_tls = tls_of(&config.api, "api")?;
+    let gateway_tls = tls_of(&config.gateway, "gateway")?;
+    for (what, addr, tls) in [
+        ("API", api_listen, api_tls.is_some()),
+        ("gateway", gateway_listen, gateway_tls.is_some()),
+    ] {
+        if addr.ip().is_loopback() || tls {
+            continue;
+        }
+        if !allow_plaintext {
+            anyhow::bail!(
+                "refusing to listen on {addr} ({what}) without TLS: give --tls-cert and --tls-key, keep it on loopback behind a reverse proxy that terminates TLS, or pass --allow-plaintext"
+            );
+        }
+        tracing::warn!(
+            %addr,
+            "{what} listens without TLS on a non-loopback address (--allow-plaintext): tokens and content cross the network in the clear"
+        );
+    }
     let api = tokio::net::TcpListener::bind(api_listen)
         .await
         .with_context(|| format!("cannot listen on {api_listen} (API)"))?;
@@ -133,7 +166,8 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
             .sessions()
             .link(&kiln_node::Caller::local(kiln_node::Via::Cli))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Some(format!("http://{api_addr}/ui/login?code={}", link.code))
+        let scheme = if api_tls.is_some() { "https" } else { "http" };
+        Some(format!("{scheme}://{api_addr}/ui/login?code={}", link.code))
     } else {
         None
     };
@@ -143,8 +177,20 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    let (api_scheme, gateway_scheme) = (
+        if api_tls.is_some() { "https" } else { "http" },
+        if gateway_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+    );
+    let listener = |l: tokio::net::TcpListener, tls: Option<kiln_api::Tls>| match tls {
+        Some(t) => kiln_api::Listener::Tls(l, t),
+        None => kiln_api::Listener::Tcp(l),
+    };
     let api_task = tokio::spawn(kiln_api::serve(
-        api,
+        listener(api, api_tls),
         kiln_api::api_router(state.clone()),
         limits,
         wait_stop(stop_rx.clone()),
@@ -162,7 +208,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
             ))
         });
     let gateway_task = tokio::spawn(kiln_api::serve(
-        gateway,
+        listener(gateway, gateway_tls),
         kiln_api::gateway_router(state),
         limits,
         wait_stop(stop_rx),
@@ -170,19 +216,22 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
 
     let shutdown = shutdown_signal()?;
     // Before "ready": from then on, commands run on this repository use this daemon.
-    let api_file = ApiFile::write(home, api_addr)?;
+    let api_file = ApiFile::write(home, api_scheme, api_addr)?;
     lock.note(&format!("API {}", api_file.content.trim_end()));
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "API listening on http://{api_addr}")?;
+        writeln!(out, "API listening on {api_scheme}://{api_addr}")?;
         match &ui_link {
             Some(link) => writeln!(
                 out,
-                "Web UI on http://{api_addr}/ — sign in with {link} (works once, for ten minutes; kiln ui login prints another)"
+                "Web UI on {api_scheme}://{api_addr}/ — sign in with {link} (works once, for ten minutes; kiln ui login prints another)"
             )?,
-            None => writeln!(out, "Web UI on http://{api_addr}/")?,
+            None => writeln!(out, "Web UI on {api_scheme}://{api_addr}/")?,
         }
-        writeln!(out, "Gateway listening on http://{gateway_addr}")?;
+        writeln!(
+            out,
+            "Gateway listening on {gateway_scheme}://{gateway_addr}"
+        )?;
         writeln!(out, "Daemon is ready")?;
         out.flush()?;
     }
@@ -360,14 +409,17 @@ struct ApiFile {
 }
 
 impl ApiFile {
-    fn write(home: &Path, addr: std::net::SocketAddr) -> Result<ApiFile> {
+    fn write(home: &Path, scheme: &str, addr: std::net::SocketAddr) -> Result<ApiFile> {
         // A wildcard listener is reached through loopback.
         let ip = match addr.ip() {
             std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
             std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
             ip => ip,
         };
-        let content = format!("http://{}\n", std::net::SocketAddr::new(ip, addr.port()));
+        let content = format!(
+            "{scheme}://{}\n",
+            std::net::SocketAddr::new(ip, addr.port())
+        );
         let path = home.join(crate::remote::API_FILE);
         let mut tmp = tempfile::NamedTempFile::new_in(home)
             .with_context(|| format!("cannot write in {}", home.display()))?;

@@ -3,28 +3,16 @@
 //! local administrator.
 
 use crate::cli::UiCommand;
+use crate::client::Http;
 use crate::cmd::Repo;
-use crate::remote::{API_FILE, Daemon};
-use anyhow::{Result, anyhow, bail};
-use kiln_wire::{SessionsEndedView, UiLinkView};
+use anyhow::{Result, bail};
 use std::process::ExitCode;
 
 pub fn run(repo: &Repo, cmd: UiCommand) -> Result<ExitCode> {
-    let daemon = Daemon::find(repo.home(), repo.node_url())?.ok_or_else(|| {
-        anyhow!(
-            "no daemon runs on {}: start it first (kiln daemon, or scripts/node)",
-            repo.home().display()
-        )
-    })?;
+    let (node, base) = Http::for_ui(repo.home(), repo.node_url())?;
     match cmd {
         UiCommand::Login { json } => {
-            let link: UiLinkView = daemon.post_json("/api/kiln/v1/ui/login")?;
-            let base = match repo.node_url() {
-                Some(u) => u.trim_end_matches('/').to_string(),
-                None => std::fs::read_to_string(repo.home().join(API_FILE))
-                    .map(|t| t.trim().trim_end_matches('/').to_string())
-                    .map_err(|e| anyhow!("cannot read the daemon's address ({API_FILE}): {e}"))?,
-            };
+            let link = node.ui_link()?;
             let url = format!("{base}{}", link.path);
             if json {
                 println!(
@@ -45,8 +33,7 @@ pub fn run(repo: &Repo, cmd: UiCommand) -> Result<ExitCode> {
                     "kiln ui logout ends every session: say so with --all (a browser signs itself out with the Sign out button)"
                 );
             }
-            let ended: SessionsEndedView = daemon.post_json("/api/kiln/v1/ui/logout")?;
-            println!("ended {} web UI session(s)", ended.ended);
+            println!("ended {} web UI session(s)", node.ui_logout_all()?);
         }
     }
     Ok(ExitCode::SUCCESS)

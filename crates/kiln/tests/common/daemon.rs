@@ -43,10 +43,16 @@ impl Daemon {
         let (mut api, mut gateway) = (String::new(), String::new());
         for line in lines.by_ref() {
             let line = line.expect("line");
-            if let Some(a) = line.strip_prefix("API listening on http://") {
-                api = a.to_string();
-            } else if let Some(g) = line.strip_prefix("Gateway listening on http://") {
-                gateway = g.to_string();
+            let addr = |l: &str, p: &str| {
+                let rest = l.strip_prefix(p)?;
+                rest.strip_prefix("http://")
+                    .or_else(|| rest.strip_prefix("https://"))
+                    .map(str::to_string)
+            };
+            if let Some(a) = addr(&line, "API listening on ") {
+                api = a;
+            } else if let Some(g) = addr(&line, "Gateway listening on ") {
+                gateway = g;
             } else if line == "Daemon is ready" {
                 break;
             }
