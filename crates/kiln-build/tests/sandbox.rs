@@ -126,11 +126,56 @@ fn no_network_by_default() {
         listener.accept().is_err(),
         "the sandbox reached the host's loopback"
     );
-    // With network on, the same connection works.
+}
+
+/// The host's first non-loopback IPv4 address, from the routing table's view: the address a
+/// UDP socket "connected" to a public one would send from (nothing is sent).
+fn host_address() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.254:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// A fixed-output step's network (slirp4netns) reaches the host's other addresses but never
+/// its loopback, neither at 127.0.0.1 nor through slirp's alias for the host (10.0.2.2).
+fn network_without_the_host_loopback() {
+    if needs::host_program(
+        "network_without_the_host_loopback",
+        "slirp4netns",
+        "slirp4netns",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let lo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let lo_port = lo.local_addr().unwrap().port();
+    let c = Case::new();
+    let probe = |host: &str, port: u16| {
+        format!("(echo hi > /dev/tcp/{host}/{port}) 2>/dev/null && echo REACHED {host}; ")
+    };
+    let mut script = probe("127.0.0.1", lo_port) + &probe("10.0.2.2", lo_port);
+    let outside = host_address().map(|ip| {
+        let l = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        script += &probe(&ip.to_string(), port);
+        (ip, l)
+    });
+    script += "cat /etc/resolv.conf; true";
     let mut spec = c.spec(&["bash", "-c", &script]);
     spec.network = true;
-    let (_, out) = run(&spec);
-    assert!(out.contains("CONNECTED"), "{out}");
+    let (o, out) = run(&spec);
+    assert!(o.success(), "{o:?} {out}");
+    assert!(!out.contains("REACHED 127.0.0.1"), "{out}");
+    assert!(!out.contains("REACHED 10.0.2.2"), "{out}");
+    lo.set_nonblocking(true).unwrap();
+    assert!(lo.accept().is_err(), "the step reached the host's loopback");
+    assert!(out.contains("nameserver 10.0.2.3"), "{out}");
+    match outside {
+        Some((ip, _)) => assert!(out.contains(&format!("REACHED {ip}")), "{out}"),
+        None => eprintln!("  (no non-loopback address here: the reachable side is not checked)"),
+    }
 }
 
 fn killed_at_timeout_with_nothing_left() {
@@ -255,6 +300,10 @@ fn main() {
             inputs_and_root_are_read_only,
         ),
         ("no_network_by_default", no_network_by_default),
+        (
+            "network_without_the_host_loopback",
+            network_without_the_host_loopback,
+        ),
         (
             "killed_at_timeout_with_nothing_left",
             killed_at_timeout_with_nothing_left,

@@ -711,3 +711,180 @@ fn a_browser_signs_in_to_the_web_ui_with_a_one_time_link() {
         assert!(!log.contains(secret), "a secret reached the daemon's log");
     }
 }
+
+/// The host's first non-loopback IPv4 address (the one a UDP socket "connected" outward would
+/// send from; nothing is sent).
+fn host_address() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.254:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// One raw HTTP/1.1 request, as a step would write it on a socket.
+fn raw_request(method: &str, target: &str, ctype: &str, body: &[u8]) -> Vec<u8> {
+    let mut b = format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {ctype}\r\nSec-Fetch-Site: same-origin\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    b.extend_from_slice(body);
+    b
+}
+
+#[test]
+fn a_fixed_output_step_reaches_no_listener_of_the_daemon() {
+    let test = "a_fixed_output_step_reaches_no_listener_of_the_daemon";
+    if common::needs::host_program(test, "slirp4netns", "slirp4netns").is_none() {
+        return;
+    }
+    let r = Repo::new();
+    r.ok(&["identity", "new"]);
+    r.ok(&["init"]);
+    // The worst case: loopback callers act as the local administrator without a token.
+    let d = Daemon::start(&r);
+    let secret = "private-content-the-step-must-not-read-7f3a";
+    let f = r.path("private.txt");
+    common::write(&f, secret.as_bytes());
+    let cid = r.add(&[f.to_str().unwrap()]);
+
+    // Every mutating route of the API listener, the private reads of both listeners, and
+    // the web UI, each as a raw request file in the step's source.
+    let src = r.path("src");
+    let mut n = 0;
+    let mut put = |listener: &str, method: &str, target: &str, ctype: &str, body: &[u8]| {
+        n += 1;
+        common::write(
+            &src.join(format!("req/{listener}-{n:03}")),
+            &raw_request(method, target, ctype, body),
+        );
+    };
+    for route in routes(&cid, "t1") {
+        put("api", route.method, &route.target, route.ctype, &route.body);
+    }
+    let json = "application/json";
+    for target in [
+        format!("/api/v0/cat?arg={cid}"),
+        format!("/api/v0/block/get?arg={cid}"),
+        "/api/v0/pin/ls".into(),
+        "/api/v0/repo/stat".into(),
+        "/api/kiln/v1/events".into(),
+        "/api/kiln/v1/builds".into(),
+        "/api/kiln/v1/tokens".into(),
+        "/api/kiln/v1/users".into(),
+        "/metrics".into(),
+    ] {
+        put("api", "POST", &target, json, b"");
+        put("api", "GET", &target, json, b"");
+    }
+    for target in [
+        "/ui/".to_string(),
+        "/ui/pins".into(),
+        "/ui/builds".into(),
+        "/ui/events".into(),
+    ] {
+        put("api", "GET", &target, json, b"");
+    }
+    for target in [
+        format!("/ipfs/{cid}"),
+        format!("/ipfs/{cid}?format=raw"),
+        format!("/ipfs/{cid}?format=car"),
+        "/metrics".into(),
+    ] {
+        put("gw", "GET", &target, json, b"");
+    }
+    let port = |a: &str| a.rsplit(':').next().unwrap().to_string();
+    // A listener on the host's own address the step must reach: the network is on, so the
+    // refusals below are the loopback being out of reach, not the step having no network.
+    let control = host_address().map(|ip| {
+        let l = std::net::TcpListener::bind((ip, 0)).unwrap();
+        (ip, l)
+    });
+    let control_probe = match &control {
+        Some((ip, l)) => format!(
+            "(echo hello > /dev/tcp/{ip}/{}) 2>/dev/null || echo 'NO NETWORK: {ip} unreachable'\n",
+            l.local_addr().unwrap().port()
+        ),
+        None => String::new(),
+    };
+    let script = format!(
+        r#"for f in req/*; do
+  case "$f" in req/api-*) p={api};; *) p={gw};; esac
+  for h in 127.0.0.1 10.0.2.2 localhost; do
+    {{ {{ cat "$f" >&3; echo "REACHED $h:$p with $f:"; head -c 300 <&3; echo; }} 3<>"/dev/tcp/$h/$p"; }} 2>/dev/null
+  done
+done
+{control_probe}echo isolated
+"#,
+        api = port(&d.api),
+        gw = port(&d.gateway),
+    );
+    common::write(&src.join("probe.sh"), script.as_bytes());
+    let isolated = {
+        let f = r.path("isolated");
+        common::write(&f, b"isolated\n");
+        r.ok(&["add", "-n", "-Q", "--cid-version", "1", f.to_str().unwrap()])
+            .trim()
+            .to_string()
+    };
+    common::write(
+        &src.join("kiln.toml"),
+        format!(
+            r#"
+[step.probe]
+builder = "host"
+command = ["bash", "-c", "bash probe.sh 2>&1 | tee out"]
+inputs = {{ "req" = "req", "probe.sh" = "probe.sh" }}
+outputs = ["out"]
+output_hash = "{isolated}"
+"#
+        )
+        .as_bytes(),
+    );
+
+    let before = r.ok(&["events", "--json", "-n", "10000"]);
+    let before_state = [
+        r.ok(&["pin", "ls", "--type", "all"]),
+        r.ok(&["user", "ls"]),
+        r.ok(&["token", "ls"]),
+    ]
+    .join("\n--\n");
+    let o = r.run(&["build", src.to_str().unwrap()]);
+    let (out, err) = (common::text(&o.stdout), common::text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "the step reached a listener (or lost its network):\n{out}\n{err}"
+    );
+    assert!(!out.contains(secret) && !err.contains(secret));
+    if let Some((_, l)) = &control {
+        l.set_nonblocking(true).unwrap();
+        assert!(l.accept().is_ok(), "the control connection never arrived");
+    }
+    // Nothing changed but the build's own records: the same pins, users and tokens, and
+    // the journal's new events are the build's import of its source and the build itself.
+    let state = |r: &Repo| {
+        [
+            r.ok(&["pin", "ls", "--type", "all"])
+                .lines()
+                .filter(|l| !l.contains(" recursive build "))
+                .map(|l| format!("{l}\n"))
+                .collect(),
+            r.ok(&["user", "ls"]),
+            r.ok(&["token", "ls"]),
+        ]
+        .join("\n--\n")
+    };
+    assert_eq!(state(&r), before_state);
+    let events = r.ok(&["events", "--json", "-n", "10000"]);
+    let new: Vec<serde_json::Value> = events
+        .lines()
+        .filter(|l| !before.contains(*l))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!new.is_empty());
+    for e in &new {
+        let action = e["action"].as_str().unwrap();
+        assert!(action == "import" || action.starts_with("build"), "{e}");
+    }
+    d.stop();
+}

@@ -1,7 +1,7 @@
 //! The helper's side of the sandbox. It runs in the re-executed kiln process, which has no
 //! other thread, so it may `unshare` a user namespace and `fork` freely.
 
-use super::{Report, Root, SANDBOX_UID, Spec, cgroup};
+use super::{Report, Root, SANDBOX_UID, Spec, cgroup, usernet};
 use std::ffi::{CString, OsStr};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -13,11 +13,11 @@ type R<T> = std::result::Result<T, String>;
 /// The `PATH` a command gets when the step sets none.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 
-fn os_err(what: impl std::fmt::Display) -> String {
+pub(super) fn os_err(what: impl std::fmt::Display) -> String {
     format!("{what}: {}", std::io::Error::last_os_error())
 }
 
-fn cstr(s: impl AsRef<OsStr>) -> R<CString> {
+pub(super) fn cstr(s: impl AsRef<OsStr>) -> R<CString> {
     CString::new(s.as_ref().as_bytes()).map_err(|_| format!("{:?} contains a NUL byte", s.as_ref()))
 }
 
@@ -98,11 +98,18 @@ fn helper() -> R<()> {
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     // The mount namespace is init's own (below): pivot_root moves every process of a mount
     // namespace into the new root, and the helper must stay outside.
-    let mut flags =
-        libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
-    if !spec.network {
-        flags |= libc::CLONE_NEWNET;
-    }
+    // Every step gets its own network namespace; a fixed-output step's is joined to the
+    // outside by slirp4netns, whose launcher must be forked while still in the host's.
+    let usernet = if spec.network {
+        Some(usernet::prepare()?)
+    } else {
+        None
+    };
+    let flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWNET;
     // SAFETY: unshare on a single-threaded process.
     if unsafe { libc::unshare(flags) } < 0 {
         let e = os_err("cannot create the sandbox's namespaces");
@@ -119,6 +126,7 @@ fn helper() -> R<()> {
         .map_err(|e| format!("cannot write the sandbox's uid map: {e}"))?;
     std::fs::write("/proc/self/gid_map", format!("{SANDBOX_UID} {gid} 1\n"))
         .map_err(|e| format!("cannot write the sandbox's gid map: {e}"))?;
+    let _network = usernet.map(usernet::Pending::start).transpose()?;
     let host = b"kiln-build";
     // SAFETY: a valid buffer and length.
     unsafe { libc::sethostname(host.as_ptr().cast(), host.len()) };
@@ -412,9 +420,7 @@ fn init(spec: &Spec, rlimit_memory: Option<u64>) -> R<std::convert::Infallible> 
         libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
         None,
     )?;
-    if !spec.network {
-        loopback_up();
-    }
+    loopback_up();
     set_limits(rlimit_memory);
     let path = spec
         .env
@@ -544,12 +550,18 @@ fn make_etc(root: &Path, host: bool, network: bool) -> R<()> {
     )?;
     write("hosts", "127.0.0.1 localhost\n::1 localhost\n".into())?;
     write("hostname", "kiln-build\n".into())?;
+    if network {
+        write(
+            "resolv.conf",
+            format!("nameserver {}\n", usernet::NAMESERVER),
+        )?;
+    }
     if !host {
         return Ok(());
     }
     let mut shared = vec!["alternatives", "ld.so.cache"];
     if network {
-        shared.extend(["resolv.conf", "nsswitch.conf", "ssl", "ca-certificates"]);
+        shared.extend(["nsswitch.conf", "ssl", "ca-certificates"]);
     }
     for name in shared {
         let h = Path::new("/etc").join(name);

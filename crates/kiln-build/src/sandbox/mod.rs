@@ -1,7 +1,8 @@
 //! kiln's own sandbox: one command run in fresh user, mount, pid, network, ipc and uts
 //! namespaces, on a root file system assembled read-only from directories the caller prepared
 //! (a materialized root fs, or the host's `/usr` for the impure host builder), with read-only
-//! inputs, a writable work directory and `/tmp`, no network unless asked, a time limit that
+//! inputs, a writable work directory and `/tmp`, no network unless asked (and then a user-mode
+//! one that cannot reach the host's loopback, see `usernet`), a time limit that
 //! kills the whole process tree, and a memory limit (a cgroup where one can be made, an
 //! address-space rlimit otherwise).
 //!
@@ -19,6 +20,7 @@
 
 mod cgroup;
 mod inside;
+mod usernet;
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -74,7 +76,8 @@ pub struct Spec {
     pub argv: Vec<String>,
     /// The whole environment.
     pub env: Vec<(String, String)>,
-    /// Keep the host's network (fixed-output steps only).
+    /// Reach the network through slirp4netns, never the host's loopback (fixed-output steps
+    /// only; without it a step has nothing but its own loopback).
     pub network: bool,
     /// Wall-clock limit.
     pub timeout: Option<Duration>,
