@@ -361,6 +361,7 @@ outputs = ["out/site"]
         )
         .unwrap();
         let app = crate::api_router(AppState {
+            pinning: kiln_node::pinning::PinningService::new(store.clone(), Default::default()),
             store: store.clone(),
             node: Arc::new(NodeInfo {
                 peer_id: "12D3KooWtest".into(),

@@ -15,6 +15,7 @@ pub mod metrics;
 mod native;
 mod openapi;
 mod origin;
+pub mod psa;
 mod rpc;
 mod server;
 mod stream;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub keep_events: std::time::Duration,
     /// The build service (`/api/kiln/v1/builds`, the Builds pages).
     pub builds: Arc<BuildService>,
+    /// The Pinning Service API's use cases and worker (`/psa`).
+    pub pinning: Arc<kiln_node::pinning::PinningService>,
     /// The node's authenticator (tokens, challenges).
     pub auth: Arc<kiln_node::auth::Auth>,
     /// Who a TCP client without a token is taken for, and how fast a client address may ask.
@@ -89,6 +92,7 @@ pub fn api_router(state: AppState) -> axum::Router {
         .merge(native::router())
         .merge(auth::router())
         .merge(builds::router())
+        .merge(psa::router())
         .merge(ui)
         .merge(ui::public_router())
         .route("/metrics", axum::routing::get(metrics::render))

@@ -594,6 +594,7 @@ pub(crate) mod tests {
         .unwrap();
         crate::auth::as_local(crate::api_router(AppState {
             builds,
+            pinning: kiln_node::pinning::PinningService::new(store.clone(), Default::default()),
             store,
             node: Arc::new(NodeInfo {
                 peer_id: "12D3KooWtest".into(),

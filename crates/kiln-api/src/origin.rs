@@ -39,7 +39,8 @@ pub(crate) async fn guard_api(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if req.uri().path().starts_with("/api/")
+    let path = req.uri().path();
+    if (path.starts_with("/api/") || path.starts_with("/psa/"))
         && let Err(why) = check(req.headers())
     {
         return crate::ApiError::forbidden(format!(

@@ -93,6 +93,7 @@ fn fixture() -> Fixture {
     .unwrap();
     let state = AppState {
         builds,
+        pinning: kiln_node::pinning::PinningService::new(store.clone(), Default::default()),
         store: store.clone(),
         node: Arc::new(NodeInfo {
             peer_id: "12D3KooWTestPeer".into(),

@@ -147,6 +147,7 @@ fn node() -> &'static Node {
         .expect("build service");
         let state = kiln_api::AppState {
             builds,
+            pinning: kiln_node::pinning::PinningService::new(store.clone(), Default::default()),
             store,
             node: std::sync::Arc::new(kiln_api::NodeInfo {
                 peer_id: "12D3KooWFuzz".into(),

@@ -30,6 +30,8 @@ pub enum Via {
     Ui,
     /// The gateway.
     Gateway,
+    /// The Pinning Service API (`/psa`).
+    Psa,
     /// kiln itself (a schedule, the daemon's start-up).
     Kiln,
 }
@@ -43,6 +45,7 @@ impl Via {
             Via::Api => "api",
             Via::Ui => "ui",
             Via::Gateway => "gateway",
+            Via::Psa => "psa",
             Via::Kiln => "kiln",
         }
     }

@@ -25,6 +25,10 @@ pub mod action {
     pub const PIN: &str = "pin";
     /// Pins removed.
     pub const UNPIN: &str = "unpin";
+    /// A pin request made or replaced through the Pinning Service API.
+    pub const PIN_REQUEST: &str = "pin request";
+    /// A pin request removed.
+    pub const PIN_REQUEST_RM: &str = "pin request rm";
     /// Garbage collection.
     pub const GC: &str = "gc";
     /// A root file system imported.

@@ -31,6 +31,7 @@ mod caller;
 pub mod content;
 mod error;
 pub mod journal;
+pub mod pinning;
 pub mod pins;
 pub mod quotas;
 pub mod rate;

@@ -184,6 +184,37 @@ CREATE TABLE quotas(
 UPDATE state SET schema = 6 WHERE id = 1;
 "#;
 
+/// Version 7: pin requests (the Pinning Service API's, see [`crate::requests`]). `created`
+/// is unique (milliseconds, bumped past the newest); a request's pin, once pinned, is a row
+/// of `pins`, and a pin removed under a request (the administrator's `pin rm --all`) marks
+/// the request failed.
+const V7: &str = r#"
+CREATE TABLE pin_requests(
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    cid BLOB NOT NULL,
+    name TEXT,
+    origins TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    info TEXT NOT NULL,
+    created INTEGER NOT NULL UNIQUE,
+    pin INTEGER,
+    replaces INTEGER
+) WITHOUT ROWID;
+CREATE INDEX pin_requests_owner ON pin_requests(owner, created);
+CREATE INDEX pin_requests_status ON pin_requests(status);
+CREATE INDEX pin_requests_pin ON pin_requests(pin);
+CREATE TRIGGER pin_requests_lose_pin AFTER DELETE ON pins BEGIN
+    UPDATE pin_requests SET pin = NULL, status = 3,
+        info = 'reason' || char(9) || 'its pin was removed on the node'
+        WHERE pin = old.id;
+    UPDATE pin_requests SET replaces = NULL WHERE replaces = old.id;
+END;
+UPDATE state SET schema = 7 WHERE id = 1;
+"#;
+
 /// Every version of `store.db`, oldest first (see [`crate::schema`]).
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -215,6 +246,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 6,
         what: "quotas",
         sql: V6,
+    },
+    Migration {
+        to: 7,
+        what: "pin requests",
+        sql: V7,
     },
 ];
 

@@ -51,6 +51,7 @@ mod lock;
 mod pack;
 mod pins;
 pub mod quotas;
+pub mod requests;
 pub mod schema;
 mod session;
 mod store;

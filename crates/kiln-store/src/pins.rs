@@ -93,7 +93,10 @@ pub(crate) fn apply_pin(conn: &Connection, cid: &Cid, pin: &NewPin, verified: bo
     let key = cid.to_bytes();
     let existing: Option<(i64, i64)> = conn
         .prepare_cached(
-            "SELECT id, mode FROM pins WHERE cid = ?1 AND owner = ?2 ORDER BY id LIMIT 1",
+            "SELECT id, mode FROM pins WHERE cid = ?1 AND owner = ?2
+             AND id NOT IN (SELECT pin FROM pin_requests WHERE pin IS NOT NULL)
+             AND id NOT IN (SELECT replaces FROM pin_requests WHERE replaces IS NOT NULL)
+             ORDER BY id LIMIT 1",
         )?
         .query_row(params![key, pin.owner.as_str()], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -170,9 +173,20 @@ pub(crate) fn remove(conn: &Connection, cid: &Cid, owner: Option<&PinOwner>) -> 
     if all.is_empty() {
         return Err(Error::NotPinned(*cid));
     }
-    let (removed, remaining): (Vec<Pin>, Vec<Pin>) = all
-        .into_iter()
-        .partition(|p| owner.is_none_or(|o| p.owner == *o));
+    // An owner's pins held by its pin requests go only through those requests.
+    let mut removed = Vec::new();
+    let mut remaining = Vec::new();
+    for p in all {
+        let take = match owner {
+            None => true,
+            Some(o) => p.owner == *o && !crate::requests::held(conn, p.id)?,
+        };
+        if take {
+            removed.push(p);
+        } else {
+            remaining.push(p);
+        }
+    }
     if removed.is_empty() {
         let mut holders: Vec<String> = remaining.iter().map(|p| p.owner.to_string()).collect();
         holders.dedup();

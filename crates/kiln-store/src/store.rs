@@ -483,7 +483,7 @@ impl Store {
     /// write its journal, so pins can be removed and blocks collected) and run it once more.
     /// Then the reserve is made again, as far as the free space allows: the space GC frees
     /// goes to it first.
-    fn with_reserve<T>(&self, f: impl Fn() -> Result<T>) -> Result<T> {
+    pub(crate) fn with_reserve<T>(&self, f: impl Fn() -> Result<T>) -> Result<T> {
         let r = match f() {
             Err(Error::DiskFull { .. }) if self.release_reserve() => f(),
             r => r,

@@ -733,11 +733,12 @@ fn a_schema_2_store_gains_the_journal_and_keeps_its_pins() {
         put_all(&store, &blocks, Some((root, PinMode::Recursive)));
     }
     // Back to version 2, as the earlier kiln wrote it: without what versions 3 (the
-    // journal), 4 (users), 5 (tokens) and 6 (quotas) added.
+    // journal), 4 (users), 5 (tokens), 6 (quotas) and 7 (pin requests) added.
     {
         let c = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
         c.execute_batch(
             "DROP TABLE events; DROP TABLE users; DROP TABLE grants; DROP TABLE tokens; DROP TABLE revoked; DROP TABLE quotas;
+             DROP TRIGGER pin_requests_lose_pin; DROP TABLE pin_requests;
              UPDATE state SET schema = 2 WHERE id = 1; PRAGMA user_version = 2;",
         )
         .unwrap();
@@ -754,4 +755,134 @@ fn a_schema_2_store_gains_the_journal_and_keeps_its_pins() {
     store
         .record(&kiln_store::journal::Entry::ok("local", "cli", "gc", ""))
         .unwrap();
+}
+
+/// Pin requests: unique, newest-first `created`; pinned only once the whole DAG is here,
+/// with a pin of their own that the owner's plain `pin rm` leaves; replaced without a gap;
+/// removed with their pin; a pin taken from under a request marks it failed.
+#[test]
+fn pin_requests_hold_pins_of_their_own() {
+    use kiln_store::requests::{NewRequest, RequestQuery, RequestStatus};
+    use kiln_store::{NewPin, PinOwner, journal::Entry};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (root, blocks) = small_dag("req");
+    let alice = PinOwner::new("did:key:alice").unwrap();
+    let entry = || Entry::ok("did:key:alice", "psa", "pin request", "");
+    let new = |id: &str, cid: Cid| NewRequest {
+        id: id.into(),
+        owner: alice.clone(),
+        namespace: "default".into(),
+        cid,
+        name: Some(format!("name-{id}")),
+        origins: vec!["/dns4/example.org/tcp/443/https".into()],
+        meta: [("k".to_string(), "v\tw".to_string())]
+            .into_iter()
+            .collect(),
+    };
+    let mut made = Vec::new();
+    for i in 0..5 {
+        made.push(
+            store
+                .request_add(&new(&format!("r{i}"), root), &entry())
+                .unwrap(),
+        );
+    }
+    for w in made.windows(2) {
+        assert!(w[1].created_ms > w[0].created_ms, "created must be unique");
+    }
+    assert_eq!(made[0].status, RequestStatus::Queued);
+    assert_eq!(made[0].meta["k"], "v\tw");
+    let listed = store.requests(&alice, &RequestQuery::default()).unwrap();
+    assert_eq!(
+        listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["r4", "r3", "r2", "r1", "r0"]
+    );
+    let before = RequestQuery {
+        before_ms: Some(made[2].created_ms),
+        ..RequestQuery::default()
+    };
+    assert_eq!(store.requests(&alice, &before).unwrap().len(), 2);
+    let bob = PinOwner::new("did:key:bob").unwrap();
+    assert!(
+        store
+            .requests(&bob, &RequestQuery::default())
+            .unwrap()
+            .is_empty()
+    );
+
+    // Not here yet: pinning fails and changes nothing.
+    assert!(store.request_pin("r0", None, &entry()).is_err());
+    assert_eq!(
+        store.request("r0").unwrap().unwrap().status,
+        RequestStatus::Queued
+    );
+    put_all(&store, &blocks, None);
+    let r0 = store.request_pin("r0", None, &entry()).unwrap().unwrap();
+    assert_eq!(r0.status, RequestStatus::Pinned);
+    let pin = r0.pin.unwrap();
+    // The owner's own plain pin of the same CID is another pin; its plain unpin leaves the
+    // request's.
+    store
+        .pin_add(&root, &NewPin::new(alice.clone(), PinMode::Recursive))
+        .unwrap();
+    assert_eq!(store.pins().unwrap().len(), 2);
+    store.pin_rm(&root, &alice).unwrap();
+    let left = store.pins().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, pin);
+    assert!(store.pin_rm(&root, &alice).is_err());
+
+    // Replacing keeps the old pin until the new request is pinned.
+    let r5 = store
+        .request_replace("r0", &new("r5", root), &entry())
+        .unwrap()
+        .unwrap();
+    assert!(store.request("r0").unwrap().is_none());
+    assert_eq!(r5.replaces, Some(pin));
+    assert!(r5.created_ms > made[4].created_ms);
+    assert_eq!(store.pins().unwrap().len(), 1);
+    let r5 = store.request_pin("r5", None, &entry()).unwrap().unwrap();
+    let pins = store.pins().unwrap();
+    assert_eq!(pins.len(), 1);
+    assert_eq!(Some(pins[0].id), r5.pin);
+
+    // Removing a request removes its pin.
+    store.request_rm("r5", &entry()).unwrap().unwrap();
+    assert!(store.pins().unwrap().is_empty());
+    assert!(store.request_rm("r5", &entry()).unwrap().is_none());
+
+    // Over the quota: nothing pinned.
+    assert!(matches!(
+        store.request_pin("r1", Some(1), &entry()),
+        Err(kiln_store::Error::QuotaExceeded { .. })
+    ));
+    assert!(store.pins().unwrap().is_empty());
+    // A pin taken from under its request (every owner's pins removed) marks it failed.
+    store.request_pin("r1", None, &entry()).unwrap();
+    store.pin_rm_all(&root).unwrap();
+    let r1 = store.request("r1").unwrap().unwrap();
+    assert_eq!(r1.status, RequestStatus::Failed);
+    assert!(r1.info["reason"].contains("removed"));
+    // Waiting ones, oldest first; a status change applies only while waiting.
+    let waiting: Vec<String> = store
+        .requests_waiting()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(waiting, ["r2", "r3", "r4"]);
+    let info = [("reason".to_string(), "gave up".to_string())]
+        .into_iter()
+        .collect();
+    assert!(
+        store
+            .request_status("r2", RequestStatus::Failed, &info)
+            .unwrap()
+    );
+    assert!(
+        !store
+            .request_status("r2", RequestStatus::Pinning, &info)
+            .unwrap()
+    );
 }

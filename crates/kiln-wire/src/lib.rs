@@ -6,6 +6,8 @@
 //! in `kiln_node::view`, the text the command line prints in `kiln_node::text`.
 #![deny(missing_docs)]
 
+pub mod psa;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -253,6 +255,22 @@ pub fn human_bytes(n: u64) -> String {
     } else {
         format!("{v:.0} {}", UNITS[unit])
     }
+}
+
+/// A duration for people, in the form [`parse_duration`] reads: `250ms`, `90s`, `5m`, `2h`,
+/// `3d` (the largest unit that divides it, else seconds).
+pub fn human_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        return format!("{ms}ms");
+    }
+    let s = d.as_secs();
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if s >= n && s.is_multiple_of(n) {
+            return format!("{}{unit}", s / n);
+        }
+    }
+    format!("{s}s")
 }
 
 /// A duration as `kiln get --timeout` takes it: `30s`, `5m`, `1h`, `2d`, `250ms`, or plain

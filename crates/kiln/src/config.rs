@@ -18,6 +18,19 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The event journal.
     pub events: EventsConfig,
+    /// The Pinning Service API.
+    pub pinning: PinningConfig,
+}
+
+/// The `[pinning]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PinningConfig {
+    /// A pin request whose content is not here after this long fails (`24h`, `30m`).
+    /// Default 24 hours.
+    pub fail_after: Option<String>,
+    /// The most time one fetch from one origin may take. Default 5 minutes.
+    pub fetch_timeout: Option<String>,
 }
 
 /// The `[events]` section.
@@ -123,6 +136,29 @@ impl Config {
                     )
                 }),
         }
+    }
+
+    /// The pinning service's settings, defaults filled in.
+    pub fn pinning(&self) -> Result<kiln_node::pinning::Settings> {
+        let mut out = kiln_node::pinning::Settings::default();
+        let read = |name: &str, v: &Option<String>, into: &mut Duration| -> Result<()> {
+            if let Some(s) = v {
+                *into = kiln_wire::parse_duration(s)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        anyhow!("[pinning] {name} must be a positive duration such as 24h or 5m, not {s:?}")
+                    })?;
+            }
+            Ok(())
+        };
+        read("fail_after", &self.pinning.fail_after, &mut out.fail_after)?;
+        read(
+            "fetch_timeout",
+            &self.pinning.fetch_timeout,
+            &mut out.fetch_timeout,
+        )?;
+        Ok(out)
     }
 
     /// The rate limits, defaults filled in.

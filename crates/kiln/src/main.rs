@@ -1,4 +1,4 @@
-//! `kiln`: the command line (and, later, the node daemon).
+//! `kiln`: the command line and the node daemon.
 
 mod cli;
 mod client;
@@ -17,6 +17,9 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).as_deref() == Some(kiln_build::sandbox::HELPER_ARG.as_ref()) {
         kiln_build::sandbox::helper_main();
     }
+    // The HTTP client's TLS (for `--node https://…` and remote pinning services) and the
+    // listeners' use one crypto provider, ring, installed once for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = cli::Cli::parse();
     match cmd::run(args) {
         Ok(code) => code,

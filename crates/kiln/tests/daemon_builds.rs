@@ -314,7 +314,7 @@ fn follow(
     mut seen: impl FnMut(&BuildEvent),
 ) -> Vec<(Option<u64>, BuildEvent)> {
     use std::io::BufRead;
-    let client = reqwest::blocking::Client::new();
+    let client = http();
     let mut req = client.get(format!("http://{api}/api/kiln/v1/builds/{id}/events"));
     if let Some(n) = last {
         req = req.header("last-event-id", n.to_string());
@@ -347,7 +347,7 @@ fn follow(
 }
 
 fn submit(api: &str, body: serde_json::Value) -> serde_json::Value {
-    let resp = reqwest::blocking::Client::new()
+    let resp = http()
         .post(format!("http://{api}/api/kiln/v1/builds"))
         .json(&body)
         .send()
@@ -412,13 +412,15 @@ outputs = ["out/q"]
     );
     // Meanwhile the API says it runs, with the output so far.
     let v: serde_json::Value =
-        reqwest::blocking::get(format!("http://{}/api/kiln/v1/builds/{id}", d.api))
+        http().get(format!("http://{}/api/kiln/v1/builds/{id}", d.api))
+            .send()
             .unwrap()
             .json()
             .unwrap();
     assert_eq!(v["state"], "running");
     let build = v["steps"][0]["build"].as_i64().unwrap();
-    let so_far = reqwest::blocking::get(format!("http://{}/api/kiln/v1/builds/{build}/log", d.api))
+    let so_far = http().get(format!("http://{}/api/kiln/v1/builds/{build}/log", d.api))
+        .send()
         .unwrap()
         .text()
         .unwrap();
@@ -538,7 +540,7 @@ fn sources_must_be_in_the_store_and_be_trees() {
     write(&f, b"just a file");
     let d = Daemon::start(&r);
     let file = r.add(&["--pin=false", f.to_str().unwrap()]);
-    let client = reqwest::blocking::Client::new();
+    let client = http();
     let post = |body: serde_json::Value| {
         let resp = client
             .post(format!("http://{}/api/kiln/v1/builds", d.api))
@@ -617,4 +619,10 @@ fn the_docs_site_is_served_through_the_gateway() {
     assert_eq!(recipes.status, 200);
     assert!(String::from_utf8_lossy(&recipes.body).contains("The sandbox"));
     d.stop();
+}
+
+/// An HTTP client (reqwest's TLS needs the process's crypto provider, as kiln installs it).
+fn http() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::new()
 }

@@ -41,6 +41,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     let mut limits = config.limits()?;
     let rates = config.rates()?;
     let keep_events = config.keep_events()?;
+    let pinning_settings = config.pinning()?;
     // Two listeners share the descriptors, with room for the store and the blocking pool.
     let fds = raise_fd_limit();
     let fit = (fds.saturating_sub(512) / 2).max(16) as usize;
@@ -134,8 +135,20 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     if let Err(e) = kiln_node::journal::prune(&store, keep_events) {
         tracing::warn!("pruning the event journal failed: {e}");
     }
+    // Pin requests (the Pinning Service API): what is waiting is fetched and pinned from now
+    // on; requests name the gateway as the node's delegate.
+    let pinning = kiln_node::pinning::PinningService::new(store.clone(), pinning_settings);
+    pinning.set_delegates(vec![format!(
+        "{}/p2p/{}",
+        multiaddr(gateway_addr),
+        node.peer_id
+    )]);
+    let pinning_worker = pinning
+        .start()
+        .context("starting the pinning service's worker")?;
     let state = AppState {
         store,
+        pinning: pinning.clone(),
         node: Arc::new(node),
         metrics,
         keep_events,
@@ -243,6 +256,8 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     tokio::task::spawn_blocking(move || builds.close())
         .await
         .context("closing the build service")?;
+    pinning.close();
+    let _ = tokio::task::spawn_blocking(move || pinning_worker.join()).await;
     let _ = stop_tx.send(true);
     api_task
         .await
