@@ -637,6 +637,10 @@ pub enum PinCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Pin on remote pinning services (any Pinning Service API: another kiln, or a
+    /// commercial service), as `ipfs pin remote` does.
+    #[command(subcommand)]
+    Remote(PinRemoteCommand),
     /// List pins: `CID TYPE OWNER [NAME]`, one line per pin (a CID may have several owners).
     Ls {
         /// Only these CIDs (reports how each one is pinned).
@@ -647,6 +651,89 @@ pub enum PinCommand {
         /// Print only CIDs.
         #[arg(short, long)]
         quiet: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinRemoteCommand {
+    /// Ask a service to pin a CID; waits until it is pinned unless `--background`. Prints
+    /// `CID:`, `Name:` and `Status:` lines.
+    Add {
+        /// The CID (or /ipfs/CID).
+        cid: String,
+        /// The service, as named by `kiln pin remote service add`.
+        #[arg(long)]
+        service: String,
+        /// A name for the pin.
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the service may fetch the content (multiaddrs ending /http or /https, or
+        /// URLs of trustless gateways); repeatable.
+        #[arg(long = "origin", value_name = "ADDR")]
+        origins: Vec<String>,
+        /// Return once the service has the request, without waiting for the pin.
+        #[arg(long)]
+        background: bool,
+        /// How long to wait for the pin (without `--background`).
+        #[arg(long, value_name = "DURATION", default_value = "10m")]
+        timeout: String,
+    },
+    /// List a service's pins: `CID STATUS NAME`, one line each.
+    Ls {
+        /// The service.
+        #[arg(long)]
+        service: String,
+        /// Only pins with this name (exactly).
+        #[arg(long)]
+        name: Option<String>,
+        /// Only these CIDs (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',')]
+        cid: Vec<String>,
+        /// Only these statuses: queued, pinning, pinned, failed (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "pinned")]
+        status: Vec<String>,
+    },
+    /// Remove a service's pins that match (more than one only with `--force`).
+    Rm {
+        /// The service.
+        #[arg(long)]
+        service: String,
+        /// Only pins with this name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only these CIDs.
+        #[arg(long, value_delimiter = ',')]
+        cid: Vec<String>,
+        /// Only these statuses.
+        #[arg(long, value_delimiter = ',', default_value = "pinned")]
+        status: Vec<String>,
+        /// Remove every match, however many.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The services known to this user (kept, with their keys, mode 0600 in
+    /// `$XDG_CONFIG_HOME/kiln/pinning-services.json`).
+    #[command(subcommand)]
+    Service(PinServiceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinServiceCommand {
+    /// Remember a service: its name, its API endpoint (e.g. `https://host/psa`) and key.
+    Add {
+        /// The name to call it by.
+        name: String,
+        /// The endpoint (without `/pins`).
+        endpoint: String,
+        /// The access token it gave you.
+        key: String,
+    },
+    /// List the services: `NAME ENDPOINT`.
+    Ls,
+    /// Forget a service.
+    Rm {
+        /// Its name.
+        name: String,
     },
 }
 

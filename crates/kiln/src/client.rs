@@ -10,6 +10,7 @@
 //! records yet). They use [`Local`] by name.
 
 mod http;
+pub use http::psa::PinningService as RemotePinning;
 mod local;
 
 pub use http::Http;

@@ -11,6 +11,7 @@ mod events;
 mod files;
 pub(crate) mod identity;
 mod pin;
+mod pin_remote;
 mod repo;
 pub(crate) mod rootfs;
 mod token;

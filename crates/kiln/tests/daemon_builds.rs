@@ -411,15 +411,16 @@ outputs = ["out/q"]
         "result before the build ended"
     );
     // Meanwhile the API says it runs, with the output so far.
-    let v: serde_json::Value =
-        http().get(format!("http://{}/api/kiln/v1/builds/{id}", d.api))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+    let v: serde_json::Value = http()
+        .get(format!("http://{}/api/kiln/v1/builds/{id}", d.api))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(v["state"], "running");
     let build = v["steps"][0]["build"].as_i64().unwrap();
-    let so_far = http().get(format!("http://{}/api/kiln/v1/builds/{build}/log", d.api))
+    let so_far = http()
+        .get(format!("http://{}/api/kiln/v1/builds/{build}/log", d.api))
         .send()
         .unwrap()
         .text()

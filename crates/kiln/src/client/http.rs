@@ -5,6 +5,7 @@
 
 mod add;
 mod builds;
+pub mod psa;
 mod rootfs;
 mod tokens;
 mod ui;

@@ -14,21 +14,27 @@ use std::process::ExitCode;
 /// The largest identity file read for an import.
 const MAX_IMPORT: u64 = 64 << 10;
 
-/// Where the user's identity is kept.
-pub fn path() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("KILN_IDENTITY").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
+/// The user's kiln configuration directory: `$XDG_CONFIG_HOME/kiln`, else
+/// `~/.config/kiln`.
+pub fn config_dir() -> Result<PathBuf> {
     let config = match std::env::var_os("XDG_CONFIG_HOME").filter(|p| !p.is_empty()) {
         Some(c) => PathBuf::from(c),
         None => match std::env::var_os("HOME").filter(|p| !p.is_empty()) {
             Some(h) => PathBuf::from(h).join(".config"),
             None => bail!(
-                "cannot tell where to keep your identity: set HOME, XDG_CONFIG_HOME or KILN_IDENTITY"
+                "cannot tell where your configuration lives: set HOME or XDG_CONFIG_HOME (or KILN_IDENTITY for the identity)"
             ),
         },
     };
-    Ok(config.join("kiln").join("identity.key"))
+    Ok(config.join("kiln"))
+}
+
+/// Where the user's identity is kept.
+pub fn path() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("KILN_IDENTITY").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    Ok(config_dir()?.join("identity.key"))
 }
 
 /// The user's identity, if there is one.
@@ -55,7 +61,7 @@ pub(crate) fn existing() -> Result<(NodeKey, PathBuf)> {
 }
 
 /// Create the directory that holds the identity, private to the user.
-fn make_dir(path: &Path) -> Result<()> {
+pub(crate) fn make_dir(path: &Path) -> Result<()> {
     let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
         return Ok(());
     };

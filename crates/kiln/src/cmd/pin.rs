@@ -10,8 +10,12 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
+    if let PinCommand::Remote(r) = cmd {
+        return super::pin_remote::run(r);
+    }
     let node = repo.node()?;
     match cmd {
+        PinCommand::Remote(_) => unreachable!("handled above"),
         PinCommand::Add {
             paths,
             recursive,
