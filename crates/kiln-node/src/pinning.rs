@@ -232,8 +232,9 @@ impl PinningService {
     /// the new one is pinned).
     pub fn replace(&self, caller: &Caller, id: &str, spec: &PinSpec) -> Result<PinRequest> {
         authorize(caller, Op::Pin, DEFAULT_NAMESPACE)?;
+        // Another's request is refused as if absent, and like every refusal not recorded.
+        self.own(caller, id)?;
         let made = (|| {
-            self.own(caller, id)?;
             let new = new_request(caller, spec)?;
             let entry = journal::entry(caller, action::PIN_REQUEST, new.cid.to_string())
                 .detail(format!("replacing request {id}; {}", describe(&new)));
@@ -249,8 +250,8 @@ impl PinningService {
     /// Remove `caller`'s request `id` and its pin.
     pub fn remove(&self, caller: &Caller, id: &str) -> Result<PinRequest> {
         authorize(caller, Op::Pin, DEFAULT_NAMESPACE)?;
+        let req = self.own(caller, id)?;
         let removed = (|| {
-            let req = self.own(caller, id)?;
             let entry = journal::entry(caller, action::PIN_REQUEST_RM, req.cid.to_string())
                 .detail(format!("request {id}"));
             self.store

@@ -41,9 +41,17 @@ fn bearer(t: &str) -> String {
     format!("Bearer {t}")
 }
 
+/// The reason code of a refusal: Kubo's and kiln's `Reason`, or the Pinning Service API's
+/// `error.reason` (the same codes, upper-case).
 fn reason(reply: &Reply) -> String {
     let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-    v["Reason"].as_str().unwrap_or_default().to_string()
+    match v["Reason"].as_str() {
+        Some(r) => r.to_string(),
+        None => v["error"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+    }
 }
 
 const BOUNDARY: &str = "kilnboundary";
@@ -66,9 +74,10 @@ struct Route {
     ctype: &'static str,
 }
 
-/// Every mutating route of the API listener (Kubo RPC, kiln's API, the web UI), with
-/// arguments that would succeed for the local administrator.
-fn routes(cid: &str, token_id: &str) -> Vec<Route> {
+/// Every mutating route of the API listener (Kubo RPC, kiln's API, the Pinning Service API,
+/// the web UI), with arguments that would succeed for the local administrator
+/// (`request_id`: the administrator's pin request).
+fn routes(cid: &str, token_id: &str, request_id: &str) -> Vec<Route> {
     let car = {
         let mut c = Vec::new();
         // An empty CAR body is refused either way; what matters is that the refusal comes
@@ -150,6 +159,19 @@ fn routes(cid: &str, token_id: &str) -> Vec<Route> {
         ),
         r("POST", "/api/kiln/v1/ui/login".into(), vec![], json),
         r("POST", "/api/kiln/v1/ui/logout".into(), vec![], json),
+        r(
+            "POST",
+            "/psa/pins".into(),
+            format!(r#"{{"cid":"{cid}","name":"psa"}}"#).into_bytes(),
+            json,
+        ),
+        r(
+            "POST",
+            format!("/psa/pins/{request_id}"),
+            format!(r#"{{"cid":"{cid}"}}"#).into_bytes(),
+            json,
+        ),
+        r("DELETE", format!("/psa/pins/{request_id}"), vec![], json),
         r(
             "POST",
             "/ui/pins".into(),
@@ -282,6 +304,33 @@ fn every_mutating_route_refuses_whoever_may_not_and_changes_nothing() {
         .unwrap()
         .to_string();
 
+    // The administrator's pin request (of content nobody has: it stays queued).
+    let admin_request = {
+        let made = request_with_body(
+            &d.api,
+            "POST",
+            "/psa/pins",
+            &[("Authorization", &bearer(&admin_token))],
+            br#"{"cid":"bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"}"#,
+        );
+        assert_eq!(made.status, 202, "{}", common::text(&made.body));
+        let v: serde_json::Value = serde_json::from_slice(&made.body).unwrap();
+        v["requestid"].as_str().unwrap().to_string()
+    };
+    let admin_requests = || {
+        common::text(
+            &request(
+                &d.api,
+                "GET",
+                "/psa/pins?status=queued,pinning,pinned,failed",
+                &[("Authorization", &bearer(&admin_token))],
+            )
+            .body,
+        )
+    };
+    let requests_before = admin_requests();
+    assert!(requests_before.contains(&admin_request));
+
     let before = snapshot(&r);
     let cases: [(&str, Option<&str>, u16, &[&str]); 9] = [
         ("no token", None, 401, &["token_missing"]),
@@ -310,17 +359,26 @@ fn every_mutating_route_refuses_whoever_may_not_and_changes_nothing() {
         ),
     ];
     for (what, tok, status, reasons) in cases {
-        for route in routes(&cid, &admin_id) {
+        for route in routes(&cid, &admin_id, &admin_request) {
             // A writer may add and pin its own: those are not refusals.
             let writer_may = what == "writer"
                 && (route.target.starts_with("/api/v0/add")
                     || route.target.starts_with("/api/v0/block/put")
                     || route.target.starts_with("/api/v0/dag/import")
                     || route.target.contains("pin/add")
+                    || route.target == "/psa/pins"
                     || route.target.ends_with(&format!("pin/rm?arg={cid}")));
             if writer_may {
                 continue;
             }
+            // Another identity's pin request does not exist for a writer (404, as the
+            // Pinning Service API has it).
+            let (status, reasons): (u16, &[&str]) =
+                if what == "writer" && route.target.starts_with("/psa/pins/") {
+                    (404, &["not_found"])
+                } else {
+                    (status, reasons)
+                };
             let reply = send(&d, &route, tok);
             let ui = route.target.starts_with("/ui/");
             let want = if ui { 401 } else { status };
@@ -354,6 +412,11 @@ fn every_mutating_route_refuses_whoever_may_not_and_changes_nothing() {
             }
         }
         assert_eq!(snapshot(&r), before, "{what}: something changed");
+        assert_eq!(
+            admin_requests(),
+            requests_before,
+            "{what}: a pin request changed"
+        );
     }
 
     // A writer adds and pins its own, and may not take the administrator's pin away.
@@ -759,7 +822,7 @@ fn a_fixed_output_step_reaches_no_listener_of_the_daemon() {
             &raw_request(method, target, ctype, body),
         );
     };
-    for route in routes(&cid, "t1") {
+    for route in routes(&cid, "t1", "r1") {
         put("api", route.method, &route.target, route.ctype, &route.body);
     }
     let json = "application/json";
