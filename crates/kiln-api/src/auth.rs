@@ -123,7 +123,10 @@ caller_extractor!(
 
 /// Every path of [`router`] (kept in step with it; the OpenAPI test checks each).
 #[cfg(test)]
-pub const PATHS: [&str; 7] = [
+pub const PATHS: [&str; 10] = [
+    "/api/kiln/v1/invites",
+    "/api/kiln/v1/invites/{id}",
+    "/api/kiln/v1/invites/{id}/join",
     "/api/kiln/v1/auth/challenge",
     "/api/kiln/v1/auth/token",
     "/api/kiln/v1/auth/whoami",
@@ -141,8 +144,77 @@ pub fn router() -> Router<AppState> {
         .route("/api/kiln/v1/auth/whoami", get(whoami))
         .route("/api/kiln/v1/tokens", get(list).post(create))
         .route("/api/kiln/v1/tokens/revoke", post(revoke))
+        .route("/api/kiln/v1/invites", get(invites).post(invite_create))
+        .route("/api/kiln/v1/invites/{id}", get(invite_sealed))
+        .route("/api/kiln/v1/invites/{id}/join", post(invite_join))
         .route("/api/kiln/v1/ui/login", post(ui_link))
         .route("/api/kiln/v1/ui/logout", post(ui_logout_all))
+}
+
+/// `POST /api/kiln/v1/invites {role, namespace?, ttl_secs}`: a new invite (administrators).
+async fn invite_create(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    b: Body<crate::types::InviteRequest>,
+) -> Result<Json<crate::types::InviteCreated>, KilnError> {
+    let req = body(b)?;
+    let (store, auth, addresses) = (s.store.clone(), s.auth.clone(), s.node.addresses.clone());
+    let made = tokio::task::spawn_blocking(move || {
+        kiln_node::invites::create(
+            &store,
+            &caller,
+            auth.node_key(),
+            &req.role,
+            req.namespace.as_deref(),
+            Duration::from_secs(req.ttl_secs),
+            addresses,
+        )
+    })
+    .await??;
+    Ok(Json(made))
+}
+
+/// `GET /api/kiln/v1/invites`: every invite (administrators).
+async fn invites(
+    State(s): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> Result<Json<crate::types::InviteList>, KilnError> {
+    let store = s.store.clone();
+    let invites =
+        tokio::task::spawn_blocking(move || kiln_node::invites::list(&store, &caller)).await??;
+    Ok(Json(crate::types::InviteList { invites }))
+}
+
+/// `GET /api/kiln/v1/invites/{id}`: a live invite's sealed bundle (anyone, rate-limited).
+async fn invite_sealed(
+    State(s): State<AppState>,
+    _rate_limited: ApiCaller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<crate::types::SealedInvite>, KilnError> {
+    let store = s.store.clone();
+    let sealed =
+        tokio::task::spawn_blocking(move || kiln_node::invites::sealed(&store, &id)).await??;
+    Ok(Json(crate::types::SealedInvite {
+        sealed: sealed.iter().map(|b| format!("{b:02x}")).collect(),
+    }))
+}
+
+/// `POST /api/kiln/v1/invites/{id}/join {did, proof, signature}`: use an invite.
+async fn invite_join(
+    State(s): State<AppState>,
+    _rate_limited: ApiCaller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    b: Body<crate::types::JoinRequest>,
+) -> Result<Json<crate::types::JoinedView>, KilnError> {
+    let req = body(b)?;
+    let signature = kiln_node::invites::unhex(&req.signature)
+        .ok_or_else(|| KilnError::bad_request("signature must be hex"))?;
+    let (store, node) = (s.store.clone(), s.node.did.clone());
+    let joined = tokio::task::spawn_blocking(move || {
+        kiln_node::invites::join(&store, &node, &id, &req.did, &req.proof, &signature)
+    })
+    .await??;
+    Ok(Json(joined))
 }
 
 /// `POST /api/kiln/v1/ui/login`: a one-time sign-in link for the web UI (the local

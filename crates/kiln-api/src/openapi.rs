@@ -390,6 +390,18 @@ fn auth_schemas() -> Value {
         "UiLink": object(json!({"path": {"type": "string", "description": "/ui/login?code=… on this listener: works once, for ten minutes"},
             "expires": int()})),
         "SessionsEnded": object(json!({"ended": int()})),
+        "InviteRequest": {"type": "object", "required": ["role", "ttl_secs"], "properties": {
+            "role": {"type": "string", "enum": ["admin", "maintainer", "writer", "reader"]},
+            "namespace": string(), "ttl_secs": int()}},
+        "InviteCreated": object(json!({"code": {"type": "string", "description": "ABCDE-FGHIJ-KLMNO-PQRST: shown this once"},
+            "id": string(), "role": string(), "namespace": string(), "expires_ms": int()})),
+        "Invite": object(json!({"id": string(), "role": string(), "namespace": string(), "created_ms": int(),
+            "expires_ms": int(), "created_by": string(), "used_by": opt("string")})),
+        "InviteList": object(json!({"invites": array_of("Invite")})),
+        "SealedInvite": object(json!({"sealed": {"type": "string", "description": "hex: nonce and ChaCha20-Poly1305 ciphertext of the signed bootstrap bundle, under a key the code gives"}})),
+        "JoinRequest": object(json!({"did": string(), "proof": string(),
+            "signature": {"type": "string", "description": "ed25519 signature, hex, of \"kiln join\\nNODE\\nID\\nDID\\n\""}})),
+        "Joined": object(json!({"did": string(), "role": string(), "namespace": string()})),
         "Whoami": object(json!({"did": opt("string"), "local": {"type": "boolean"},
             "roles": array_of("Role"), "token": opt("string")})),
     })
@@ -447,6 +459,33 @@ fn auth_paths() -> Value {
                 "400": json_response("Neither a token id nor a token, or a malformed request", "Error"),
                 "404": json_response("No such token", "Error"),
                 "409": json_response("Revoked already", "Error")}), &refusals)
+        }},
+        "/api/kiln/v1/invites": {
+            "get": {"summary": "The invites made (never their codes; administrators)", "operationId": "listInvites",
+                "responses": with(json!({"200": json_response("The invites", "InviteList")}), &refusals)},
+            "post": {"summary": "Make an invite: a code that lets one identity join with a role (administrators)",
+                "operationId": "createInvite", "requestBody": body("InviteRequest"),
+                "responses": with(json!({"200": json_response("The code (the only answer that holds it)", "InviteCreated"),
+                    "400": json_response("A malformed request", "Error")}), &refusals)},
+        },
+        "/api/kiln/v1/invites/{id}": {"get": {
+            "summary": "The sealed bootstrap bundle of a live invite (anyone: it opens only with the code)",
+            "operationId": "sealedInvite",
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {"200": json_response("The sealed bundle", "SealedInvite"),
+                "404": json_response("No live invite has this id", "Error"),
+                "429": json_response("Over the rate limit of the client address (Retry-After)", "Error")}
+        }},
+        "/api/kiln/v1/invites/{id}/join": {"post": {
+            "summary": "Use an invite: the signing identity becomes a user with its role, once",
+            "operationId": "joinInvite",
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "requestBody": body("JoinRequest"),
+            "responses": {"200": json_response("Joined", "Joined"),
+                "401": json_response("Not signed by the identity", "Error"),
+                "404": json_response("Wrong code, used or expired", "Error"),
+                "409": json_response("Already a user", "Error"),
+                "429": json_response("Over the rate limit of the client address (Retry-After)", "Error")}
         }},
         "/api/kiln/v1/ui/login": {"post": {
             "summary": "A one-time link that signs a browser in to the web UI as the local administrator (kiln ui login)",

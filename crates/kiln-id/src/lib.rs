@@ -13,6 +13,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use std::io::Write;
 use std::path::Path;
 
+pub mod invite;
 pub mod token;
 
 /// Everything that can go wrong with keys and identifiers.
@@ -38,6 +39,9 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// An invite code that is not one, or that does not open what it was given.
+    #[error("{0}")]
+    BadInvite(String),
     /// The system's random source failed.
     #[error("no randomness available: {0}")]
     Random(String),

@@ -357,6 +357,11 @@ impl Auth {
         self
     }
 
+    /// The node's key (it signs what the node vouches for, such as invites).
+    pub fn node_key(&self) -> &kiln_id::NodeKey {
+        &self.key
+    }
+
     /// The web UI's sign-in links and sessions.
     pub fn sessions(&self) -> &crate::sessions::Sessions {
         &self.sessions

@@ -95,6 +95,27 @@ struct Table {
     /// Written-out source trees, least recently used first, with how many running
     /// submissions use each.
     sources: VecDeque<(Cid, usize)>,
+    /// Builds being started (counted, not yet in `subs`) per owner, so two submissions at
+    /// once cannot both pass a builds quota with one slot left.
+    starting: std::collections::HashMap<String, usize>,
+}
+
+/// One build being started for an owner, counted in [`Table::starting`] until dropped.
+struct Starting<'a> {
+    table: &'a Mutex<Table>,
+    owner: String,
+}
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        let mut t = lock(self.table);
+        if let Some(n) = t.starting.get_mut(&self.owner) {
+            *n -= 1;
+            if *n == 0 {
+                t.starting.remove(&self.owner);
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -354,12 +375,24 @@ impl BuildService {
         let req = req.clone();
         self.admit()?;
         let owner = caller.owner();
-        let mine = lock(&self.table)
-            .subs
-            .iter()
-            .filter(|s| !s.is_done() && s.caller.owner() == owner)
-            .count();
-        crate::quotas::may_start_build(&self.store, caller, mine)?;
+        let max = crate::quotas::build_limit(&self.store, caller)?;
+        // Counted and reserved under one lock; the reservation ends once the build is in
+        // the table (or failed to start).
+        let _starting = {
+            let mut t = lock(&self.table);
+            let running = t
+                .subs
+                .iter()
+                .filter(|s| !s.is_done() && s.caller.owner() == owner)
+                .count();
+            let starting = t.starting.get(owner.as_str()).copied().unwrap_or(0);
+            crate::quotas::may_start_build(caller, max, running + starting)?;
+            *t.starting.entry(owner.to_string()).or_default() += 1;
+            Starting {
+                table: &self.table,
+                owner: owner.to_string(),
+            }
+        };
         let requested_by = requested_by(caller, req.requested_by.as_deref())?;
         let mut opts = Options {
             check: req.check,

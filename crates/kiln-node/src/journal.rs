@@ -53,6 +53,10 @@ pub mod action {
     pub const SCHEDULE_CHECKED: &str = "schedule checked";
     /// A user added to the node.
     pub const USER_ADD: &str = "user add";
+    /// An invite made.
+    pub const INVITE_CREATE: &str = "invite create";
+    /// An invite used: an identity joined.
+    pub const INVITE_USE: &str = "invite use";
     /// A user removed.
     pub const USER_RM: &str = "user rm";
     /// A quota set for an identity (or the default, `*`).

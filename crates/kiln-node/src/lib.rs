@@ -30,6 +30,7 @@ pub mod builds;
 mod caller;
 pub mod content;
 mod error;
+pub mod invites;
 pub mod journal;
 pub mod pinning;
 pub mod pins;

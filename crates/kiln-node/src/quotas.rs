@@ -83,13 +83,18 @@ pub fn pin_limit(store: &Store, caller: &Caller) -> Result<Option<u64>> {
     }
 }
 
-/// Whether `caller` may start one more build while `running` of its own run (429 with
-/// `Retry-After` at its quota).
-pub fn may_start_build(store: &Store, caller: &Caller, running: usize) -> Result<()> {
-    let Who::User(id) = &caller.who else {
-        return Ok(());
-    };
-    let Some(max) = store.quota(&id.did)?.builds.max() else {
+/// The most builds `caller` may run at once, if limited.
+pub fn build_limit(store: &Store, caller: &Caller) -> Result<Option<u64>> {
+    match &caller.who {
+        Who::User(id) => Ok(store.quota(&id.did)?.builds.max()),
+        _ => Ok(None),
+    }
+}
+
+/// Whether `caller` may start one more build while `running` of its own run or start, at
+/// most `max` (429 with `Retry-After` at its quota).
+pub fn may_start_build(caller: &Caller, max: Option<u64>, running: usize) -> Result<()> {
+    let Some(max) = max else {
         return Ok(());
     };
     if running as u64 >= max {
@@ -97,7 +102,7 @@ pub fn may_start_build(store: &Store, caller: &Caller, running: usize) -> Result
             ErrorKind::Quota,
             format!(
                 "{} runs {running} builds, its quota; try again when one ends",
-                id.did
+                caller.who
             ),
         )
         .because(crate::auth::reason::QUOTA_BUILDS)

@@ -15,12 +15,12 @@
 //! write lock. Without the file (it cannot be mapped), there is no generation and readers
 //! read every time.
 
-use std::fs::OpenOptions;
+use crate::counters::SharedCounters;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) struct AccessGeneration {
-    shared: memmap2::MmapMut,
+    shared: SharedCounters<2>,
 }
 
 impl std::fmt::Debug for AccessGeneration {
@@ -40,31 +40,17 @@ impl Drop for Writing<'_> {
 
 impl AccessGeneration {
     pub(crate) fn open(file: &Path) -> Option<AccessGeneration> {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(file)
-            .ok()?;
-        if f.metadata().ok()?.len() < 16 {
-            f.set_len(16).ok()?;
-        }
-        // SAFETY: the file is only ever accessed as two aligned atomic u64s (see `begun`
-        // and `done`); it is never truncated while mapped.
-        let shared = unsafe { memmap2::MmapOptions::new().len(16).map_mut(&f) }.ok()?;
-        Some(AccessGeneration { shared })
+        Some(AccessGeneration {
+            shared: SharedCounters::open(file)?,
+        })
     }
 
     fn begun(&self) -> &AtomicU64 {
-        // SAFETY: the map is 16 bytes, page-aligned, and lives as long as `self`; AtomicU64
-        // has the size and alignment of u64.
-        unsafe { &*(self.shared.as_ptr() as *const AtomicU64) }
+        self.shared.get(0)
     }
 
     fn done(&self) -> &AtomicU64 {
-        // SAFETY: as in `begun`, at offset 8 (aligned).
-        unsafe { &*(self.shared.as_ptr().add(8) as *const AtomicU64) }
+        self.shared.get(1)
     }
 
     /// A change starts (call before its transaction commits; the guard ends it).

@@ -13,8 +13,8 @@
 //! `previous` moves the entry back to `current`. That keeps recently used blocks at a
 //! fraction of an LRU's bookkeeping.
 
+use crate::counters::SharedCounters;
 use std::collections::HashMap;
-use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,7 +34,7 @@ pub(crate) struct BlockCache {
     shards: Vec<Mutex<Shard>>,
     /// Bytes per shard generation.
     budget: usize,
-    shared: memmap2::MmapMut,
+    shared: SharedCounters<1>,
     /// The shared generation the contents were filled under.
     seen: AtomicU64,
 }
@@ -53,19 +53,7 @@ impl BlockCache {
         if capacity == 0 {
             return None;
         }
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(generation_file)
-            .ok()?;
-        if f.metadata().ok()?.len() < 8 {
-            f.set_len(8).ok()?;
-        }
-        // SAFETY: the file is only ever accessed as one aligned atomic u64 (see `counter`);
-        // it is never truncated while mapped.
-        let shared = unsafe { memmap2::MmapOptions::new().len(8).map_mut(&f) }.ok()?;
+        let shared = SharedCounters::open(generation_file)?;
         let cache = BlockCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             budget: (capacity / SHARDS / 2).max(MAX_CACHED_BLOCK),
@@ -79,9 +67,7 @@ impl BlockCache {
     }
 
     fn counter(&self) -> &AtomicU64 {
-        // SAFETY: the map is 8 bytes, page-aligned, and lives as long as `self`; AtomicU64
-        // has the size and alignment of u64.
-        unsafe { &*(self.shared.as_ptr() as *const AtomicU64) }
+        self.shared.get(0)
     }
 
     fn shard(&self, mh: &[u8]) -> &Mutex<Shard> {

@@ -215,6 +215,24 @@ END;
 UPDATE state SET schema = 7 WHERE id = 1;
 "#;
 
+/// Version 8: invites (see [`crate::invites`]): the bundle sealed under a code the store
+/// never sees, the hash of the proof that uses it, and who used it.
+const V8: &str = r#"
+CREATE TABLE invites(
+    id TEXT PRIMARY KEY,
+    sealed BLOB NOT NULL,
+    proof TEXT NOT NULL,
+    role TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    used_by TEXT,
+    used_at INTEGER
+) WITHOUT ROWID;
+UPDATE state SET schema = 8 WHERE id = 1;
+"#;
+
 /// Every version of `store.db`, oldest first (see [`crate::schema`]).
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -251,6 +269,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 7,
         what: "pin requests",
         sql: V7,
+    },
+    Migration {
+        to: 8,
+        what: "invites",
+        sql: V8,
     },
 ];
 

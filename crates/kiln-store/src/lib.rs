@@ -42,10 +42,12 @@
 mod access;
 mod blocks;
 mod cache;
+mod counters;
 mod dag;
 mod db;
 mod error;
 mod gc;
+pub mod invites;
 pub mod journal;
 mod lock;
 mod pack;

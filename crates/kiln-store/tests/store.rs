@@ -733,12 +733,12 @@ fn a_schema_2_store_gains_the_journal_and_keeps_its_pins() {
         put_all(&store, &blocks, Some((root, PinMode::Recursive)));
     }
     // Back to version 2, as the earlier kiln wrote it: without what versions 3 (the
-    // journal), 4 (users), 5 (tokens), 6 (quotas) and 7 (pin requests) added.
+    // journal), 4 (users), 5 (tokens), 6 (quotas), 7 (pin requests) and 8 (invites) added.
     {
         let c = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
         c.execute_batch(
             "DROP TABLE events; DROP TABLE users; DROP TABLE grants; DROP TABLE tokens; DROP TABLE revoked; DROP TABLE quotas;
-             DROP TRIGGER pin_requests_lose_pin; DROP TABLE pin_requests;
+             DROP TRIGGER pin_requests_lose_pin; DROP TABLE pin_requests; DROP TABLE invites;
              UPDATE state SET schema = 2 WHERE id = 1; PRAGMA user_version = 2;",
         )
         .unwrap();

@@ -814,3 +814,112 @@ pub struct WhoamiView {
     /// The id of the token sent.
     pub token: Option<String>,
 }
+
+/// `POST /api/kiln/v1/invites`: make an invite.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InviteRequest {
+    /// The role it grants: reader, writer, maintainer or admin.
+    pub role: String,
+    /// Where (default: every namespace).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// How long it is good for, in seconds.
+    pub ttl_secs: u64,
+}
+
+/// An invite just made: the code is shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InviteCreated {
+    /// The code (`ABCDE-FGHIJ-KLMNO-PQRST`).
+    pub code: String,
+    /// Its id on the node.
+    pub id: String,
+    /// The role it grants.
+    pub role: String,
+    /// Where.
+    pub namespace: String,
+    /// When it expires, ms since the epoch.
+    pub expires_ms: i64,
+}
+
+/// An invite as listed (never its code).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InviteView {
+    /// Its id.
+    pub id: String,
+    /// The role it grants.
+    pub role: String,
+    /// Where.
+    pub namespace: String,
+    /// Made, ms since the epoch.
+    pub created_ms: i64,
+    /// Expires, ms since the epoch.
+    pub expires_ms: i64,
+    /// Who made it.
+    pub created_by: String,
+    /// Who used it.
+    pub used_by: Option<String>,
+}
+
+/// `GET /api/kiln/v1/invites`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InviteList {
+    /// Newest first.
+    pub invites: Vec<InviteView>,
+}
+
+/// `GET /api/kiln/v1/invites/{id}`: the sealed bootstrap bundle, hex.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SealedInvite {
+    /// Nonce and ciphertext, hex.
+    pub sealed: String,
+}
+
+/// What a sealed invite holds: the bundle (JSON of [`InviteBundle`]) and the node's
+/// signature of it (hex).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SignedBundle {
+    /// [`InviteBundle`] as JSON.
+    pub bundle: String,
+    /// The node key's ed25519 signature of `bundle`, hex.
+    pub signature: String,
+}
+
+/// How to reach and join a node.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InviteBundle {
+    /// The node's `did:key`.
+    pub node: String,
+    /// Its addresses (multiaddrs).
+    pub addresses: Vec<String>,
+    /// The role granted.
+    pub role: String,
+    /// Where.
+    pub namespace: String,
+    /// When the invite expires, ms since the epoch.
+    pub expires_ms: i64,
+    /// The administrator who granted it.
+    pub granted_by: String,
+}
+
+/// `POST /api/kiln/v1/invites/{id}/join`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// The joiner's `did:key`.
+    pub did: String,
+    /// The proof the code gives.
+    pub proof: String,
+    /// The joiner's signature of the join message (hex).
+    pub signature: String,
+}
+
+/// A join that went through.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JoinedView {
+    /// The new user.
+    pub did: String,
+    /// Its role.
+    pub role: String,
+    /// Where.
+    pub namespace: String,
+}

@@ -56,6 +56,17 @@ pub enum Command {
     /// `KILN_TOKEN` and `--node URL`.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Invite codes: let another identity join this node with a role.
+    #[command(subcommand)]
+    Invite(InviteCommand),
+    /// Join a node with an invite code: registers your identity there with the role the
+    /// code grants, and remembers the node.
+    Join {
+        /// The node's API (e.g. `https://node.example.org:5001`).
+        url: String,
+        /// The code `kiln invite create` printed.
+        code: String,
+    },
     /// Sign a browser in to the daemon's web UI: `kiln ui login` prints a link that works
     /// once, for ten minutes, and gives the browser that opens it a session (an HttpOnly,
     /// SameSite=Strict cookie) as the local administrator for twelve hours, or until it
@@ -251,6 +262,32 @@ pub enum UserCommand {
         /// Builds it may run at once: a number; `none`; `default`.
         #[arg(long, value_name = "N")]
         builds: Option<String>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `kiln invite`.
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Make an invite and print its code (the only time it is shown). It works once.
+    Create {
+        /// The role it grants: reader, writer, maintainer or admin.
+        #[arg(long)]
+        role: String,
+        /// The namespace (default: every namespace).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// How long it is good for (`24h`, `30m`, `7d`; at most 30 days).
+        #[arg(long, default_value = "24h")]
+        expires: String,
+        /// As JSON: code, id, role, namespace, expires_ms.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The invites made: `ID ROLE@NAMESPACE EXPIRES USED-BY` (never their codes).
+    Ls {
         /// As JSON.
         #[arg(long)]
         json: bool,

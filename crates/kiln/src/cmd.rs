@@ -10,8 +10,9 @@ mod dag;
 mod events;
 mod files;
 pub(crate) mod identity;
+mod invite;
 mod pin;
-mod pin_remote;
+mod remote_pins;
 mod repo;
 pub(crate) mod rootfs;
 mod token;
@@ -83,6 +84,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Identity(c) => identity::run(c),
         Command::User(c) => user::run(&repo, c),
         Command::Token(c) => token::run(&repo, c),
+        Command::Invite(c) => invite::run(&repo, c),
+        Command::Join { url, code } => invite::join(&repo, &url, &code),
         Command::Ui(c) => ui::run(&repo, c),
         Command::Daemon(a) => daemon::run(repo.home(), a),
         Command::Add(a) => add::run(&repo, a),

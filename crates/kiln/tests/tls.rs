@@ -39,6 +39,8 @@ fn certificate(r: &Repo) -> (std::path::PathBuf, std::path::PathBuf) {
         ])
         .args(["-nodes", "-days", "2", "-subj", "/CN=kiln test"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        // An end-entity certificate (webpki refuses a CA certificate as a server's own).
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -86,6 +88,7 @@ fn the_listeners_speak_tls_and_plaintext_off_loopback_needs_a_flag() {
         return;
     }
     let r = Repo::new();
+    r.ok(&["identity", "new"]);
     r.ok(&["init"]);
     let (cert, key) = certificate(&r);
     let d = Daemon::start_with(
@@ -160,6 +163,30 @@ fn the_listeners_speak_tls_and_plaintext_off_loopback_needs_a_flag() {
     assert!(!common::text(&got).starts_with("HTTP/1.1 200"));
     // The command line still reaches the daemon, through the socket.
     assert!(r.ok(&["pin", "ls"]).contains(&cid));
+    // And over TLS with --node https://, trusting the certificate through SSL_CERT_FILE,
+    // with a token; without the certificate trusted it refuses to talk.
+    let token = r
+        .ok(&["token", "create", "--ttl", "10m"])
+        .trim()
+        .to_string();
+    let node = format!("https://{}", d.api);
+    let o = r
+        .cmd()
+        .env("SSL_CERT_FILE", &cert)
+        .env("KILN_TOKEN", &token)
+        .args(["--node", &node, "pin", "ls"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    assert!(common::text(&o.stdout).contains(&cid));
+    let o = r
+        .cmd()
+        .env("SSL_CERT_FILE", &other_cert)
+        .env("KILN_TOKEN", &token)
+        .args(["--node", &node, "pin", "ls"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "an untrusted certificate was accepted");
     assert!(d.stop().success());
 
     // Off loopback without TLS: refused, unless asked for, and then said.

@@ -5,6 +5,7 @@
 
 mod add;
 mod builds;
+mod invites;
 pub mod psa;
 mod rootfs;
 mod tokens;

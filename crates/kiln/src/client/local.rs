@@ -474,3 +474,33 @@ impl Node for Local {
         bail!("{NO_DAEMON}: build {id} is not a submission to a daemon")
     }
 }
+
+/// Invites: made on the repository itself, sealed with its node key.
+impl Local {
+    /// Make an invite; the bundle names the running daemon's API, if one runs.
+    pub fn invite_create(
+        &self,
+        role: &str,
+        namespace: Option<&str>,
+        ttl: std::time::Duration,
+    ) -> Result<kiln_wire::InviteCreated> {
+        let key = crate::repo::identity(&self.home)?;
+        let addresses = std::fs::read_to_string(self.home.join(crate::remote::API_FILE))
+            .map(|a| vec![a.trim().to_string()])
+            .unwrap_or_default();
+        Ok(kiln_node::invites::create(
+            &self.store,
+            &self.caller(),
+            &key,
+            role,
+            namespace,
+            ttl,
+            addresses,
+        )?)
+    }
+
+    /// Every invite.
+    pub fn invites(&self) -> Result<Vec<kiln_wire::InviteView>> {
+        Ok(kiln_node::invites::list(&self.store, &self.caller())?)
+    }
+}

@@ -171,6 +171,8 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
             "every TCP client needs a token, but for reading content through the gateway"
         );
     }
+    let scheme = |tls: &Option<kiln_api::Tls>| if tls.is_some() { "https" } else { "http" };
+    let (api_scheme, gateway_scheme) = (scheme(&api_tls), scheme(&gateway_tls));
     // The web UI's sign-in link, for the person who started the node in a terminal (never
     // where standard output may be a log: `kiln ui login` prints one there).
     let ui_link = if std::io::stdout().is_terminal() && !open_loopback {
@@ -179,8 +181,10 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
             .sessions()
             .link(&kiln_node::Caller::local(kiln_node::Via::Cli))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let scheme = if api_tls.is_some() { "https" } else { "http" };
-        Some(format!("{scheme}://{api_addr}/ui/login?code={}", link.code))
+        Some(format!(
+            "{api_scheme}://{api_addr}/ui/login?code={}",
+            link.code
+        ))
     } else {
         None
     };
@@ -190,14 +194,6 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
     let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let (api_scheme, gateway_scheme) = (
-        if api_tls.is_some() { "https" } else { "http" },
-        if gateway_tls.is_some() {
-            "https"
-        } else {
-            "http"
-        },
-    );
     let listener = |l: tokio::net::TcpListener, tls: Option<kiln_api::Tls>| match tls {
         Some(t) => kiln_api::Listener::Tls(l, t),
         None => kiln_api::Listener::Tcp(l),

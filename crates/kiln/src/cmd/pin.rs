@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
     if let PinCommand::Remote(r) = cmd {
-        return super::pin_remote::run(r);
+        return super::remote_pins::run(r);
     }
     let node = repo.node()?;
     match cmd {
