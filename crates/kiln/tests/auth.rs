@@ -16,19 +16,6 @@ fn strict(r: &Repo) -> Daemon {
     Daemon::start_with(r, &["--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
 }
 
-/// Another person: an identity of their own (its own configuration directory).
-fn person(r: &Repo, name: &str) -> (String, std::path::PathBuf) {
-    let config = r.path(&format!("config-{name}"));
-    let o = r
-        .cmd()
-        .env("XDG_CONFIG_HOME", &config)
-        .args(["identity", "new"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    (common::text(&o.stdout).trim().to_string(), config)
-}
-
 fn token(r: &Repo, args: &[&str]) -> String {
     let mut a = vec!["token", "create"];
     a.extend_from_slice(args);
@@ -241,9 +228,9 @@ fn every_mutating_route_refuses_whoever_may_not_and_changes_nothing() {
     }]);
     assert!(r.ok(&["pin", "ls"]).contains(&cid));
 
-    let (reader, _) = person(&r, "reader");
-    let (writer, _) = person(&r, "writer");
-    let (gone, _) = person(&r, "gone");
+    let (reader, _) = common::person(&r, "reader");
+    let (writer, _) = common::person(&r, "writer");
+    let (gone, _) = common::person(&r, "gone");
     r.ok(&["user", "add", &reader, "--role", "reader"]);
     r.ok(&["user", "add", &writer, "--role", "writer"]);
     r.ok(&["user", "add", &gone, "--role", "admin"]);
@@ -514,7 +501,7 @@ fn an_identity_signs_in_by_answering_a_challenge() {
     r.ok(&["init"]);
     let d = strict(&r);
     let url = format!("http://{}", d.api);
-    let (bob, bob_config) = person(&r, "bob");
+    let (bob, bob_config) = common::person(&r, "bob");
     let bob_cmd = |args: &[&str]| {
         r.cmd()
             .env("XDG_CONFIG_HOME", &bob_config)
@@ -606,7 +593,7 @@ fn the_audit_trail_names_the_identity_that_asked() {
     r.ok(&["init"]);
     let d = strict(&r);
     let url = format!("http://{}", d.api);
-    let (bob, _) = person(&r, "bob");
+    let (bob, _) = common::person(&r, "bob");
     r.ok(&["user", "add", &bob, "--role", "writer"]);
     let t = token(&r, &["--for", &bob, "--ttl", "1h"]);
     let bob_cmd = |args: &[&str]| {
@@ -667,7 +654,7 @@ fn a_revocation_or_removal_made_beside_the_daemon_holds_at_once() {
     r.ok(&["identity", "new"]);
     r.ok(&["init"]);
     let d = strict(&r);
-    let (bob, _) = person(&r, "bob");
+    let (bob, _) = common::person(&r, "bob");
     r.ok(&["user", "add", &bob, "--role", "writer"]);
     let first = token(&r, &["--for", &bob]);
     let second = token(&r, &["--for", &bob]);

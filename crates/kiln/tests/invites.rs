@@ -8,18 +8,6 @@ use common::Repo;
 use common::daemon::{Daemon, request};
 use std::time::{Duration, Instant};
 
-fn person(r: &Repo, name: &str) -> (String, std::path::PathBuf) {
-    let config = r.path(&format!("config-{name}"));
-    let o = r
-        .cmd()
-        .env("XDG_CONFIG_HOME", &config)
-        .args(["identity", "new"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    (common::text(&o.stdout).trim().to_string(), config)
-}
-
 fn as_person(r: &Repo, config: &std::path::Path, args: &[&str]) -> std::process::Output {
     r.cmd()
         .env("XDG_CONFIG_HOME", config)
@@ -51,7 +39,7 @@ fn an_invite_code_lets_one_identity_join_with_its_role_once() {
     assert_eq!(code.len(), 23, "{code}");
     assert!(common::text(&o.stderr).contains("kiln join"));
 
-    let (alice, alice_cfg) = person(&r, "alice");
+    let (alice, alice_cfg) = common::person(&r, "alice");
     let o = as_person(&r, &alice_cfg, &["join", &url, &code.to_lowercase()]);
     assert!(o.status.success(), "{}", common::text(&o.stderr));
     assert!(
@@ -85,7 +73,7 @@ fn an_invite_code_lets_one_identity_join_with_its_role_once() {
     );
 
     // The code works once; a wrong one finds nothing.
-    let (bob, bob_cfg) = person(&r, "bob");
+    let (bob, bob_cfg) = common::person(&r, "bob");
     let o = as_person(&r, &bob_cfg, &["join", &url, &code]);
     assert!(!o.status.success());
     assert!(

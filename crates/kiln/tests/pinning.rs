@@ -10,18 +10,6 @@ use common::Repo;
 use common::daemon::{Daemon, Reply, request, request_with_body};
 use std::time::{Duration, Instant};
 
-fn person(r: &Repo, name: &str) -> (String, std::path::PathBuf) {
-    let config = r.path(&format!("config-{name}"));
-    let o = r
-        .cmd()
-        .env("XDG_CONFIG_HOME", &config)
-        .args(["identity", "new"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    (common::text(&o.stdout).trim().to_string(), config)
-}
-
 fn json(reply: &Reply) -> serde_json::Value {
     serde_json::from_slice(&reply.body)
         .unwrap_or_else(|e| panic!("{e}: {}", common::text(&reply.body)))
@@ -41,8 +29,8 @@ fn a_node_pins_on_another_through_the_pinning_service_api() {
         &service,
         &["--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"],
     );
-    let (alice, _) = person(&service, "alice");
-    let (bob, _) = person(&service, "bob");
+    let (alice, _) = common::person(&service, "alice");
+    let (bob, _) = common::person(&service, "bob");
     service.ok(&["user", "add", &alice, "--role", "writer"]);
     service.ok(&["user", "add", &bob, "--role", "writer"]);
     let alice_token = service

@@ -76,6 +76,27 @@ pub(crate) fn make_dir(path: &Path) -> Result<()> {
         .with_context(|| format!("cannot create {}", dir.display()))
 }
 
+/// Write `bytes` to `path`, readable by the user alone (mode 0600, in a 0700 directory),
+/// atomically: written in full and synced beside it, then renamed over it.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    make_dir(path)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
 /// Store `key` as the identity at `path`: a new file, or (`force`) in place of the one there.
 fn store(key: &NodeKey, path: &Path, force: bool) -> Result<()> {
     make_dir(path)?;

@@ -142,7 +142,6 @@ pub fn join(repo: &Repo, url: &str, code: &str) -> Result<ExitCode> {
 
 /// Keep the node joined in the user's `nodes.json` (mode 0600).
 fn remember(url: &str, node: &str, joined: &kiln_wire::JoinedView) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     let path = crate::cmd::identity::config_dir()?.join("nodes.json");
     let mut nodes: BTreeMap<String, serde_json::Value> = match std::fs::read(&path) {
         Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
@@ -152,17 +151,5 @@ fn remember(url: &str, node: &str, joined: &kiln_wire::JoinedView) -> Result<()>
         url.trim_end_matches('/').to_string(),
         serde_json::json!({"did": node, "as": joined.did, "role": joined.role, "namespace": joined.namespace}),
     );
-    crate::cmd::identity::make_dir(&path)?;
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(&serde_json::to_vec_pretty(&nodes)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::cmd::identity::write_private(&path, &serde_json::to_vec_pretty(&nodes)?)
 }

@@ -39,21 +39,7 @@ fn load() -> Result<BTreeMap<String, Service>> {
 
 /// Write the services (keys included) readable by the user alone, atomically.
 fn save(services: &BTreeMap<String, Service>) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = file()?;
-    super::identity::make_dir(&path)?;
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(&serde_json::to_vec_pretty(services)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    super::identity::write_private(&file()?, &serde_json::to_vec_pretty(services)?)
 }
 
 fn service(name: &str) -> Result<RemotePinning> {

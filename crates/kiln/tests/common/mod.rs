@@ -146,3 +146,17 @@ pub fn eventually(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Another person beside the repository's owner: an identity of their own (its own
+/// configuration directory, `config-NAME`): their DID and that directory.
+pub fn person(r: &Repo, name: &str) -> (String, PathBuf) {
+    let config = r.path(&format!("config-{name}"));
+    let o = r
+        .cmd()
+        .env("XDG_CONFIG_HOME", &config)
+        .args(["identity", "new"])
+        .output()
+        .expect("spawn kiln");
+    assert!(o.status.success());
+    (text(&o.stdout).trim().to_string(), config)
+}
