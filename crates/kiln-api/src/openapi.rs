@@ -482,6 +482,7 @@ fn auth_paths() -> Value {
             "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
             "requestBody": body("JoinRequest"),
             "responses": {"200": json_response("Joined", "Joined"),
+                "400": json_response("A malformed request", "Error"),
                 "401": json_response("Not signed by the identity", "Error"),
                 "404": json_response("Wrong code, used or expired", "Error"),
                 "409": json_response("Already a user", "Error"),
