@@ -471,6 +471,8 @@ fn every_mutating_route_refuses_whoever_may_not_and_changes_nothing() {
         "/api/kiln/v1/pins",
         "/api/kiln/v1/events",
         "/api/kiln/v1/stat",
+        "/api/kiln/v1/invites",
+        "/psa/pins",
     ] {
         assert_eq!(
             request(&d.api, "GET", private, &[]).status,
