@@ -2,6 +2,9 @@
 // --open-loopback): headless Chromium is refused, opens the one-time link `kiln ui login`
 // prints, lands on the dashboard with a session cookie it cannot read from a script
 // (HttpOnly, SameSite=Strict), finds the link used up, signs out, and is refused again.
+// Then the administrator's pages in the browser (a user added with the Users form, an invite
+// made, the audit trail), and a writer signed in with its own token: its own dashboard, no
+// admin pages.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
@@ -18,7 +21,7 @@ const noBrowser = !fs.existsSync(CHROMIUM) && `no browser at ${CHROMIUM} (intero
 if (noBrowser && process.env.CI === 'true') throw new Error(`${noBrowser}; CI=true`)
 const skip = kilnSkip || noBrowser
 
-let kiln, daemon, context, page, profileDir
+let kiln, bob, daemon, context, page, profileDir
 
 before(async () => {
   if (skip) return
@@ -45,6 +48,7 @@ after(async () => {
     await exited
   }
   kiln?.cleanup()
+  bob?.cleanup()
   if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true })
 })
 
@@ -82,4 +86,62 @@ test('a browser signs in with a one-time link, and out', { skip }, async t => {
   assert.deepEqual(await context.cookies(daemon.api), [])
   res = await page.goto(`${daemon.api}/`)
   assert.equal(res.status(), 401)
+})
+
+test('an administrator runs the admin pages; a writer sees only its own', { skip }, async t => {
+  const shot = async name => {
+    const file = path.join(ARTIFACTS, name)
+    await page.screenshot({ path: file, fullPage: true })
+    t.diagnostic(`screenshot: ${file}`)
+  }
+  await page.goto(kiln.ok(['ui', 'login']).stdout.toString().trim())
+  assert.equal(await page.title(), 'Dashboard · kiln')
+
+  // Users: add one with the form; the command line sees it.
+  bob = new Kiln('ui-bob', { identity: true })
+  const bobDid = bob.ok(['identity', 'show']).stdout.toString().trim()
+  await page.getByRole('link', { name: 'Users', exact: true }).click()
+  await page.waitForURL(/\/ui\/users$/)
+  await page.fill('#user-did', bobDid)
+  await page.fill('#user-name', 'Bob')
+  await page.selectOption('#user-role', 'writer')
+  await page.getByRole('button', { name: 'Add', exact: true }).click()
+  await page.waitForURL(/\/ui\/users$/)
+  const row = page.locator(`#users tr[data-did="${bobDid}"]`)
+  assert.match(await row.innerText(), /Bob[\s\S]*writer/)
+  assert.match(kiln.ok(['user', 'ls']).stdout.toString(), new RegExp(`${bobDid}.*writer`))
+  await shot('ui-users.png')
+
+  // Invites: one made, its code shown once.
+  await page.getByRole('link', { name: 'Invites', exact: true }).click()
+  await page.waitForURL(/\/ui\/invites$/)
+  await page.getByRole('button', { name: 'Make an invite' }).click()
+  const code = (await page.locator('#invite-code').innerText()).trim()
+  assert.match(code, /^[A-Z2-7]{5}(-[A-Z2-7]{5}){3}$/)
+  assert.match(await page.locator('#invite-join').innerText(), new RegExp(`^kiln join ${daemon.api} ${code}$`))
+  await shot('ui-invite.png')
+  assert.match(kiln.ok(['invite', 'ls']).stdout.toString(), /writer/)
+
+  // Audit: what was just done, by whom.
+  await page.getByRole('link', { name: 'Audit', exact: true }).click()
+  await page.waitForURL(/\/ui\/audit$/)
+  const audit = await page.locator('#audit').innerText()
+  assert.match(audit, /user add/)
+  assert.match(audit, /invite create/)
+  await shot('ui-audit.png')
+  await page.getByRole('button', { name: 'Sign out' }).click()
+  await page.waitForSelector('h1:text("Signed out")')
+
+  // Bob signs in with his own token: his dashboard, no admin pages.
+  bob.env.KILN_TOKEN = kiln.ok(['token', 'create', '--for', bobDid, '--ttl', '1h']).stdout.toString().trim()
+  const bobLink = bob.ok(['--node', daemon.api, 'ui', 'login']).stdout.toString().trim()
+  await page.goto(bobLink)
+  assert.equal(await page.title(), 'Dashboard · kiln')
+  assert.equal((await page.locator('#you-did').innerText()).trim(), bobDid)
+  assert.match(await page.locator('#you-roles').innerText(), /writer/)
+  assert.equal(await page.getByRole('link', { name: 'Users', exact: true }).count(), 0)
+  assert.equal(await page.getByRole('link', { name: 'Activity', exact: true }).count(), 1)
+  await shot('ui-writer.png')
+  const res = await page.goto(`${daemon.api}/ui/users`)
+  assert.equal(res.status(), 403)
 })

@@ -59,13 +59,7 @@ pub(crate) async fn who(parts: &Parts, s: &AppState) -> Result<Who, kiln_node::E
         limit.take(&a.ip(), &a.ip())?;
     }
     if let Some(token) = bearer(parts) {
-        if let Some(known) = s.auth.authenticate_in_memory(&s.store, &token) {
-            return known;
-        }
-        let (auth, store) = (s.auth.clone(), s.store.clone());
-        return tokio::task::spawn_blocking(move || auth.authenticate(&store, &token))
-            .await
-            .map_err(|e| kiln_node::Error::internal(format!("task failed: {e}")))?;
+        return prove(s, token).await;
     }
     Ok(match peer {
         Some(Peer::Unix { owner: true }) => Who::Local,
@@ -74,9 +68,25 @@ pub(crate) async fn who(parts: &Parts, s: &AppState) -> Result<Who, kiln_node::E
     })
 }
 
+/// Who `token` proves (in memory when it can, else on the blocking pool).
+pub(crate) async fn prove(s: &AppState, token: String) -> Result<Who, kiln_node::Error> {
+    if let Some(known) = s.auth.authenticate_in_memory(&s.store, &token) {
+        return known;
+    }
+    let (auth, store) = (s.auth.clone(), s.store.clone());
+    tokio::task::spawn_blocking(move || auth.authenticate(&store, &token))
+        .await
+        .map_err(|e| kiln_node::Error::internal(format!("task failed: {e}")))?
+}
+
 /// The bearer token of a request, if it sends one.
 fn bearer(parts: &Parts) -> Option<String> {
-    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer_of(&parts.headers)
+}
+
+/// The bearer token in `headers`, if there is one.
+pub(crate) fn bearer_of(headers: &axum::http::HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -217,13 +227,18 @@ async fn invite_join(
     Ok(Json(joined))
 }
 
-/// `POST /api/kiln/v1/ui/login`: a one-time sign-in link for the web UI (the local
-/// administrator only).
+/// `POST /api/kiln/v1/ui/login`: a one-time sign-in link for the web UI, acting as the
+/// caller: the local administrator, or the identity of the token it sends (whose session
+/// then lives and dies with that token).
 async fn ui_link(
     State(s): State<AppState>,
     ApiCaller(caller): ApiCaller,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<crate::types::UiLinkView>, KilnError> {
-    let link = s.auth.sessions().link(&caller)?;
+    let link = s
+        .auth
+        .sessions()
+        .link(&caller, bearer_of(&headers).as_deref())?;
     Ok(Json(crate::types::UiLinkView {
         path: format!("/ui/login?code={}", link.code),
         expires: link.expires,

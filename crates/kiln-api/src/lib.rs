@@ -84,10 +84,10 @@ pub struct NodeInfo {
 
 /// The RPC listener's router: the Kubo RPC subset and the web UI.
 pub fn api_router(state: AppState) -> axum::Router {
-    let ui = ui::router().route_layer(axum::middleware::from_extractor_with_state::<
-        ui::LocalOnly,
-        AppState,
-    >(state.clone()));
+    let ui = ui::router().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        ui::gate,
+    ));
     rpc::router()
         .merge(native::router())
         .merge(auth::router())

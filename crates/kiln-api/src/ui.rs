@@ -7,9 +7,19 @@
 //! - `GET /ui/builds`, `POST /ui/builds` (start one), `GET /ui/builds/{id}` (a submission,
 //!   streamed live while it runs, or a build of the history), `POST /ui/builds/{id}/cancel`
 //!   (its Cancel button): builds (`builds`);
+//! - `GET /ui/audit`: the audit trail, everyone's for an administrator, one's own for anyone
+//!   else (`audit`);
+//! - for administrators (`admin`): `GET /ui/users`, `POST /ui/users` (add),
+//!   `POST /ui/users/grant|revoke|remove`; `GET /ui/tokens`, `POST /ui/tokens/revoke`;
+//!   `GET /ui/invites`, `POST /ui/invites` (make one: its code is shown once);
 //! - `GET /ui/style.css`: the one stylesheet;
 //! - `GET /ui/login?code=…` (a one-time link from `kiln ui login`: a session cookie),
 //!   `POST /ui/logout`: signing a browser in and out (`session`).
+//!
+//! Every page acts as whoever is signed in ([`UiCaller`], put in by [`gate`]): the local
+//! administrator, or the identity whose token a browser's session holds — it sees what the
+//! node layer lets that caller see (its own pins, its own events, the admin pages only as an
+//! administrator).
 //!
 //! Mutations are POST forms answered with a 303 redirect; a [`SameOrigin`] extractor
 //! refuses POSTs that a browser marks as coming from another site or origin (the gateway, on
@@ -17,6 +27,8 @@
 //! unpin). Every UI response carries a restrictive Content-Security-Policy and refuses to be
 //! framed.
 
+mod admin;
+mod audit;
 mod browse;
 mod builds;
 mod dashboard;
@@ -49,6 +61,17 @@ pub fn router() -> Router<AppState> {
         .route("/ui/builds", get(builds::page).post(builds::start))
         .route("/ui/builds/{id}", get(builds::show))
         .route("/ui/builds/{id}/cancel", post(builds::cancel))
+        .route("/ui/audit", get(audit::page))
+        .route("/ui/users", get(admin::users).post(admin::user_add))
+        .route("/ui/users/grant", post(admin::user_grant))
+        .route("/ui/users/revoke", post(admin::user_revoke))
+        .route("/ui/users/remove", post(admin::user_remove))
+        .route("/ui/tokens", get(admin::tokens))
+        .route("/ui/tokens/revoke", post(admin::token_revoke))
+        .route(
+            "/ui/invites",
+            get(admin::invites).post(admin::invite_create),
+        )
         .layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -221,45 +244,101 @@ impl IntoResponse for UiError {
     }
 }
 
-/// The caller of the web UI's requests: the local administrator, the only one [`LocalOnly`]
-/// lets through (until browsers sign in with sessions of their own).
-pub(crate) fn ui_caller() -> kiln_node::Caller {
-    kiln_node::Caller::local(kiln_node::Via::Ui)
+/// Who is signed in to the web UI for this request: the caller its pages act as — the
+/// local administrator (on the repository's Unix socket, a loopback listener opened with
+/// `--open-loopback`, or a browser holding the administrator's session), or the identity
+/// whose token a browser's session holds. Put in the request by [`gate`]; a handler takes
+/// it as an argument.
+#[derive(Debug, Clone)]
+pub(crate) struct UiCaller(pub kiln_node::Caller);
+
+/// What the page layout needs to know of the viewer (set around each gated request).
+#[derive(Debug, Clone)]
+struct Viewer {
+    /// `the local administrator`, or the did:key.
+    label: String,
+    /// May administer the node: the admin pages are in the navigation.
+    admin: bool,
 }
 
-/// The web UI's gate: the local administrator — on the repository's Unix socket, a loopback
-/// listener the operator opened with `--open-loopback`, or a browser holding a session
-/// cookie from a sign-in link (`kiln ui login`); anyone else, tokens or not, is refused
-/// (401) before any page runs.
-pub(crate) struct LocalOnly;
+tokio::task_local! {
+    static VIEWER: Viewer;
+}
 
-impl axum::extract::FromRequestParts<AppState> for LocalOnly {
+/// The web UI's gate: who is signed in ([`UiCaller`]), else 401 before any page runs.
+/// Bearer tokens are not a way in (a browser never sends one): the UI is the local
+/// administrator's and the signed-in browsers'.
+pub(crate) async fn gate(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let caller = match signed_in(&parts, &s).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let viewer = Viewer {
+        label: caller.who.to_string(),
+        admin: kiln_node::auth::is_admin(&caller),
+    };
+    parts.extensions.insert(UiCaller(caller));
+    VIEWER
+        .scope(viewer, next.run(Request::from_parts(parts, body)))
+        .await
+}
+
+/// Who a UI request comes from, by its session cookie or its connection.
+async fn signed_in(parts: &Parts, s: &AppState) -> Result<kiln_node::Caller, UiError> {
+    use kiln_node::sessions::Holder;
+    let via = kiln_node::Via::Ui;
+    match session::cookie(&parts.headers).and_then(|id| s.auth.sessions().holder(&id)) {
+        Some(Holder::Local) => return Ok(kiln_node::Caller::local(via)),
+        Some(Holder::Token(token)) => {
+            let who = crate::auth::prove(s, token).await.map_err(|e| {
+                UiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    format!(
+                        "this browser's session no longer holds ({}): sign in again with a new link (kiln ui login)",
+                        e.message()
+                    ),
+                )
+                .titled("Sign-in needed")
+            })?;
+            return Ok(kiln_node::Caller { who, via });
+        }
+        None => {}
+    }
+    if crate::auth::bearer_of(&parts.headers).is_none()
+        && matches!(crate::auth::who(parts, s).await?, kiln_node::Who::Local)
+    {
+        return Ok(kiln_node::Caller::local(via));
+    }
+    Err(UiError::new(
+        StatusCode::UNAUTHORIZED,
+        "sign in first: run `kiln ui login` (on the node's machine, or with your token) and open the link it prints (it works once, for ten minutes)",
+    )
+    .titled("Sign-in needed"))
+}
+
+impl FromRequestParts<AppState> for UiCaller {
     type Rejection = UiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        s: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if session::cookie(&parts.headers).is_some_and(|id| s.auth.sessions().is_live(&id)) {
-            return Ok(LocalOnly);
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, UiError> {
+        if let Some(c) = parts.extensions.get::<UiCaller>() {
+            return Ok(c.clone());
         }
-        match crate::auth::who(parts, s).await? {
-            kiln_node::Who::Local => Ok(LocalOnly),
-            _ => Err(UiError::new(
-                StatusCode::UNAUTHORIZED,
-                "sign in first: run `kiln ui login` on the node's machine and open the link it prints (it works once, for ten minutes)",
-            )
-            .titled("Sign-in needed")),
-        }
+        signed_in(parts, s).await.map(UiCaller)
     }
 }
 
-/// Read content on the blocking pool, through the node layer's reader for the UI's caller.
+/// Read content on the blocking pool, through the node layer's reader for `caller`.
 pub(crate) async fn reading<T: Send + 'static>(
     s: &AppState,
+    caller: &kiln_node::Caller,
     f: impl FnOnce(&kiln_node::content::Reader) -> Result<T, UiError> + Send + 'static,
 ) -> Result<T, UiError> {
-    let content = kiln_node::content::reader(&s.store, &ui_caller())?;
+    let content = kiln_node::content::reader(&s.store, caller)?;
     tokio::task::spawn_blocking(move || f(&content)).await?
 }
 
@@ -309,11 +388,27 @@ pub(crate) enum Nav {
     Browse,
     Pins,
     Builds,
+    Users,
+    Tokens,
+    Invites,
+    Audit,
     None,
+}
+
+/// A did:key shortened for a narrow place (`did:key:z6Mk…a1b2c3`); other text as it is.
+pub(crate) fn short_did(s: &str) -> String {
+    match s.strip_prefix("did:key:") {
+        Some(rest) if rest.len() > 16 && rest.is_ascii() => {
+            format!("did:key:{}…{}", &rest[..6], &rest[rest.len() - 6..])
+        }
+        _ => s.to_string(),
+    }
 }
 
 /// The page around `body`.
 pub(crate) fn layout(title: &str, current: Nav, body: Markup) -> Markup {
+    let viewer = VIEWER.try_with(Viewer::clone).ok();
+    let admin = viewer.as_ref().is_some_and(|v| v.admin);
     let item = |nav: Nav, href: &str, label: &str| {
         html! {
             li {
@@ -340,7 +435,16 @@ pub(crate) fn layout(title: &str, current: Nav, body: Markup) -> Markup {
                             (item(Nav::Browse, "/ui/browse", "Browse"))
                             (item(Nav::Pins, "/ui/pins", "Pins"))
                             (item(Nav::Builds, "/ui/builds", "Builds"))
+                            (item(Nav::Audit, "/ui/audit", if admin { "Audit" } else { "Activity" }))
+                            @if admin {
+                                (item(Nav::Users, "/ui/users", "Users"))
+                                (item(Nav::Tokens, "/ui/tokens", "Tokens"))
+                                (item(Nav::Invites, "/ui/invites", "Invites"))
+                            }
                         }
+                    }
+                    @if let Some(v) = &viewer {
+                        span.viewer #viewer title=(v.label) { (short_did(&v.label)) }
                     }
                     form.signout method="post" action="/ui/logout" {
                         button type="submit" { "Sign out" }

@@ -69,9 +69,11 @@ pub enum Command {
     },
     /// Sign a browser in to the daemon's web UI: `kiln ui login` prints a link that works
     /// once, for ten minutes, and gives the browser that opens it a session (an HttpOnly,
-    /// SameSite=Strict cookie) as the local administrator for twelve hours, or until it
-    /// signs out. `kiln ui logout --all` ends every session. Needs the daemon running on
-    /// this repository (sessions live in it: a restart ends them).
+    /// SameSite=Strict cookie) for twelve hours, or until it signs out. On the node's
+    /// repository the session is the local administrator's; with `--node URL` and
+    /// `$KILN_TOKEN` it is the token's identity's, sees what that identity may see, and ends
+    /// when the token is revoked or expires. `kiln ui logout --all` (administrators) ends
+    /// every session. Needs the daemon running (sessions live in it: a restart ends them).
     #[command(subcommand)]
     Ui(UiCommand),
     /// Run the node: Kubo RPC, kiln's API and the web UI on `--api`, the gateway on `--gateway`.

@@ -24,13 +24,27 @@ fn main() -> ExitCode {
     match cmd::run(args) {
         Ok(code) => code,
         Err(e) => {
-            if is_broken_pipe(&e) {
+            if is_broken_pipe(&e) && stdout_closed() {
                 return ExitCode::SUCCESS;
             }
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether standard output is a pipe nobody reads any more (`kiln cat big | head` after
+/// `head` exits): then a broken pipe is the reader's choice, not an error. A broken pipe
+/// anywhere else — a connection to the daemon the other side closed — is an error.
+fn stdout_closed() -> bool {
+    let mut fds = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no timeout; poll only reads and writes that struct.
+    let n = unsafe { libc::poll(&mut fds, 1, 0) };
+    n == 1 && fds.revents & libc::POLLERR != 0
 }
 
 /// `kiln cat big | head` should end quietly.

@@ -367,7 +367,11 @@ fn every_mutating_route_refuses_whoever_may_not_and_changes_nothing() {
                     || route.target.contains("pin/add")
                     || route.target == "/psa/pins"
                     || route.target.ends_with(&format!("pin/rm?arg={cid}")));
-            if writer_may {
+            // Any identity may ask for a web UI sign-in link for itself (its session can
+            // do no more than its token).
+            let own_sign_in = matches!(what, "reader" | "narrowed to read" | "writer")
+                && route.target == "/api/kiln/v1/ui/login";
+            if writer_may || own_sign_in {
                 continue;
             }
             // Another identity's pin request does not exist for a writer (404, as the
@@ -951,4 +955,265 @@ output_hash = "{isolated}"
         assert!(action == "import" || action.starts_with("build"), "{e}");
     }
     d.stop();
+}
+
+/// A browser's session cookie from a sign-in link printed by `kiln ui login`.
+fn ui_session(d: &Daemon, url: &str) -> String {
+    let url = url.trim();
+    let path = &url[format!("http://{}", d.api).len()..];
+    let signed_in = request(&d.api, "GET", path, &[]);
+    assert_eq!(
+        signed_in.status,
+        303,
+        "{url}: {}",
+        common::text(&signed_in.body)
+    );
+    let set = signed_in.header("set-cookie").unwrap();
+    set.split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("kiln_session=")
+        .unwrap()
+        .to_string()
+}
+
+/// A web UI request with a session cookie (a form POST when `form` is given).
+fn ui(d: &Daemon, session: &str, target: &str, form: Option<&str>) -> Reply {
+    let cookie = format!("kiln_session={session}");
+    match form {
+        None => request(&d.api, "GET", target, &[("Cookie", &cookie)]),
+        Some(body) => request_with_body(
+            &d.api,
+            "POST",
+            target,
+            &[
+                ("Cookie", &cookie),
+                ("Sec-Fetch-Site", "same-origin"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body.as_bytes(),
+        ),
+    }
+}
+
+/// Identities sign in to the web UI too: `kiln ui login` with a token gives a session that
+/// acts as that identity — its own pins, quota and events; the admin pages (users, tokens,
+/// invites, everyone's audit trail) refused, nothing changed — and dies with its token. An
+/// administrator's session runs those pages: users and roles added, granted, revoked and
+/// removed, a token revoked (its holder's session ends at once), an invite made whose code
+/// another identity then joins with.
+#[test]
+fn identities_sign_in_to_the_web_ui_and_see_what_their_roles_allow() {
+    let r = Repo::new();
+    let admin = r.ok(&["identity", "new"]).trim().to_string();
+    r.ok(&["init"]);
+    let d = strict(&r);
+    let url = format!("http://{}", d.api);
+    let (bob, _) = common::person(&r, "bob");
+    let (carol, _) = common::person(&r, "carol");
+    r.ok(&["user", "add", &bob, "--role", "writer", "--name", "Bob"]);
+    r.ok(&["user", "add", &carol, "--role", "reader"]);
+    let bob_token = token(&r, &["--for", &bob, "--note", "bob's"]);
+    let carol_token = token(&r, &["--for", &carol]);
+    let as_holder = |t: &str, args: &[&str]| {
+        let mut a = vec!["--node", url.as_str()];
+        a.extend_from_slice(args);
+        let o = r.cmd().env("KILN_TOKEN", t).args(&a).output().unwrap();
+        assert!(o.status.success(), "{a:?}: {}", common::text(&o.stderr));
+        common::text(&o.stdout).trim().to_string()
+    };
+    let admins_file = r.path("admin.txt");
+    common::write(&admins_file, b"the administrator's file");
+    let admins_cid = r.add(&[admins_file.to_str().unwrap()]);
+    let bobs_file = r.path("bob.txt");
+    common::write(&bobs_file, b"bob's own file, pinned by bob");
+    let bobs_cid = as_holder(&bob_token, &["add", "-Q", bobs_file.to_str().unwrap()]);
+
+    // Bob signs in with his token: his pins, his roles, his quota use.
+    let bob_link = as_holder(&bob_token, &["ui", "login"]);
+    let bob_ui = ui_session(&d, &bob_link);
+    let home = ui(&d, &bob_ui, "/", None);
+    assert_eq!(home.status, 200, "{}", common::text(&home.body));
+    let home = common::text(&home.body);
+    for want in [bob.as_str(), "writer", "Pinned bytes", "Your pins"] {
+        assert!(home.contains(want), "the dashboard lacks {want:?}");
+    }
+    assert!(!home.contains("/ui/users"), "admin links shown to a writer");
+    let pins = common::text(&ui(&d, &bob_ui, "/ui/pins", None).body);
+    assert!(pins.contains(&bobs_cid), "bob's pin is not listed");
+    assert!(
+        !pins.contains(&admins_cid),
+        "the admin's pin is shown to bob"
+    );
+    let activity = ui(&d, &bob_ui, "/ui/audit", None);
+    assert_eq!(activity.status, 200);
+    let activity = common::text(&activity.body);
+    assert!(activity.contains(&bobs_cid) && !activity.contains(&admins_cid));
+    assert_eq!(ui(&d, &bob_ui, "/ui/audit?who=local", None).status, 403);
+
+    // The admin pages and their forms refuse him, and change nothing.
+    let before = snapshot(&r);
+    let bob_token_id = r
+        .ok(&["token", "ls"])
+        .lines()
+        .find(|l| l.contains(&bob))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let (mallory, _) = common::person(&r, "mallory");
+    for page in ["/ui/users", "/ui/tokens", "/ui/invites"] {
+        assert_eq!(ui(&d, &bob_ui, page, None).status, 403, "{page}");
+    }
+    let forms = [
+        ("/ui/users", format!("did={mallory}&role=admin&namespace=*")),
+        (
+            "/ui/users/grant",
+            format!("did={bob}&role=admin&namespace=*"),
+        ),
+        ("/ui/users/revoke", format!("did={carol}&namespace=default")),
+        ("/ui/users/remove", format!("did={carol}")),
+        (
+            "/ui/invites",
+            "role=admin&namespace=*&expires=1h".to_string(),
+        ),
+        ("/ui/pins/remove", format!("cid={admins_cid}&owner=local")),
+    ];
+    for (target, body) in &forms {
+        let reply = ui(&d, &bob_ui, target, Some(body));
+        assert_eq!(reply.status, 403, "{target}: {}", common::text(&reply.body));
+    }
+    let carol_ui = ui_session(&d, &as_holder(&carol_token, &["ui", "login"]));
+    for (target, body) in forms
+        .iter()
+        .chain(&[("/ui/pins", format!("path={admins_cid}&name=carol"))])
+    {
+        let reply = ui(&d, &carol_ui, target, Some(body));
+        assert_eq!(
+            reply.status,
+            403,
+            "carol {target}: {}",
+            common::text(&reply.body)
+        );
+    }
+    assert_eq!(
+        snapshot(&r),
+        before,
+        "a refused UI request changed something"
+    );
+
+    // The administrator's session runs them.
+    let admin_ui = ui_session(&d, &r.ok(&["ui", "login"]));
+    let users = common::text(&ui(&d, &admin_ui, "/ui/users", None).body);
+    assert!(users.contains(&bob) && users.contains(&carol) && users.contains("Bob"));
+    let (dave, _) = common::person(&r, "dave");
+    let done = |target: &str, body: &str| {
+        let reply = ui(&d, &admin_ui, target, Some(body));
+        assert_eq!(reply.status, 303, "{target}: {}", common::text(&reply.body));
+    };
+    done(
+        "/ui/users",
+        &format!("did={dave}&name=Dave&role=writer&namespace=default"),
+    );
+    done(
+        "/ui/users/grant",
+        &format!("did={dave}&role=maintainer&namespace=ci"),
+    );
+    let listed = r.ok(&["user", "ls"]);
+    let dave_line = listed.lines().find(|l| l.contains(&dave)).unwrap();
+    assert!(
+        dave_line.contains("writer") && dave_line.contains("maintainer"),
+        "{dave_line}"
+    );
+    done("/ui/users/revoke", &format!("did={dave}&namespace=ci"));
+    assert!(!r.ok(&["user", "ls"]).contains("maintainer"));
+    // A bad form answers with the page, the error and its status.
+    let bad = ui(
+        &d,
+        &admin_ui,
+        "/ui/users",
+        Some("did=not-a-did&role=reader"),
+    );
+    assert_eq!(bad.status, 400, "{}", common::text(&bad.body));
+    assert!(common::text(&bad.body).contains("did:key"));
+    done("/ui/users/remove", &format!("did={dave}"));
+    assert!(!r.ok(&["user", "ls"]).contains(&dave));
+    let audit = common::text(&ui(&d, &admin_ui, &format!("/ui/audit?who={dave}"), None).body);
+    assert!(
+        audit.contains("No events match"),
+        "dave did nothing himself"
+    );
+    let audit = common::text(&ui(&d, &admin_ui, "/ui/audit?action=user+add", None).body);
+    assert!(audit.contains(&dave) && audit.contains(&bob) && !audit.contains(&bobs_cid));
+
+    // Revoking bob's token on the Tokens page ends his session at once.
+    let tokens = common::text(&ui(&d, &admin_ui, "/ui/tokens", None).body);
+    assert!(tokens.contains(&bob_token_id), "bob's token is not listed");
+    done("/ui/tokens/revoke", &format!("id={bob_token_id}"));
+    assert!(
+        r.ok(&["token", "ls"])
+            .contains(&format!("{bob_token_id} {bob} revoked"))
+    );
+    let gone = ui(&d, &bob_ui, "/ui/pins", None);
+    assert_eq!(gone.status, 401, "{}", common::text(&gone.body));
+    assert!(common::text(&gone.body).contains("no longer holds"));
+    // Removing carol ends hers.
+    assert_eq!(ui(&d, &carol_ui, "/ui/pins", None).status, 200);
+    r.ok(&["user", "rm", &carol]);
+    assert_eq!(ui(&d, &carol_ui, "/ui/pins", None).status, 401);
+
+    // An invite made on the Invites page: its code, shown once, lets erin join.
+    let made = ui(
+        &d,
+        &admin_ui,
+        "/ui/invites",
+        Some("role=writer&namespace=default&expires=1h"),
+    );
+    assert_eq!(made.status, 200, "{}", common::text(&made.body));
+    let page = common::text(&made.body);
+    let join_line = page
+        .split("<pre id=\"invite-join\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap()
+        .to_string();
+    let words: Vec<&str> = join_line.split(' ').collect();
+    assert_eq!(words[..3], ["kiln", "join", url.as_str()], "{join_line}");
+    let code = words[3].to_string();
+    let listed = common::text(&ui(&d, &admin_ui, "/ui/invites", None).body);
+    assert!(!listed.contains(&code), "the code is shown again");
+    assert!(listed.contains("waiting"));
+    let (erin, erin_config) = common::person(&r, "erin");
+    let o = r
+        .cmd()
+        .env("XDG_CONFIG_HOME", &erin_config)
+        .args(["join", &url, &code])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    let erin_line = r.ok(&["user", "ls"]);
+    assert!(
+        erin_line
+            .lines()
+            .any(|l| l.contains(&erin) && l.contains("writer"))
+    );
+    assert!(common::text(&ui(&d, &admin_ui, "/ui/invites", None).body).contains("used"));
+    let _ = admin;
+
+    let log_path = d.log.clone();
+    d.stop();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let journal = r.ok(&["events", "--json", "-n", "10000"]);
+    for secret in [
+        bob_token.as_str(),
+        carol_token.as_str(),
+        bob_ui.as_str(),
+        carol_ui.as_str(),
+        admin_ui.as_str(),
+        code.as_str(),
+    ] {
+        assert!(!log.contains(secret), "a secret reached the daemon's log");
+        assert!(!journal.contains(secret), "a secret reached the journal");
+    }
 }

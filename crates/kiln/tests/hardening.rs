@@ -629,7 +629,13 @@ fn errors_through_the_daemon_are_the_direct_ones() {
         let args: Vec<&str> = c.iter().map(String::as_str).collect();
         let o = r.run(&args);
         assert_ne!(*code, Some(0), "{c:?} succeeded directly");
-        assert_eq!(o.status.code(), *code, "{c:?}: {}", text(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            *code,
+            "{c:?}: stderr {} stdout {}",
+            text(&o.stderr),
+            text(&o.stdout)
+        );
         assert_eq!(&text(&o.stderr), err, "{c:?}");
     }
     assert_eq!(r.ok(&["pin", "ls"]), "", "a failed import pinned something");

@@ -4,8 +4,8 @@
 //! `ipfs://CID/a/b`.
 
 use super::{
-    Nav, Paging, UiError, blocking, browse_href, download_href, human_bytes, layout, param,
-    reading, ui_caller,
+    Nav, Paging, UiCaller, UiError, blocking, browse_href, download_href, human_bytes, layout,
+    param, reading,
 };
 use crate::AppState;
 use crate::gateway::content_disposition;
@@ -81,18 +81,19 @@ struct Shown {
 
 pub(super) async fn page(
     State(s): State<AppState>,
+    UiCaller(caller): UiCaller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
     let input = param(&q, "path").unwrap_or("").trim().to_string();
     if input.is_empty() {
-        return match blocking(&s, |st| Ok(kiln_node::pins::list(st, &ui_caller())?)).await {
+        return match blocking(&s, move |st| Ok(kiln_node::pins::list(st, &caller)?)).await {
             Ok(pins) => start_page(&pins).into_response(),
             Err(e) => e.page("Browse", Nav::Browse, form("")),
         };
     }
     let shown = {
         let input = input.clone();
-        reading(&s, move |content| look(content, &input, &q)).await
+        reading(&s, &caller, move |content| look(content, &input, &q)).await
     };
     match shown {
         Ok(shown) => render(&shown).into_response(),
@@ -379,10 +380,11 @@ fn parent(p: &ContentPath) -> String {
 
 pub(super) async fn download(
     State(s): State<AppState>,
+    UiCaller(caller): UiCaller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
     let input = param(&q, "path").unwrap_or("").trim().to_string();
-    let found = reading(&s, move |st| {
+    let found = reading(&s, &caller, move |st| {
         let path = ContentPath::parse(&input)?;
         let cid = export::resolve(st, &path)?;
         match export::stat(st, &cid)? {
@@ -402,7 +404,7 @@ pub(super) async fn download(
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    let content = match kiln_node::content::reader(&s.store, &ui_caller()) {
+    let content = match kiln_node::content::reader(&s.store, &caller) {
         Ok(c) => c,
         Err(e) => return UiError::from(e).into_response(),
     };

@@ -10,7 +10,7 @@
 //! 15 s keeps an idle connection open), and when the build ends its result and the rest of
 //! the page; the response then ends. Reloading the page shows the final state.
 
-use super::{Nav, SameOrigin, UiError, browse_href, layout, param, utc};
+use super::{Nav, SameOrigin, UiCaller, UiError, browse_href, layout, param, utc};
 use crate::AppState;
 use crate::builds::{build_view, follow};
 use crate::types::{
@@ -67,20 +67,17 @@ struct Prefill {
     timeout: String,
 }
 
-pub(super) async fn page(State(s): State<AppState>) -> Response {
-    match listing(&s).await {
-        Ok(rows) => render_list(&s, &rows, None, &Prefill::default()).into_response(),
+pub(super) async fn page(State(s): State<AppState>, UiCaller(caller): UiCaller) -> Response {
+    match listing(&s, &caller).await {
+        Ok(rows) => render_list(&s, &caller, &rows, None, &Prefill::default()).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn listing(s: &AppState) -> Result<Vec<BuildRowView>, UiError> {
-    let svc = s.builds.clone();
-    let rows =
-        tokio::task::spawn_blocking(move || svc.index().recent(LISTED).map_err(|e| e.to_string()))
-            .await?
-            .map_err(|e| UiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    Ok(rows.iter().map(kiln_node::view::build_row).collect())
+async fn listing(s: &AppState, caller: &kiln_node::Caller) -> Result<Vec<BuildRowView>, UiError> {
+    let (svc, caller) = (s.builds.clone(), caller.clone());
+    let list = tokio::task::spawn_blocking(move || svc.list(&caller, LISTED)).await??;
+    Ok(list.builds)
 }
 
 /// `NAME=VALUE` lines.
@@ -105,6 +102,7 @@ fn parse_params(text: &str) -> Result<BTreeMap<String, String>, UiError> {
 
 pub(super) async fn start(
     State(s): State<AppState>,
+    UiCaller(caller): UiCaller,
     _: SameOrigin,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Response {
@@ -133,7 +131,7 @@ pub(super) async fn start(
         })
     };
     let started = match req {
-        Ok(req) => crate::builds::start(&s, crate::ui::ui_caller(), req)
+        Ok(req) => crate::builds::start(&s, caller.clone(), req)
             .await
             .map_err(|e| UiError::new(e.status(), e.message()).titled("Cannot start this build")),
         Err(e) => Err(e),
@@ -142,8 +140,10 @@ pub(super) async fn start(
         Ok(sub) => Redirect::to(&format!("/ui/builds/{}", sub.name())).into_response(),
         Err(e) => {
             let status = e.status();
-            match listing(&s).await {
-                Ok(rows) => (status, render_list(&s, &rows, Some(&e), &prefill)).into_response(),
+            match listing(&s, &caller).await {
+                Ok(rows) => {
+                    (status, render_list(&s, &caller, &rows, Some(&e), &prefill)).into_response()
+                }
                 Err(_) => e.into_response(),
             }
         }
@@ -259,15 +259,13 @@ fn schedules_section(list: &[ScheduleView]) -> Markup {
 
 fn render_list(
     s: &AppState,
+    caller: &kiln_node::Caller,
     rows: &[BuildRowView],
     error: Option<&UiError>,
     f: &Prefill,
 ) -> Markup {
     let subs: Vec<SubmissionView> = s.builds.submissions().iter().map(|s| s.view()).collect();
-    let schedules = s
-        .builds
-        .schedule_views(&crate::ui::ui_caller())
-        .unwrap_or_default();
+    let schedules = s.builds.schedule_views(caller).unwrap_or_default();
     layout(
         "Builds",
         Nav::Builds,
@@ -347,10 +345,10 @@ fn history_table(rows: &[BuildRowView]) -> Markup {
 /// which then follows the build to its (cancelled) end.
 pub(super) async fn cancel(
     State(s): State<AppState>,
+    UiCaller(caller): UiCaller,
     _: SameOrigin,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = crate::ui::ui_caller();
     match crate::builds::cancel_submission(&s, &id, caller).await {
         Ok((sub, _)) => Redirect::to(&format!("/ui/builds/{}", sub.name())).into_response(),
         Err(e) => UiError::new(e.status(), e.message())
@@ -363,7 +361,19 @@ pub(super) async fn cancel(
     }
 }
 
-pub(super) async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+pub(super) async fn show(
+    State(s): State<AppState>,
+    UiCaller(caller): UiCaller,
+    Path(id): Path<String>,
+) -> Response {
+    let back = || html! { p { a href="/ui/builds" { "All builds" } } };
+    if let Err(e) = kiln_node::auth::authorize(
+        &caller,
+        kiln_node::auth::Op::Read,
+        kiln_node::auth::DEFAULT_NAMESPACE,
+    ) {
+        return UiError::from(e).page("Build", Nav::Builds, back());
+    }
     if let Some(n) = submission_number(&id) {
         let Some(sub) = s.builds.submission(n) else {
             return UiError::new(
@@ -378,8 +388,8 @@ pub(super) async fn show(State(s): State<AppState>, Path(id): Path<String>) -> R
             live(&s, sub)
         };
     }
-    match build_view(&s, &crate::ui::ui_caller(), &id).await {
-        Ok(v) => build_page(&s, &v).await,
+    match build_view(&s, &caller, &id).await {
+        Ok(v) => build_page(&s, &caller, &v).await,
         Err(e) => UiError::new(e.status(), e.message()).page(
             "Build",
             Nav::Builds,
@@ -589,7 +599,7 @@ fn live(s: &AppState, sub: Arc<Submission>) -> Response {
         .into_response()
 }
 
-async fn build_page(s: &AppState, v: &BuildView) -> Response {
+async fn build_page(s: &AppState, caller: &kiln_node::Caller, v: &BuildView) -> Response {
     let b = &v.build;
     let live_lines = match (&b.log, &v.submission) {
         (None, Some(_)) if b.status == "running" => s
@@ -600,7 +610,7 @@ async fn build_page(s: &AppState, v: &BuildView) -> Response {
     };
     let log = match &b.log {
         Some(cid) => {
-            let content = kiln_node::content::reader(&s.store, &crate::ui::ui_caller()).ok();
+            let content = kiln_node::content::reader(&s.store, caller).ok();
             let cid = kiln_core::cids::parse_cid(cid).ok();
             tokio::task::spawn_blocking(move || -> Option<(String, bool)> {
                 let (cid, store) = (cid?, content?);

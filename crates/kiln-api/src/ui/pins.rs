@@ -6,7 +6,7 @@
 //! set one).
 
 use super::{
-    Nav, Paging, SameOrigin, UiError, blocking, browse_href, human_bytes, layout, param, ui_caller,
+    Nav, Paging, SameOrigin, UiCaller, UiError, blocking, browse_href, human_bytes, layout, param,
     utc,
 };
 use crate::AppState;
@@ -17,6 +17,7 @@ use kiln_core::Cid;
 use kiln_core::cids::{DAG_CBOR, DAG_JSON, DAG_PB, RAW, parse_cid};
 use kiln_core::dag_pb::PbNode;
 use kiln_core::unixfs::{DataType, UnixfsData};
+use kiln_node::Caller;
 use kiln_store::{Pin, PinMode, Store};
 use maud::{Markup, html};
 use std::collections::HashSet;
@@ -59,9 +60,10 @@ struct Prefill {
 
 pub(super) async fn page(
     State(s): State<AppState>,
+    UiCaller(caller): UiCaller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
-    match listing(&s, &q).await {
+    match listing(&s, &caller, &q).await {
         Ok(l) => {
             let notice = notice(&l, &q);
             render(&l, notice.as_deref(), None, &Prefill::default()).into_response()
@@ -70,10 +72,15 @@ pub(super) async fn page(
     }
 }
 
-async fn listing(s: &AppState, q: &[(String, String)]) -> Result<Listing, UiError> {
-    let q = q.to_vec();
+/// The pins `caller` may see (an administrator's: all of them; anyone else's: its own).
+async fn listing(
+    s: &AppState,
+    caller: &Caller,
+    q: &[(String, String)],
+) -> Result<Listing, UiError> {
+    let (q, caller) = (q.to_vec(), caller.clone());
     blocking(s, move |st| {
-        let mut pins = st.pins()?;
+        let mut pins = kiln_node::pins::list(st, &caller)?;
         pins.reverse();
         let all = pins.iter().map(|p| (p.cid, p.name.clone())).collect();
         let paging = Paging::new(&q, PER_PAGE, pins.len());
@@ -196,6 +203,7 @@ fn notice(l: &Listing, q: &[(String, String)]) -> Option<String> {
 
 pub(super) async fn add(
     State(s): State<AppState>,
+    UiCaller(caller): UiCaller,
     _: SameOrigin,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Response {
@@ -215,10 +223,11 @@ pub(super) async fn add(
         Ok(mode) => {
             let path = prefill.path.clone();
             let name = Some(prefill.name.clone()).filter(|n| !n.is_empty());
+            let caller = caller.clone();
             blocking(&s, move |st| {
                 Ok(kiln_node::pins::add(
                     st,
-                    &ui_caller(),
+                    &caller,
                     &path,
                     mode,
                     name.as_deref(),
@@ -230,7 +239,7 @@ pub(super) async fn add(
     };
     match result {
         Ok(cid) => Redirect::to(&format!("/ui/pins?added={cid}")).into_response(),
-        Err(e) => failed(&s, e, &prefill).await,
+        Err(e) => failed(&s, &caller, e, &prefill).await,
     }
 }
 
@@ -252,12 +261,14 @@ fn check_name(name: &str) -> Result<(), UiError> {
 
 pub(super) async fn remove(
     State(s): State<AppState>,
+    UiCaller(caller): UiCaller,
     _: SameOrigin,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Response {
     let target = param(&f, "cid").unwrap_or("").trim().to_string();
     // The row's owner: the administrator removes the pin the row shows, whoever holds it.
     let owner = param(&f, "owner").map(str::to_string);
+    let who = caller.clone();
     let result = blocking(&s, move |st| {
         let whose = match owner {
             Some(o) => kiln_node::pins::Whose::Of(
@@ -265,19 +276,19 @@ pub(super) async fn remove(
             ),
             None => kiln_node::pins::Whose::Mine,
         };
-        Ok(kiln_node::pins::remove(st, &ui_caller(), &target, &whose)?.cid)
+        Ok(kiln_node::pins::remove(st, &who, &target, &whose)?.cid)
     })
     .await;
     match result {
         Ok(cid) => Redirect::to(&format!("/ui/pins?removed={cid}")).into_response(),
-        Err(e) => failed(&s, e, &Prefill::default()).await,
+        Err(e) => failed(&s, &caller, e, &Prefill::default()).await,
     }
 }
 
 /// The list page again, with the error, the form as it was, and the error's status.
-async fn failed(s: &AppState, e: UiError, prefill: &Prefill) -> Response {
+async fn failed(s: &AppState, caller: &Caller, e: UiError, prefill: &Prefill) -> Response {
     let status = e.status();
-    match listing(s, &[]).await {
+    match listing(s, caller, &[]).await {
         Ok(l) => (status, render(&l, None, Some(&e), prefill)).into_response(),
         Err(_) => e.into_response(),
     }

@@ -179,7 +179,7 @@ async fn serve(home: &Path, args: DaemonArgs) -> Result<()> {
         let link = state
             .auth
             .sessions()
-            .link(&kiln_node::Caller::local(kiln_node::Via::Cli))
+            .link(&kiln_node::Caller::local(kiln_node::Via::Cli), None)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Some(format!(
             "{api_scheme}://{api_addr}/ui/login?code={}",
