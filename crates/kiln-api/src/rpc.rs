@@ -4,6 +4,7 @@
 
 mod add;
 mod transfer;
+mod upload;
 
 use crate::auth::RpcCaller;
 use crate::stream::blocking_body;

@@ -288,7 +288,7 @@ pub async fn add(
     State(s): State<AppState>,
     crate::auth::RpcCaller(caller): crate::auth::RpcCaller,
     q: Args,
-    mut m: Multipart,
+    super::upload::Upload(mut m, tail): super::upload::Upload,
 ) -> Result<Response, ApiError> {
     // Refused before a byte of the body is read.
     kiln_node::content::may_add(&caller)?;
@@ -342,6 +342,7 @@ pub async fn add(
         drop(tx);
         // Read the rest of the body, so the client, still sending, gets the answer.
         super::drain(&mut m).await;
+        tail.finish().await;
         let result = job
             .await
             .map_err(|e| ApiError::internal(format!("add task failed: {e}")))?;

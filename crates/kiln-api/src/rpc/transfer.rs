@@ -6,7 +6,7 @@ use crate::archive;
 use crate::stream::{ChannelReader, blocking_body};
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use kiln_core::export;
@@ -57,7 +57,7 @@ pub async fn dag_import(
     State(s): State<AppState>,
     crate::auth::RpcCaller(caller): crate::auth::RpcCaller,
     q: Args,
-    mut m: Multipart,
+    super::upload::Upload(mut m, tail): super::upload::Upload,
 ) -> Result<Response, ApiError> {
     // Refused before a byte of the body is read.
     kiln_node::content::may_add(&caller)?;
@@ -141,6 +141,7 @@ pub async fn dag_import(
     drop(tx);
     // Read the rest of the body, so the client, still sending, gets the answer.
     super::drain(&mut m).await;
+    tail.finish().await;
     let result = job
         .await
         .map_err(|e| ApiError::internal(format!("import task failed: {e}")))?;
