@@ -1217,3 +1217,221 @@ fn identities_sign_in_to_the_web_ui_and_see_what_their_roles_allow() {
         assert!(!journal.contains(secret), "a secret reached the journal");
     }
 }
+
+/// A key file's secret as it would show if it leaked: a PEM file's base64 body, or a raw
+/// key's bytes in hex and in base64.
+fn key_forms(path: &std::path::Path) -> Vec<String> {
+    use base64::Engine;
+    let raw = std::fs::read(path).unwrap();
+    match std::str::from_utf8(&raw) {
+        Ok(pem) if pem.starts_with("-----") => vec![
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        ],
+        _ => vec![
+            raw.iter().map(|b| format!("{b:02x}")).collect(),
+            base64::engine::general_purpose::STANDARD.encode(&raw),
+        ],
+    }
+}
+
+/// No secret — the node's key, a person's key, tokens (issued, narrowed, signed in for,
+/// revoked, forged), invite codes, sign-in links, session cookies — reaches the daemon's log
+/// (at debug level), its metrics, an error body of any protocol, or the journal, however
+/// the requests around them fail.
+#[test]
+fn no_secret_reaches_a_log_a_metric_an_error_body_or_the_journal() {
+    let r = Repo::new();
+    r.ok(&["identity", "new"]);
+    r.ok(&["init"]);
+    let d = Daemon::start_with_env(
+        &r,
+        &["--api", "127.0.0.1:0", "--gateway", "127.0.0.1:0"],
+        &[("RUST_LOG", "debug")],
+    );
+    let url = format!("http://{}", d.api);
+    let admin = token(&r, &["--note", "scraper"]);
+    let (bob, bob_config) = common::person(&r, "bob");
+    r.ok(&["user", "add", &bob, "--role", "writer"]);
+    let issued = token(&r, &["--for", &bob]);
+    let narrowed = r
+        .ok(&[
+            "token",
+            "attenuate",
+            &issued,
+            "--only",
+            "read",
+            "--ttl",
+            "10m",
+        ])
+        .trim()
+        .to_string();
+    // Bob signs in by challenge (his key signs; the node mints).
+    let o = r
+        .cmd()
+        .env("XDG_CONFIG_HOME", &bob_config)
+        .args(["--node", &url, "token", "create", "--ttl", "1h"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    let signed_in = common::text(&o.stdout).trim().to_string();
+    let revoked = token(&r, &["--for", &bob, "--note", "to revoke"]);
+    r.ok(&["token", "revoke", &revoked]);
+    let forged = {
+        let mut b = issued.clone().into_bytes();
+        let i = b.len() - 10;
+        b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(b).unwrap()
+    };
+    let code = r
+        .ok(&["invite", "create", "--role", "reader", "--expires", "1h"])
+        .lines()
+        .find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.len() == 23 && w.matches('-').count() == 3)
+                .map(str::to_string)
+        })
+        .expect("an invite code");
+    let link = r.ok(&["ui", "login"]).trim().to_string();
+    let link_code = link.split("code=").nth(1).unwrap().to_string();
+    let session = ui_session(&d, &link);
+
+    // Requests that fail, in every protocol, each error body kept.
+    let mut bodies = Vec::new();
+    let mut keep = |reply: Reply, want: u16, what: &str| {
+        assert_eq!(reply.status, want, "{what}: {}", common::text(&reply.body));
+        bodies.push(common::text(&reply.body));
+    };
+    let with = |t: &str| format!("Bearer {t}");
+    let json = ("Content-Type", "application/json");
+    for (t, want) in [(&forged, 401), (&revoked, 401), (&narrowed, 403)] {
+        let h = with(t);
+        keep(
+            request(&d.api, "POST", "/api/v0/repo/gc", &[("Authorization", &h)]),
+            want,
+            "rpc",
+        );
+        keep(
+            request_with_body(
+                &d.api,
+                "POST",
+                "/api/kiln/v1/gc",
+                &[("Authorization", &h), json],
+                b"{}",
+            ),
+            want,
+            "kiln api",
+        );
+        keep(
+            request_with_body(
+                &d.api,
+                "POST",
+                "/psa/pins",
+                &[("Authorization", &h), json],
+                br#"{"cid":"bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"}"#,
+            ),
+            want,
+            "pinning service",
+        );
+    }
+    keep(
+        request(&d.api, "GET", &format!("/ui/login?code={link_code}"), &[]),
+        401,
+        "a used sign-in link",
+    );
+    keep(
+        request(
+            &d.api,
+            "GET",
+            "/ui/users",
+            &[("Cookie", &format!("kiln_session={session}x"))],
+        ),
+        401,
+        "a made-up session",
+    );
+    keep(
+        request(
+            &d.api,
+            "GET",
+            "/ui/users",
+            &[("Authorization", &with(&issued))],
+        ),
+        401,
+        "a token on the web UI",
+    );
+    let wrong_code = format!("{}A", &code[..code.len() - 1]);
+    let o = r
+        .cmd()
+        .env("XDG_CONFIG_HOME", &bob_config)
+        .args(["join", &url, &wrong_code])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "a wrong code joined");
+    // And some that succeed, so the log has their debug lines too.
+    for t in [&issued, &signed_in] {
+        assert_eq!(
+            request(
+                &d.api,
+                "POST",
+                "/api/v0/pin/ls",
+                &[("Authorization", &with(t))]
+            )
+            .status,
+            200
+        );
+    }
+    assert_eq!(ui(&d, &session, "/ui/tokens", None).status, 200);
+    let metrics = request(
+        &d.api,
+        "GET",
+        "/metrics",
+        &[("Authorization", &with(&admin))],
+    );
+    assert_eq!(metrics.status, 200);
+    let metrics = common::text(&metrics.body);
+    assert!(metrics.contains("kiln_"));
+    let journal = r.ok(&["events", "--json", "-n", "100000"]);
+    let log_path = d.log.clone();
+    d.stop();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("DEBUG"),
+        "the daemon did not log at debug level"
+    );
+
+    let plain_code: String = code.chars().filter(|c| *c != '-').collect();
+    let keys: Vec<String> = [
+        r.home().join("identity.key"),
+        r.path("config/kiln/identity.key"),
+        bob_config.join("kiln/identity.key"),
+    ]
+    .iter()
+    .flat_map(|p| key_forms(p))
+    .collect();
+    let mut secrets: Vec<(&str, &str)> = keys.iter().map(|k| ("a key", k.as_str())).collect();
+    secrets.extend([
+        ("an issued token", issued.as_str()),
+        ("a narrowed token", narrowed.as_str()),
+        ("a signed-in token", signed_in.as_str()),
+        ("a revoked token", revoked.as_str()),
+        ("a forged token", forged.as_str()),
+        ("the scraper's token", admin.as_str()),
+        ("an invite code", code.as_str()),
+        ("an invite code", plain_code.as_str()),
+        ("a sign-in link", link_code.as_str()),
+        ("a session", session.as_str()),
+    ]);
+    let mut places = vec![
+        ("the log", log.as_str()),
+        ("the metrics", metrics.as_str()),
+        ("the journal", journal.as_str()),
+    ];
+    places.extend(bodies.iter().map(|b| ("an error body", b.as_str())));
+    for (secret, value) in secrets {
+        assert!(value.len() >= 20, "{secret} is too short to look for");
+        for (place, text) in &places {
+            assert!(!text.contains(value), "{secret} reached {place}");
+        }
+    }
+}

@@ -98,8 +98,8 @@ pub(super) async fn page(
                 ul.cards {
                     li {
                         span.label { "Size on disk" }
-                        span.value #stat-size title={ (repo_size(&stat)) " bytes" } {
-                            (human_bytes(repo_size(&stat)))
+                        span.value #stat-size title={ (repo_size(stat)) " bytes" } {
+                            (human_bytes(repo_size(stat)))
                         }
                     }
                     li {

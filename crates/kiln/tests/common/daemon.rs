@@ -31,8 +31,14 @@ impl Daemon {
 
     /// Start with these `kiln daemon` arguments (they must make it bind and print addresses).
     pub fn start_with(r: &Repo, args: &[&str]) -> Daemon {
+        Daemon::start_with_env(r, args, &[])
+    }
+
+    /// [`Daemon::start_with`], with these environment variables set (e.g. `RUST_LOG`).
+    pub fn start_with_env(r: &Repo, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut child = r
             .cmd()
+            .envs(env.iter().copied())
             .arg("daemon")
             .args(args)
             .stdout(Stdio::piped())
