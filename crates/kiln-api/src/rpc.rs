@@ -389,10 +389,13 @@ async fn pin_add(
         PinMode::Direct
     };
     let name = one(&q, "name").map(str::to_string);
+    // kiln's extension: the namespace the pins live in (default: `default`).
+    let namespace = one(&q, "namespace").map(str::to_string);
     blocking(&s, move |st| {
         let mut pins = Vec::new();
         for p in &paths {
-            let cid = kiln_node::pins::add(st, &caller, p, mode, name.as_deref())?;
+            let cid =
+                kiln_node::pins::add(st, &caller, p, mode, name.as_deref(), namespace.as_deref())?;
             pins.push(cid.to_string());
         }
         Ok(Json(json!({"Pins": pins})))

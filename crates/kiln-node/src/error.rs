@@ -163,7 +163,9 @@ impl From<kiln_store::Error> for Error {
             E::AlreadyPinnedRecursively(_) => ErrorKind::AlreadyExists,
             // The root itself absent: nothing of it is here. A block below it: an incomplete DAG.
             E::MissingBlock { missing, root } if missing == root => ErrorKind::NotFound,
-            E::MissingBlock { .. } | E::Pinned { .. } => ErrorKind::Conflict,
+            E::MissingBlock { .. } | E::Pinned { .. } | E::PinnedElsewhere { .. } => {
+                ErrorKind::Conflict
+            }
             E::HashMismatch(_)
             | E::UnsupportedHash { .. }
             | E::BlockTooLarge { .. }

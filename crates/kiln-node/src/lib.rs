@@ -17,7 +17,7 @@
 //! let me = Caller::local(Via::Cli);
 //! // Nothing to pin yet: a domain error, "not found".
 //! let absent = "bafkreie7kvqbuaxrf4h6s2oqbklhrmjet6oddgc7bfsnfzajp4rp4g7uvq";
-//! let e = pins::add(&store, &me, absent, PinMode::Recursive, None).unwrap_err();
+//! let e = pins::add(&store, &me, absent, PinMode::Recursive, None, None).unwrap_err();
 //! assert_eq!(e.kind(), kiln_node::ErrorKind::NotFound);
 //! # Ok(()) }
 //! ```

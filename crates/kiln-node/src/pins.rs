@@ -1,5 +1,11 @@
 //! Pins: add, remove, list, status. A CID may carry several pins, one per owner (and, for
-//! the Pinning Service API later, several of one owner); the caller's pins are its own.
+//! the Pinning Service API, several of one owner); the caller's pins are its own.
+//!
+//! Every pin lives in a namespace (`default` unless the pinner names one): pinning and
+//! unpinning need the writer role — and a token that allows `pin` — in the pin's namespace,
+//! so a CI job's token narrowed to `--only pin --namespace ci` pins and unpins there and
+//! nowhere else. An owner's pin of a CID lives in one namespace. Pins are listed by owner,
+//! not by namespace: an administrator sees every pin, anyone else its own.
 
 use crate::auth::{DEFAULT_NAMESPACE, Op, authorize, is_admin};
 use crate::journal::{self, action};
@@ -37,16 +43,33 @@ pub fn resolve(store: &Store, path: &str) -> Result<Cid> {
     Ok(export::resolve(store, &ContentPath::parse(path)?)?)
 }
 
-/// Pin what `path` names for the caller (recursively or directly, under `name`): the CID
-/// pinned. Pinning again updates the caller's pin; others' pins of the CID are untouched.
+/// The namespace a request names, checked (none: the default one).
+pub fn namespace(ns: Option<&str>) -> Result<&str> {
+    match ns.map(str::trim).filter(|n| !n.is_empty()) {
+        None => Ok(DEFAULT_NAMESPACE),
+        Some(crate::users::ALL) => Err(Error::invalid(
+            "a pin lives in one namespace: name one (\"*\" is every namespace, for roles only)",
+        )),
+        Some(n) => {
+            crate::users::check_namespace(n)?;
+            Ok(n)
+        }
+    }
+}
+
+/// Pin what `path` names for the caller (recursively or directly, under `name`, in
+/// `namespace` — none: the default one): the CID pinned. Pinning again updates the caller's
+/// pin; others' pins of the CID are untouched.
 pub fn add(
     store: &Store,
     caller: &Caller,
     path: &str,
     mode: PinMode,
     name: Option<&str>,
+    namespace: Option<&str>,
 ) -> Result<Cid> {
-    authorize(caller, Op::Pin, DEFAULT_NAMESPACE)?;
+    let ns = self::namespace(namespace)?;
+    authorize(caller, Op::Pin, ns)?;
     let pinned = (|| {
         if let Some(n) = name {
             check_name(n)?;
@@ -57,13 +80,17 @@ pub fn add(
         } else {
             "direct"
         };
-        let detail = match name {
+        let mut detail = match name {
             Some(n) => format!("{what}, named {n}"),
             None => what.to_string(),
         };
+        if ns != DEFAULT_NAMESPACE {
+            detail.push_str(&format!(", in {ns}"));
+        }
         let entry = journal::entry(caller, action::PIN, cid.to_string()).detail(detail);
         let pin = NewPin::new(caller.owner(), mode)
             .named(name)
+            .in_namespace(ns)
             .within(crate::quotas::pin_limit(store, caller)?);
         store.pin_add_recorded(&cid, &pin, &entry)?;
         Ok(cid)
@@ -79,8 +106,10 @@ pub fn pin_for(
     owner: Option<&str>,
     mode: PinMode,
     name: Option<&str>,
+    namespace: Option<&str>,
 ) -> Result<NewPin> {
-    authorize(caller, Op::Pin, DEFAULT_NAMESPACE)?;
+    let ns = self::namespace(namespace)?;
+    authorize(caller, Op::Pin, ns)?;
     if let Some(n) = name {
         check_name(n)?;
     }
@@ -98,7 +127,7 @@ pub fn pin_for(
             o
         }
     };
-    Ok(NewPin::new(owner, mode).named(name))
+    Ok(NewPin::new(owner, mode).named(name).in_namespace(ns))
 }
 
 /// What [`remove`] did.
@@ -124,7 +153,7 @@ pub enum Whose {
 /// Remove the pins of what `path` names that `whose` says. Other owners' pins stay;
 /// [`Removed`] says whose.
 pub fn remove(store: &Store, caller: &Caller, path: &str, whose: &Whose) -> Result<Removed> {
-    authorize(caller, Op::Pin, DEFAULT_NAMESPACE)?;
+    crate::auth::known(caller)?;
     let mine = caller.owner();
     let others = match whose {
         Whose::Mine => false,
@@ -132,11 +161,43 @@ pub fn remove(store: &Store, caller: &Caller, path: &str, whose: &Whose) -> Resu
         Whose::All => true,
     };
     if others && !is_admin(caller) {
+        // The role is the first thing a caller lacks (a reader may unpin nothing at all).
+        authorize(caller, Op::Pin, DEFAULT_NAMESPACE)?;
         return Err(Error::new(
             ErrorKind::Forbidden,
             format!("{} may not remove other owners' pins", caller.who),
         )
         .because(crate::auth::reason::NOT_OWNER));
+    }
+    // The role it needs is the writer's in the namespace of each pin it would take (in the
+    // default one when it would take none: the store then says so).
+    let owner_of = |p: &Pin| match whose {
+        Whose::Mine => p.owner == mine,
+        Whose::Of(o) => p.owner == *o,
+        Whose::All => true,
+    };
+    let namespaces: Vec<String> = match resolve(store, path)
+        .ok()
+        .map(|cid| store.pins_of(&cid))
+        .transpose()?
+    {
+        Some(pins) => {
+            let mut ns: Vec<String> = pins
+                .iter()
+                .filter(|p| owner_of(p))
+                .map(|p| p.namespace.clone())
+                .collect();
+            ns.sort();
+            ns.dedup();
+            ns
+        }
+        None => Vec::new(),
+    };
+    if namespaces.is_empty() {
+        authorize(caller, Op::Pin, DEFAULT_NAMESPACE)?;
+    }
+    for ns in &namespaces {
+        authorize(caller, Op::Pin, ns)?;
     }
     let removed = (|| {
         let cid = resolve(store, path)?;
@@ -169,10 +230,12 @@ pub fn remove(store: &Store, caller: &Caller, path: &str, whose: &Whose) -> Resu
     removed.map_err(|e| journal::failed(store, caller, action::UNPIN, path, e))
 }
 
-/// Every pin, oldest first, each with its owner: all of them for an administrator, the
-/// caller's own for anyone else.
+/// Every pin, oldest first, each with its owner and namespace: all of them for an
+/// administrator, the caller's own for anyone else it knows (its own pins are its to see,
+/// whatever its role or its token's scope: a token narrowed to pinning in one namespace
+/// lists what it pinned).
 pub fn list(store: &Store, caller: &Caller) -> Result<Vec<Pin>> {
-    authorize(caller, Op::Read, DEFAULT_NAMESPACE)?;
+    crate::auth::known(caller)?;
     let pins = store.pins()?;
     if is_admin(caller) {
         return Ok(pins);
@@ -226,15 +289,30 @@ mod tests {
         let cid = stored(&store, b"shared");
         let me = Caller::local(Via::Cli);
         let sched = Caller::schedule(4);
-        add(&store, &sched, &cid.to_string(), PinMode::Recursive, None).unwrap();
+        add(
+            &store,
+            &sched,
+            &cid.to_string(),
+            PinMode::Recursive,
+            None,
+            None,
+        )
+        .unwrap();
         add(
             &store,
             &me,
             &cid.to_string(),
             PinMode::Recursive,
             Some("mine"),
+            Some("team"),
         )
         .unwrap();
+        assert!(
+            list(&store, &me)
+                .unwrap()
+                .iter()
+                .any(|p| p.namespace == "team" && p.owner == me.owner())
+        );
         let gone = remove(&store, &me, &cid.to_string(), &Whose::Mine).unwrap();
         assert_eq!(gone.pins.removed.len(), 1);
         let left: Vec<String> = owners(&gone.pins.remaining)
@@ -246,8 +324,27 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Forbidden);
         let e = remove(&store, &sched, &cid.to_string(), &Whose::Of(me.owner())).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Forbidden);
-        let e = add(&store, &me, &cid.to_string(), PinMode::Direct, Some("a\nb")).unwrap_err();
+        let e = add(
+            &store,
+            &me,
+            &cid.to_string(),
+            PinMode::Direct,
+            Some("a\nb"),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        for bad in ["*", "no spaces", "a/b"] {
+            let e = add(
+                &store,
+                &me,
+                &cid.to_string(),
+                PinMode::Recursive,
+                None,
+                Some(bad),
+            );
+            assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidInput, "{bad:?}");
+        }
         remove(&store, &me, &cid.to_string(), &Whose::Of(sched.owner())).unwrap();
         assert!(list(&store, &me).unwrap().is_empty());
     }

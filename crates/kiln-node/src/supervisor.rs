@@ -124,6 +124,19 @@ impl Supervisor {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
+        if st.live[group.slot()] == 0 {
+            // Every worker of the group has counted itself out: its thread is returning
+            // (it may not have quite finished yet), so join it rather than name it.
+            let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut st.workers)
+                .into_iter()
+                .partition(|(_, g, _)| *g == group);
+            st.workers = others;
+            for (name, _, h) in mine {
+                if h.join().is_err() {
+                    tracing::warn!(worker = %name, "a worker ended in a panic");
+                }
+            }
+        }
         reap(&mut st);
         st.workers
             .iter()

@@ -28,6 +28,7 @@ pub fn pin(p: &kiln_store::Pin) -> PinView {
         mode: p.mode.to_string(),
         owner: p.owner.to_string(),
         name: p.name.clone(),
+        namespace: p.namespace.clone(),
         created_ms: p
             .created
             .duration_since(std::time::UNIX_EPOCH)

@@ -215,6 +215,13 @@ END;
 UPDATE state SET schema = 7 WHERE id = 1;
 "#;
 
+/// Version 9: every pin lives in a namespace (the pins made before are in `default`), which
+/// says whose roles may change it (see the node layer's `pins`).
+const V9: &str = r#"
+ALTER TABLE pins ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+UPDATE state SET schema = 9 WHERE id = 1;
+"#;
+
 /// Version 8: invites (see [`crate::invites`]): the bundle sealed under a code the store
 /// never sees, the hash of the proof that uses it, and who used it.
 const V8: &str = r#"
@@ -274,6 +281,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 8,
         what: "invites",
         sql: V8,
+    },
+    Migration {
+        to: 9,
+        what: "pins in namespaces",
+        sql: V9,
     },
 ];
 

@@ -87,6 +87,16 @@ pub enum Error {
         /// The owners of its pins.
         holders: Vec<String>,
     },
+    /// Pinning a CID in one namespace when its owner pins it in another already.
+    #[error("{owner} already pins {cid} in namespace {namespace}: unpin it there first")]
+    PinnedElsewhere {
+        /// The CID.
+        cid: Cid,
+        /// The owner.
+        owner: String,
+        /// Where its pin lives.
+        namespace: String,
+    },
     /// A pin owner that is empty, too long, or holds whitespace or control characters.
     #[error("invalid pin owner {0:?}")]
     InvalidOwner(String),

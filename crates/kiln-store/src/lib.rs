@@ -194,6 +194,8 @@ pub struct Pin {
     pub owner: PinOwner,
     /// Optional name, given by its owner.
     pub name: Option<String>,
+    /// The namespace it lives in (whose roles may change it).
+    pub namespace: String,
     /// When the pin was created.
     pub created: SystemTime,
     /// String metadata, given by its owner.

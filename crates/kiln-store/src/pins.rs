@@ -9,6 +9,9 @@ use crate::{Error, Pin, PinMode, PinOwner, PinStatus, Result, Unpinned};
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
+/// The namespace of a pin made without one (and of every pin made before namespaces).
+pub const DEFAULT_NAMESPACE: &str = "default";
+
 pub(crate) fn mode_to_int(mode: PinMode) -> i64 {
     match mode {
         PinMode::Recursive => 1,
@@ -57,6 +60,9 @@ pub struct NewPin {
     /// The most bytes the owner's pins may hold with this one made (counted once, see
     /// [`crate::quotas`]); over it, [`Error::QuotaExceeded`] and nothing is pinned.
     pub max_bytes: Option<u64>,
+    /// The namespace it lives in. An owner's pin of a CID lives in one namespace: pinning
+    /// it again in another is [`Error::PinnedElsewhere`].
+    pub namespace: String,
 }
 
 impl NewPin {
@@ -68,7 +74,14 @@ impl NewPin {
             name: None,
             meta: BTreeMap::new(),
             max_bytes: None,
+            namespace: DEFAULT_NAMESPACE.to_string(),
         }
+    }
+
+    /// The same, in `namespace`.
+    pub fn in_namespace(mut self, namespace: &str) -> NewPin {
+        self.namespace = namespace.to_string();
+        self
     }
 
     /// The same, refused if the owner's pins would then hold more than `max` bytes.
@@ -91,18 +104,28 @@ impl NewPin {
 /// checked here (in the transaction, so no GC can interleave).
 pub(crate) fn apply_pin(conn: &Connection, cid: &Cid, pin: &NewPin, verified: bool) -> Result<i64> {
     let key = cid.to_bytes();
-    let existing: Option<(i64, i64)> = conn
+    let existing: Option<(i64, i64, String)> = conn
         .prepare_cached(
-            "SELECT id, mode FROM pins WHERE cid = ?1 AND owner = ?2
+            "SELECT id, mode, namespace FROM pins WHERE cid = ?1 AND owner = ?2
              AND id NOT IN (SELECT pin FROM pin_requests WHERE pin IS NOT NULL)
              AND id NOT IN (SELECT replaces FROM pin_requests WHERE replaces IS NOT NULL)
              ORDER BY id LIMIT 1",
         )?
         .query_row(params![key, pin.owner.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?;
+    if let Some((_, _, ns)) = &existing
+        && *ns != pin.namespace
+    {
+        return Err(Error::PinnedElsewhere {
+            cid: *cid,
+            owner: pin.owner.to_string(),
+            namespace: ns.clone(),
+        });
+    }
     let existing = existing
+        .map(|(id, m, _)| (id, m))
         .map(|(id, m)| mode_from_int(m).map(|m| (id, m)))
         .transpose()?;
     let id = match (existing, pin.mode) {
@@ -130,8 +153,8 @@ pub(crate) fn apply_pin(conn: &Connection, cid: &Cid, pin: &NewPin, verified: bo
                 }
                 None => {
                     conn.prepare_cached(
-                        "INSERT INTO pins(cid, owner, name, mode, created, seq)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        "INSERT INTO pins(cid, owner, name, mode, created, seq, namespace)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?
                     .execute(params![
                         key,
@@ -139,7 +162,8 @@ pub(crate) fn apply_pin(conn: &Connection, cid: &Cid, pin: &NewPin, verified: bo
                         pin.name,
                         mode_to_int(mode),
                         db::now_millis(),
-                        seq
+                        seq,
+                        pin.namespace
                     ])?;
                     conn.last_insert_rowid()
                 }
@@ -209,7 +233,7 @@ pub(crate) fn pins_where(
     args: impl rusqlite::Params,
 ) -> Result<Vec<Pin>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, cid, mode, owner, name, created FROM pins WHERE {cond} ORDER BY seq"
+        "SELECT id, cid, mode, owner, name, created, namespace FROM pins WHERE {cond} ORDER BY seq"
     ))?;
     let rows = stmt.query_map(args, |r| {
         Ok((
@@ -219,17 +243,19 @@ pub(crate) fn pins_where(
             r.get::<_, String>(3)?,
             r.get::<_, Option<String>>(4)?,
             r.get::<_, i64>(5)?,
+            r.get::<_, String>(6)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, cid, mode, owner, name, created) = row?;
+        let (id, cid, mode, owner, name, created, namespace) = row?;
         out.push(Pin {
             id,
             cid: db::cid_from_bytes(&cid)?,
             mode: mode_from_int(mode)?,
             owner: PinOwner::new(owner).map_err(|e| Error::Corrupt(format!("pin {id}: {e}")))?,
             name,
+            namespace,
             created: UNIX_EPOCH + Duration::from_millis(created.max(0) as u64),
             meta: BTreeMap::new(),
         });

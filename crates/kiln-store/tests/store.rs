@@ -733,12 +733,14 @@ fn a_schema_2_store_gains_the_journal_and_keeps_its_pins() {
         put_all(&store, &blocks, Some((root, PinMode::Recursive)));
     }
     // Back to version 2, as the earlier kiln wrote it: without what versions 3 (the
-    // journal), 4 (users), 5 (tokens), 6 (quotas), 7 (pin requests) and 8 (invites) added.
+    // journal), 4 (users), 5 (tokens), 6 (quotas), 7 (pin requests), 8 (invites) and 9 (pin
+    // namespaces) added.
     {
         let c = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
         c.execute_batch(
             "DROP TABLE events; DROP TABLE users; DROP TABLE grants; DROP TABLE tokens; DROP TABLE revoked; DROP TABLE quotas;
              DROP TRIGGER pin_requests_lose_pin; DROP TABLE pin_requests; DROP TABLE invites;
+             ALTER TABLE pins DROP COLUMN namespace;
              UPDATE state SET schema = 2 WHERE id = 1; PRAGMA user_version = 2;",
         )
         .unwrap();
@@ -749,7 +751,12 @@ fn a_schema_2_store_gains_the_journal_and_keeps_its_pins() {
         (m.from, m.to),
         (2, kiln_store::schema::newest_store_version())
     );
-    assert_eq!(store.pins().unwrap().len(), 1);
+    let pins = store.pins().unwrap();
+    assert_eq!(pins.len(), 1);
+    assert_eq!(
+        pins[0].namespace, "default",
+        "an earlier pin is in the default namespace"
+    );
     assert!(store.get(&blocks[0].0).unwrap().is_some());
     assert!(store.events(&Default::default()).unwrap().is_empty());
     store
@@ -884,5 +891,51 @@ fn pin_requests_hold_pins_of_their_own() {
         !store
             .request_status("r2", RequestStatus::Pinning, &info)
             .unwrap()
+    );
+}
+
+/// A pin lives in a namespace; an owner's pin of a CID in one, so pinning it again in
+/// another is refused (and changes nothing), while another owner may pin it anywhere.
+#[test]
+fn a_pin_lives_in_one_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (root, blocks) = small_dag("ns");
+    put_all(&store, &blocks, None);
+    let ci = PinOwner::new("did:key:ci").unwrap();
+    store
+        .pin_add(
+            &root,
+            &NewPin::new(ci.clone(), PinMode::Recursive).in_namespace("ci"),
+        )
+        .unwrap();
+    // Again in the same namespace: fine (it updates the pin).
+    store
+        .pin_add(
+            &root,
+            &NewPin::new(ci.clone(), PinMode::Recursive)
+                .in_namespace("ci")
+                .named(Some("again")),
+        )
+        .unwrap();
+    match store.pin_add(&root, &NewPin::new(ci.clone(), PinMode::Recursive)) {
+        Err(Error::PinnedElsewhere { namespace, .. }) => assert_eq!(namespace, "ci"),
+        other => panic!("expected PinnedElsewhere, got {other:?}"),
+    }
+    let other = PinOwner::new("did:key:other").unwrap();
+    store
+        .pin_add(&root, &NewPin::new(other, PinMode::Recursive))
+        .unwrap();
+    let pins = store.pins_of(&root).unwrap();
+    let seen: Vec<(&str, &str, Option<&str>)> = pins
+        .iter()
+        .map(|p| (p.owner.as_str(), p.namespace.as_str(), p.name.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("did:key:ci", "ci", Some("again")),
+            ("did:key:other", "default", None)
+        ]
     );
 }

@@ -64,8 +64,15 @@ pub struct PinView {
     pub owner: String,
     /// The pin's name, if it has one.
     pub name: Option<String>,
+    /// The namespace it lives in (`default` for a daemon that does not say).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
     /// When it was pinned, milliseconds since the Unix epoch.
     pub created_ms: u64,
+}
+
+fn default_namespace() -> String {
+    "default".to_string()
 }
 
 /// `GET /api/kiln/v1/pins`: every pin, oldest first; with `?indirect=true` also every

@@ -663,6 +663,10 @@ pub enum PinCommand {
         /// A name for the pin.
         #[arg(long)]
         name: Option<String>,
+        /// The namespace the pin lives in (default: `default`): pinning and unpinning it
+        /// need the writer role there.
+        #[arg(long)]
+        namespace: Option<String>,
     },
     /// Remove your pins of CIDs (others' pins of them stay, and are named).
     Rm {
@@ -680,7 +684,8 @@ pub enum PinCommand {
     /// commercial service), as `ipfs pin remote` does.
     #[command(subcommand)]
     Remote(PinRemoteCommand),
-    /// List pins: `CID TYPE OWNER [NAME]`, one line per pin (a CID may have several owners).
+    /// List pins: `CID TYPE OWNER[@NAMESPACE] [NAME]`, one line per pin (a CID may have
+    /// several owners; the namespace is shown when it is not `default`).
     Ls {
         /// Only these CIDs (reports how each one is pinned).
         paths: Vec<String>,

@@ -47,7 +47,13 @@ pub trait Node {
 
     /// Pin `CID[/path]` for the caller (recursively or only its root), optionally named; the
     /// CID pinned.
-    fn pin_add(&self, path: &str, recursive: bool, name: Option<&str>) -> Result<String>;
+    fn pin_add(
+        &self,
+        path: &str,
+        recursive: bool,
+        name: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Result<String>;
     /// Remove pins of `CID[/path]`: the CID and the owners whose pins remain on it.
     fn pin_rm(&self, path: &str, whose: &Whose) -> Result<(String, Vec<String>)>;
     /// How `cid` is pinned (`recursive`, `direct`, `indirect through ROOT`), if it is.

@@ -1435,3 +1435,118 @@ fn no_secret_reaches_a_log_a_metric_an_error_body_or_the_journal() {
         }
     }
 }
+
+/// Namespaces scope pins: a token narrowed to `--only pin --namespace ci` pins and unpins
+/// there and nowhere else; a writer only in `ci` likewise; an owner's pin of a CID lives in
+/// one namespace; `kiln pin ls` says where.
+#[test]
+fn a_token_narrowed_to_one_namespace_pins_there_and_nowhere_else() {
+    let r = Repo::new();
+    r.ok(&["identity", "new"]);
+    r.ok(&["init"]);
+    let d = strict(&r);
+    let url = format!("http://{}", d.api);
+    let f = r.path("f.txt");
+    common::write(&f, b"content a CI job pins");
+    let cid = r.add(&[f.to_str().unwrap()]);
+    let (bob, _) = common::person(&r, "bob");
+    let (carol, _) = common::person(&r, "carol");
+    r.ok(&["user", "add", &bob, "--role", "writer"]);
+    r.ok(&[
+        "user",
+        "add",
+        &carol,
+        "--role",
+        "writer",
+        "--namespace",
+        "ci",
+    ]);
+    let bobs = token(&r, &["--for", &bob]);
+    let ci = r
+        .ok(&[
+            "token",
+            "attenuate",
+            &bobs,
+            "--only",
+            "pin",
+            "--namespace",
+            "ci",
+            "--ttl",
+            "1h",
+        ])
+        .trim()
+        .to_string();
+    let carols = token(&r, &["--for", &carol]);
+    let rpc =
+        |t: &str, target: &str| request(&d.api, "POST", target, &[("Authorization", &bearer(t))]);
+
+    let refused = rpc(&ci, &format!("/api/v0/pin/add?arg={cid}"));
+    assert_eq!(refused.status, 403, "{}", common::text(&refused.body));
+    assert_eq!(reason(&refused), "token_scope");
+    let ok = rpc(&ci, &format!("/api/v0/pin/add?arg={cid}&namespace=ci"));
+    assert_eq!(ok.status, 200, "{}", common::text(&ok.body));
+    assert!(
+        r.ok(&["pin", "ls"])
+            .contains(&format!("{cid} recursive {bob}@ci")),
+        "{}",
+        r.ok(&["pin", "ls"])
+    );
+    // Bob's own full token may not move that pin to another namespace.
+    let moved = rpc(&bobs, &format!("/api/v0/pin/add?arg={cid}&namespace=other"));
+    assert_eq!(
+        moved.status, 500,
+        "kubo's table: a conflict is a 500 on the RPC"
+    );
+    assert!(common::text(&moved.body).contains("namespace ci"));
+    // The narrowed token lists its own pins and unpins there.
+    let listed = request(
+        &d.api,
+        "GET",
+        "/api/kiln/v1/pins",
+        &[("Authorization", &bearer(&ci))],
+    );
+    assert_eq!(listed.status, 200, "{}", common::text(&listed.body));
+    let v: serde_json::Value = serde_json::from_slice(&listed.body).unwrap();
+    assert_eq!(v["pins"][0]["namespace"], "ci");
+    assert_eq!(v["pins"].as_array().unwrap().len(), 1);
+    let rm = rpc(&ci, &format!("/api/v0/pin/rm?arg={cid}"));
+    assert_eq!(rm.status, 200, "{}", common::text(&rm.body));
+    assert!(!r.ok(&["pin", "ls"]).contains(&bob));
+
+    // Carol writes in ci only.
+    let refused = rpc(&carols, &format!("/api/v0/pin/add?arg={cid}"));
+    assert_eq!(refused.status, 403);
+    assert_eq!(reason(&refused), "role_insufficient");
+    let star = rpc(&carols, &format!("/api/v0/pin/add?arg={cid}&namespace=*"));
+    assert_eq!(star.status, 400, "{}", common::text(&star.body));
+    let o = r
+        .cmd()
+        .env("KILN_TOKEN", &carols)
+        .args(["--node", &url, "pin", "add", "--namespace", "ci", &cid])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    assert!(r.ok(&["pin", "ls"]).contains(&format!("{carol}@ci")));
+    // The local administrator's pin (from its add) is in the default namespace: pinning it
+    // in another is refused, clearly, until it is unpinned there.
+    let o = r.run(&["pin", "add", "--namespace", "team", &cid]);
+    assert!(!o.status.success());
+    assert!(
+        common::text(&o.stderr).contains("already pins"),
+        "{}",
+        common::text(&o.stderr)
+    );
+    r.ok(&["pin", "rm", &cid]);
+    assert!(
+        r.ok(&["pin", "add", "--namespace", "team", "--name", "t", &cid])
+            .contains("pinned")
+    );
+    let pins = r.ok(&["pin", "ls"]);
+    assert!(
+        pins.contains(&format!("{cid} recursive local@team t")),
+        "{pins}"
+    );
+    let events = r.ok(&["audit", "--action", "pin", "--json"]);
+    assert!(events.contains("in ci"), "{events}");
+    d.stop();
+}

@@ -68,6 +68,7 @@ pub async fn dag_import(
         super::one(&q, "pin-owner"),
         PinMode::Recursive,
         super::one(&q, "pin-name"),
+        super::one(&q, "pin-namespace"),
     )?;
     let action = kiln_node::content::import_action(&pin);
     let bad = ApiError::multipart;

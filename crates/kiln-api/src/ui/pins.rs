@@ -55,6 +55,7 @@ struct Listing {
 struct Prefill {
     path: String,
     name: String,
+    namespace: String,
     direct: bool,
 }
 
@@ -210,6 +211,7 @@ pub(super) async fn add(
     let prefill = Prefill {
         path: param(&f, "path").unwrap_or("").trim().to_string(),
         name: param(&f, "name").unwrap_or("").trim().to_string(),
+        namespace: param(&f, "namespace").unwrap_or("").trim().to_string(),
         direct: param(&f, "mode") == Some("direct"),
     };
     let checked = match param(&f, "mode") {
@@ -223,6 +225,7 @@ pub(super) async fn add(
         Ok(mode) => {
             let path = prefill.path.clone();
             let name = Some(prefill.name.clone()).filter(|n| !n.is_empty());
+            let namespace = Some(prefill.namespace.clone()).filter(|n| !n.is_empty());
             let caller = caller.clone();
             blocking(&s, move |st| {
                 Ok(kiln_node::pins::add(
@@ -231,6 +234,7 @@ pub(super) async fn add(
                     &path,
                     mode,
                     name.as_deref(),
+                    namespace.as_deref(),
                 )?)
             })
             .await
@@ -327,6 +331,11 @@ fn render(l: &Listing, notice: Option<&str>, error: Option<&UiError>, f: &Prefil
                         input #pin-name type="text" name="name" value=(f.name) maxlength="256";
                     }
                     div {
+                        label for="pin-ns" { "Namespace " span.muted { "(default if empty)" } }
+                        input #pin-ns type="text" name="namespace" value=(f.namespace)
+                            placeholder="default" autocomplete="off" spellcheck="false";
+                    }
+                    div {
                         label for="pin-mode" { "Mode" }
                         select #pin-mode name="mode" {
                             option value="recursive" selected[!f.direct] { "Recursive: the whole DAG" }
@@ -347,6 +356,7 @@ fn render(l: &Listing, notice: Option<&str>, error: Option<&UiError>, f: &Prefil
                             tr {
                                 th scope="col" { "Name" }
                                 th scope="col" { "Owner" }
+                                th scope="col" { "Namespace" }
                                 th scope="col" { "CID" }
                                 th scope="col" { "Type" }
                                 th scope="col" { abbr title="cumulative size of the pinned DAG" { "Size" } }
@@ -363,6 +373,7 @@ fn render(l: &Listing, notice: Option<&str>, error: Option<&UiError>, f: &Prefil
                                         @else { span.muted { "—" } }
                                     }
                                     td data-label="Owner" { (r.pin.owner) }
+                                    td data-label="Namespace" { (r.pin.namespace) }
                                     td data-label="CID" {
                                         a href=(browse_href(&cid)) { code.cid { (cid) } }
                                     }

@@ -386,6 +386,7 @@ fn pin_source(store: &Store, cid: &kiln_core::Cid, id: i64) -> Result<()> {
         &cid.to_string(),
         PinMode::Recursive,
         None,
+        None,
     )?;
     Ok(())
 }

@@ -174,13 +174,22 @@ impl Node for Http {
         Ok(list.events)
     }
 
-    fn pin_add(&self, path: &str, recursive: bool, name: Option<&str>) -> Result<String> {
+    fn pin_add(
+        &self,
+        path: &str,
+        recursive: bool,
+        name: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Result<String> {
         let mut q = vec![
             ("arg", path.to_string()),
             ("recursive", recursive.to_string()),
         ];
         if let Some(n) = name {
             q.push(("name", n.to_string()));
+        }
+        if let Some(ns) = namespace {
+            q.push(("namespace", ns.to_string()));
         }
         let answer: Pins = self.daemon.rpc_json("pin/add", &q)?;
         answer

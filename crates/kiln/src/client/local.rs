@@ -197,13 +197,19 @@ impl Node for Local {
             .collect())
     }
 
-    fn pin_add(&self, path: &str, recursive: bool, name: Option<&str>) -> Result<String> {
+    fn pin_add(
+        &self,
+        path: &str,
+        recursive: bool,
+        name: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Result<String> {
         let mode = if recursive {
             PinMode::Recursive
         } else {
             PinMode::Direct
         };
-        Ok(pins::add(&self.store, &self.caller(), path, mode, name)?.to_string())
+        Ok(pins::add(&self.store, &self.caller(), path, mode, name, namespace)?.to_string())
     }
 
     fn pin_rm(&self, path: &str, whose: &Whose) -> Result<(String, Vec<String>)> {

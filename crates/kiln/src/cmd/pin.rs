@@ -20,6 +20,7 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
             paths,
             recursive,
             name,
+            namespace,
         } => {
             let recursive = truthy(&recursive);
             let how = if recursive {
@@ -28,7 +29,7 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                 " directly"
             };
             for p in &paths {
-                let cid = node.pin_add(p, recursive, name.as_deref())?;
+                let cid = node.pin_add(p, recursive, name.as_deref(), namespace.as_deref())?;
                 println!("pinned {cid}{how}");
             }
         }
@@ -91,9 +92,14 @@ pub fn run(repo: &Repo, cmd: PinCommand) -> Result<ExitCode> {
                         writeln!(out, "{}", pin.cid)?;
                     }
                 } else {
+                    let owner = if pin.namespace == kiln_node::auth::DEFAULT_NAMESPACE {
+                        pin.owner.clone()
+                    } else {
+                        format!("{}@{}", pin.owner, pin.namespace)
+                    };
                     match &pin.name {
-                        Some(n) => writeln!(out, "{} {} {} {n}", pin.cid, pin.mode, pin.owner)?,
-                        None => writeln!(out, "{} {} {}", pin.cid, pin.mode, pin.owner)?,
+                        Some(n) => writeln!(out, "{} {} {owner} {n}", pin.cid, pin.mode)?,
+                        None => writeln!(out, "{} {} {owner}", pin.cid, pin.mode)?,
                     }
                 }
             }
