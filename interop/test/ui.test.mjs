@@ -128,7 +128,7 @@ test('pins: add through the form, listed with name and size', { skip }, async t 
   await page.getByRole('link', { name: 'Pins', exact: true }).click()
   await page.waitForURL(/\/ui\/pins$/)
   await page.getByLabel('CID or path').fill(root)
-  await page.getByLabel('Name').fill('ui test tree')
+  await page.getByLabel('Name (optional)', { exact: true }).fill('ui test tree')
   await page.getByRole('button', { name: 'Pin', exact: true }).click()
   await page.waitForURL(/\/ui\/pins\?added=/)
   assert.match(await page.locator('.notice').innerText(), /Pinned “ui test tree”/)
