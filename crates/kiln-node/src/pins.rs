@@ -176,9 +176,13 @@ pub fn remove(store: &Store, caller: &Caller, path: &str, whose: &Whose) -> Resu
         Whose::Of(o) => p.owner == *o,
         Whose::All => true,
     };
-    let namespaces: Vec<String> = match resolve(store, path)
+    // Resolved once: the namespaces below and the removal use the same CID (a path that
+    // does not resolve is a failure the removal records).
+    let resolved = resolve(store, path);
+    let namespaces: Vec<String> = match resolved
+        .as_ref()
         .ok()
-        .map(|cid| store.pins_of(&cid))
+        .map(|cid| store.pins_of(cid))
         .transpose()?
     {
         Some(pins) => {
@@ -200,7 +204,7 @@ pub fn remove(store: &Store, caller: &Caller, path: &str, whose: &Whose) -> Resu
         authorize(caller, Op::Pin, ns)?;
     }
     let removed = (|| {
-        let cid = resolve(store, path)?;
+        let cid = resolved?;
         let note = |u: &Unpinned| {
             let gone = owners(&u.removed)
                 .iter()

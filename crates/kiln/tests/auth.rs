@@ -61,6 +61,9 @@ struct Route {
     ctype: &'static str,
 }
 
+/// A did:key that is nobody's on the node (the did:key spec's example).
+const SOMEONE: &str = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK";
+
 /// Every mutating route of the API listener (Kubo RPC, kiln's API, the Pinning Service API,
 /// the web UI), with arguments that would succeed for the local administrator
 /// (`request_id`: the administrator's pin request).
@@ -181,6 +184,42 @@ fn routes(cid: &str, token_id: &str, request_id: &str) -> Vec<Route> {
             "POST",
             "/ui/builds".into(),
             format!("source={cid}").into_bytes(),
+            form,
+        ),
+        r(
+            "POST",
+            "/ui/users".into(),
+            format!("did={SOMEONE}&role=admin&namespace=*").into_bytes(),
+            form,
+        ),
+        r(
+            "POST",
+            "/ui/users/grant".into(),
+            format!("did={SOMEONE}&role=admin").into_bytes(),
+            form,
+        ),
+        r(
+            "POST",
+            "/ui/users/revoke".into(),
+            format!("did={SOMEONE}&namespace=*").into_bytes(),
+            form,
+        ),
+        r(
+            "POST",
+            "/ui/users/remove".into(),
+            format!("did={SOMEONE}").into_bytes(),
+            form,
+        ),
+        r(
+            "POST",
+            "/ui/tokens/revoke".into(),
+            format!("id={token_id}").into_bytes(),
+            form,
+        ),
+        r(
+            "POST",
+            "/ui/invites".into(),
+            b"role=admin&namespace=*&expires=1h".to_vec(),
             form,
         ),
     ]
